@@ -1,0 +1,61 @@
+# The two commands a new user needs:
+#   make lab    install, build what is missing, start the lab cluster, open JupyterLab
+#   make test   the whole test suite (unit + the live simulated cluster)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+LAB_PORT ?= 8888
+
+.PHONY: help install binaries lab up down test unit lint bench clean
+
+help:
+	@echo "make lab     start learning: installs, builds, starts the lab cluster, opens JupyterLab"
+	@echo "make test    run every test (unit tests and the live simulated cluster)"
+	@echo "make bench   measure cluster start/stop time and memory (writes bench/report.md)"
+	@echo "make down    tear the lab cluster down"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "stslab needs Python >= 3.10"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+# Builds the simulated cluster's binaries from the Go module proxy into ~/.cache/stslab.
+binaries:
+	@scripts/build-binaries.sh
+
+# Start the lab cluster unless it is already up (auto: kind, else k3d, else kwok).
+up: install
+	@if $(BIN)/stslab status >/dev/null 2>&1; then $(BIN)/stslab status; else \
+	  if [ "$$($(BIN)/stslab which)" = kwok ]; then scripts/build-binaries.sh; fi; \
+	  $(BIN)/stslab up; fi
+
+lab: up
+	@echo "Opening JupyterLab on http://127.0.0.1:$(LAB_PORT)/ (the URL with its token follows)"
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --no-browser \
+	  --ServerApp.root_dir=labs 00-index.ipynb
+
+down: install
+	$(BIN)/stslab down
+
+lint: install
+	$(BIN)/ruff check stslab tests scripts
+	$(BIN)/ruff format --check stslab tests scripts
+	$(BIN)/mypy stslab
+
+unit: install
+	$(BIN)/pytest -m "not cluster"
+
+test: install binaries lint
+	$(BIN)/pytest
+
+bench: install binaries
+	$(BIN)/python scripts/bench.py
+
+clean:
+	-$(BIN)/stslab down 2>/dev/null
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

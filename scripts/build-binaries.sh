@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Build the simulated cluster's binaries from the Go module proxy into a versioned cache.
+#
+#   scripts/build-binaries.sh            build what is missing (idempotent; a warm run is a no-op)
+#   STSLAB_CACHE=/some/dir ...           cache root (default: ~/.cache/stslab)
+#
+# Layout: $STSLAB_CACHE/bin/<component>-<version>/<binaries> plus a .complete stamp, so a
+# changed pin in clusters/versions.env builds into a new directory and never mixes versions.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck disable=SC1091
+source "$here/clusters/versions.env"
+cache=${STSLAB_CACHE:-$HOME/.cache/stslab}
+work="$cache/build"
+export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -mod=mod" CGO_ENABLED=0
+
+say() { printf '[binaries] %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null || die "Go is not installed; install Go >= 1.26 (https://go.dev/doc/install) and re-run 'make binaries'."
+gov=$(go env GOVERSION); gov=${gov#go}
+[ "$(printf '%s\n1.26\n' "$gov" | sort -V | head -1)" = "1.26" ] || die "Go $gov is too old; the pinned Kubernetes needs Go >= 1.26."
+
+proxy_check() {
+  local proxy; proxy=$(go env GOPROXY); proxy=${proxy%%,*}
+  case "$proxy" in http*) ;; *) return 0 ;; esac
+  curl -fsS -m 20 -o /dev/null "$proxy/k8s.io/kubernetes/@v/$KUBERNETES_VERSION.info" \
+    || die "cannot reach the Go module proxy ($proxy); check your network or GOPROXY and re-run 'make binaries'."
+}
+
+# done_dir NAME VERSION -> prints the target directory; returns 0 if it is already complete.
+target() { printf '%s/bin/%s-%s' "$cache" "$1" "$2"; }
+is_done() { [ -f "$(target "$1" "$2")/.complete" ]; }
+mark_done() { touch "$(target "$1" "$2")/.complete"; }
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION out; out=$(target kubernetes "$v")
+  is_done kubernetes "$v" && return 0
+  proxy_check
+  say "kubernetes $v: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: ~25 min on 2 cores)"
+  local mod="$work/kubernetes-$v" staging minor
+  minor=${v#v1.}; minor=${minor%%.*}
+  mkdir -p "$mod" "$out"
+  # k8s.io/kubernetes pins its staging modules at v0.0.0 with local replaces; point each at
+  # the published v0.<minor>.<patch> instead (the same recipe scheduler-plugins uses).
+  staging=$(curl -fsS -m 60 "$(go env GOPROXY | cut -d, -f1)/k8s.io/kubernetes/@v/$v.mod" \
+    | sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p')
+  [ -n "$staging" ] || die "could not read k8s.io/kubernetes $v's go.mod from the proxy"
+  {
+    echo "module stslab.local/kubernetes-build"
+    echo; echo "go 1.26"; echo
+    echo "require k8s.io/kubernetes $v"; echo
+    echo "replace ("
+    for m in $staging; do echo "	$m => $m v0.${v#v1.}"; done
+    echo ")"
+  } > "$mod/go.mod"
+  local pkgs="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  local p versioned=""
+  for p in $pkgs; do versioned="$versioned $p@$v"; done
+  # shellcheck disable=SC2086
+  (cd "$mod" && rm -f go.sum && go get $versioned)
+  # shellcheck disable=SC2086
+  (cd "$mod" && go build -tags selinux,notest -trimpath -ldflags "$ld" -o "$out/" $pkgs)
+  mark_done kubernetes "$v"
+  say "kubernetes $v: done"
+}
+
+build_etcd() {
+  local v=$ETCD_VERSION out mod; out=$(target etcd "$v"); mod="$work/etcd-$v"
+  is_done etcd "$v" && return 0
+  proxy_check
+  say "etcd $v (cold: ~3 min)"
+  mkdir -p "$mod" "$out"
+  printf 'module stslab.local/etcd-build\n\ngo 1.26\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" > "$mod/go.mod"
+  # etcdmain.Main is the real etcd command line; `go install` of etcd fails on its replace lines.
+  printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' > "$mod/main.go"
+  (cd "$mod" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/etcd" .)
+  mark_done etcd "$v"
+  say "etcd $v: done"
+}
+
+build_coredns() {
+  local v=$COREDNS_VERSION out mod; out=$(target coredns "$v"); mod="$work/coredns-$v"
+  is_done coredns "$v" && return 0
+  proxy_check
+  say "coredns $v with only the plugins the labs use (cold: ~4 min)"
+  mkdir -p "$mod" "$out"
+  printf 'module stslab.local/coredns-build\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$v" > "$mod/go.mod"
+  cp "$here/scripts/coredns_main.go" "$mod/main.go"
+  (cd "$mod" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
+  mark_done coredns "$v"
+  say "coredns $v: done"
+}
+
+build_kwok() {
+  local v=$KWOK_VERSION out; out=$(target kwok "$v")
+  is_done kwok "$v" && return 0
+  proxy_check
+  say "kwok and kwokctl $v (cold: ~4 min)"
+  mkdir -p "$out"
+  GOBIN="$out" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" \
+    "sigs.k8s.io/kwok/cmd/kwok@$v" "sigs.k8s.io/kwok/cmd/kwokctl@$v"
+  mark_done kwok "$v"
+  say "kwok $v: done"
+}
+
+start=$(date +%s)
+for c in ${*:-etcd kwok coredns kubernetes}; do "build_$c"; done
+say "all binaries present in $cache/bin ($(( $(date +%s) - start ))s)"

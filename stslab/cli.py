@@ -1,0 +1,178 @@
+"""The ``stslab`` command line: up, down, stop, status, env, doctor, images."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+from stslab.backends import BACKENDS, CHOICES, UpOptions, get_backend, resolve
+from stslab.backends.containers import K3dBackend, KindBackend
+from stslab.errors import StslabError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that say how to get help."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, f"see `{self.prog} --help`")
+
+
+def _backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=CHOICES,
+        metavar="{" + ",".join(CHOICES) + "}",
+        help="which lab cluster (default: STSLAB_BACKEND, else auto)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = _Parser(prog="stslab", description="Lab clusters for learning StatefulSets.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("up", help="bring a lab cluster up (or restart a stopped one)")
+    _backend_arg(p)
+    p.add_argument("--nodes", type=int, default=3, help="worker nodes (default 3)")
+    p.add_argument(
+        "--gpus-per-node", type=int, default=8, help="simulated GPUs per worker (default 8)"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        dest="api_port",
+        help="kwok: apiserver port on 127.0.0.1 (default 36443)",
+    )
+    p.add_argument("--dns-port", type=int, help="kwok: CoreDNS port on 127.0.0.1 (default 35353)")
+    p.add_argument(
+        "--ready-delay-ms", type=int, help="kwok: time a pod takes to become Ready (default 2000)"
+    )
+    p.add_argument("--context", help="existing: the kubeconfig context of the shared cluster")
+    p.add_argument("--namespace", help="existing: your namespace (default stslab-<user>)")
+
+    for name, text in (
+        ("down", "tear the lab cluster down and delete its state"),
+        ("stop", "stop the lab cluster, keeping its data (kwok)"),
+        ("status", "show the lab cluster's state and nodes"),
+        ("env", "print `export KUBECONFIG=...` for the lab cluster"),
+    ):
+        _backend_arg(sub.add_parser(name, help=text))
+
+    p = sub.add_parser("which", help="print the backend `stslab up` would use (reason on stderr)")
+    _backend_arg(p)
+    p = sub.add_parser("doctor", help="what each backend needs: present, missing, and the fix")
+    _backend_arg(p)
+    p = sub.add_parser("images", help="commands that preload the labs' images (offline workshops)")
+    p.add_argument("--backend", choices=("kind", "k3d"), default="kind")
+    return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    backend, why = resolve(args.backend, for_up=True)
+    print(f"backend: {why}")
+    opts = UpOptions(
+        nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node,
+        api_port=args.api_port,
+        dns_port=args.dns_port,
+        ready_delay_ms=args.ready_delay_ms,
+        context=args.context,
+        namespace=args.namespace,
+    )
+    start = time.monotonic()
+    rec = backend.up(opts)
+    print(f"{backend.name} lab cluster is up ({time.monotonic() - start:.1f}s)")
+    _print_status(backend.name)
+    print(f"use it from a shell with:  eval $(stslab env --backend {backend.name})")
+    del rec
+    return 0
+
+
+def _print_status(name: str | None) -> int:
+    st = resolve(name, for_up=False)[0].status()
+    print(f"{st.backend}: {st.state}" + (f" — {st.detail}" if st.detail else ""))
+    if st.nodes:
+        print(f"  {'NODE':<22}{'READY':<7}{'ZONE':<9}GPUS")
+        for n in st.nodes:
+            ready = "yes" if n["ready"] else "no"
+            print(f"  {n['name']:<22}{ready:<7}{n['zone'] or '-':<9}{n['gpus']}")
+    return 0 if st.state == "running" else 3
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    names = [args.backend] if args.backend and args.backend != "auto" else list(BACKENDS)
+    all_ok = True
+    for name in names:
+        backend = get_backend(name)
+        checks = backend.checks()
+        ok = all(c.ok for c in checks)
+        all_ok &= ok or name != "kwok"
+        print(f"{name}: {'ready' if ok else 'not ready'}")
+        for c in checks:
+            mark = "ok " if c.ok else "MISSING"
+            line = f"  [{mark}] {c.what}" + (f" — {c.detail}" if c.detail else "")
+            print(line + (f"\n            fix: {c.fix}" if c.fix else ""))
+    if not args.backend or args.backend == "auto":
+        backend, why = resolve(None, for_up=True)
+        print(f"auto would choose: {why}")
+    return 0 if all_ok else 1
+
+
+def _images(args: argparse.Namespace) -> int:
+    backend = KindBackend() if args.backend == "kind" else K3dBackend()
+    for cmd in backend.preload_commands():
+        print(shlex.join(cmd))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stslab`` command."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "up":
+            return _up(args)
+        if args.command == "down":
+            backend = resolve(args.backend, for_up=False)[0]
+            start = time.monotonic()
+            backend.down()
+            print(f"{backend.name} lab cluster removed ({time.monotonic() - start:.1f}s)")
+            return 0
+        if args.command == "stop":
+            backend = resolve(args.backend, for_up=False)[0]
+            backend.stop()
+            print(f"{backend.name} lab cluster stopped; `stslab up` restarts it with its data")
+            return 0
+        if args.command == "status":
+            return _print_status(args.backend)
+        if args.command == "env":
+            rec = resolve(args.backend, for_up=False)[0].record()
+            if rec is None:
+                raise StslabError("the lab cluster is not fully up", "run `stslab up`")
+            print(f"export KUBECONFIG={shlex.quote(rec.kubeconfig)}")
+            if "dns_port" in rec.extra:
+                print(f"export STSLAB_DNS_PORT={rec.extra['dns_port']}")
+            return 0
+        if args.command == "which":
+            backend, why = resolve(args.backend, for_up=True)
+            print(backend.name)
+            print(why, file=sys.stderr)
+            return 0
+        if args.command == "doctor":
+            return _doctor(args)
+        if args.command == "images":
+            return _images(args)
+        raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")
+    except StslabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""CoreDNS for the simulated backend: a local process on loopback answering ``cluster.local``.
+
+CoreDNS's ``kubernetes`` plugin reads Services and EndpointSlices from the lab's apiserver (its
+``kubeconfig`` option), so ``web-0.nginx.<ns>.svc.cluster.local`` resolves exactly as it would
+inside a cluster. Query it with ``nslookup -port=<port> <name> 127.0.0.1``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from stslab.kube import wait_until
+from stslab.procs import LOOPBACK, pid_alive, pid_cmdline, terminate
+
+COREFILE = """\
+# Written by stslab: CoreDNS for the simulated lab cluster, on loopback only.
+.:{port} {{
+    bind {host}
+    ready {host}:{ready_port}
+    errors
+    log . "{{remote}} {{type}} {{name}} {{rcode}}"
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} {context}
+        pods insecure
+        ttl 5
+    }}
+}}
+"""
+
+
+@dataclass
+class CoreDNS:
+    """One CoreDNS process serving the lab cluster's DNS on ``127.0.0.1:port``."""
+
+    binary: Path
+    workdir: Path
+    port: int
+    ready_port: int
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the running process's pid is kept."""
+        return self.workdir / "coredns.pid"
+
+    def corefile(self, kubeconfig: Path, context: str) -> str:
+        """The Corefile text."""
+        return COREFILE.format(
+            host=LOOPBACK,
+            port=self.port,
+            ready_port=self.ready_port,
+            kubeconfig=kubeconfig,
+            context=context,
+        )
+
+    def start(self, kubeconfig: Path, context: str, timeout: float = 30) -> None:
+        """Start CoreDNS detached from this process and wait until its plugins are ready."""
+        corefile = self.workdir / "Corefile"
+        corefile.write_text(self.corefile(kubeconfig, context))
+        with open(self.workdir / "coredns.log", "ab") as log:
+            proc = subprocess.Popen(
+                [str(self.binary), "-conf", str(corefile)],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{proc.pid}\n")
+        wait_until(
+            self.ready,
+            timeout=timeout,
+            what="CoreDNS becoming ready",
+            hint=f"see {self.workdir / 'coredns.log'}",
+        )
+
+    def pid(self) -> int | None:
+        """The pid of our CoreDNS if it is running, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        cmd = pid_cmdline(pid)
+        if pid_alive(pid) and cmd and Path(cmd[0]).name == "coredns":
+            return pid
+        return None
+
+    def ready(self) -> bool:
+        """True when CoreDNS answers its readiness endpoint (its API cache has synced)."""
+        url = f"http://{LOOPBACK}:{self.ready_port}/ready"
+        with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+            return bool(resp.status == 200)
+
+    def stop(self) -> None:
+        """Stop CoreDNS if it runs; forget its pid."""
+        pid = self.pid()
+        if pid:
+            terminate(pid)
+        self.pid_file.unlink(missing_ok=True)

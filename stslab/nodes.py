@@ -1,0 +1,98 @@
+"""Lab nodes: zone labels and simulated GPUs.
+
+On kwok nothing calls a device plugin, so a node advertises GPUs the way fake-gpu-operator's
+kwok mode does: its status carries ``nvidia.com/gpu`` in capacity and allocatable, and the real
+scheduler counts them. The same status patch advertises GPUs on kind/k3d nodes until the fake
+device plugin is installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_MODEL = "stslab-fake-a100"
+ZONES = ("zone-a", "zone-b", "zone-c")
+ZONE_LABEL = "topology.kubernetes.io/zone"
+MANAGED_LABEL = "stslab.dev/lab-node"
+
+
+def worker_name(i: int) -> str:
+    """Name of the i-th (1-based) simulated worker node."""
+    return f"kwok-worker-{i}"
+
+
+def node_labels(name: str, index: int, gpus: int) -> dict[str, str]:
+    """Labels of a lab worker: hostname, zone (round-robin), GPU model and count."""
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node-role.kubernetes.io/worker": "",
+        ZONE_LABEL: ZONES[index % len(ZONES)],
+        MANAGED_LABEL: "true",
+    }
+    if gpus:
+        labels |= {"nvidia.com/gpu.product": GPU_MODEL, "nvidia.com/gpu.count": str(gpus)}
+    return labels
+
+
+def capacity(gpus: int) -> dict[str, str]:
+    """Capacity of a simulated worker: a modest machine, plus its GPUs."""
+    cap = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "200Gi"}
+    if gpus:
+        cap[GPU_RESOURCE] = str(gpus)
+    return cap
+
+
+def kwok_node(index: int, gpus: int) -> dict[str, Any]:
+    """The manifest of one kwok-simulated worker node."""
+    name = worker_name(index + 1)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": node_labels(name, index, gpus) | {"type": "kwok"},
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": {},
+        "status": {"capacity": capacity(gpus), "allocatable": capacity(gpus)},
+    }
+
+
+def advertise_gpus(core: client.CoreV1Api, node: str, gpus: int) -> None:
+    """Set a node's GPU capacity/allocatable through the status subresource."""
+    value = str(gpus) if gpus else None  # None removes the resource
+    body = {"status": {"capacity": {GPU_RESOURCE: value}, "allocatable": {GPU_RESOURCE: value}}}
+    core.patch_node_status(node, body)
+
+
+def create_kwok_nodes(core: client.CoreV1Api, count: int, gpus: int) -> list[str]:
+    """Create ``count`` simulated workers with ``gpus`` GPUs each; return their names."""
+    names = []
+    for i in range(count):
+        manifest = kwok_node(i, gpus)
+        core.create_node(manifest)
+        # The apiserver drops status on create; set capacity through the status subresource.
+        core.patch_node_status(manifest["metadata"]["name"], {"status": manifest["status"]})
+        names.append(manifest["metadata"]["name"])
+    return names
+
+
+def node_summary(core: client.CoreV1Api) -> list[dict[str, Any]]:
+    """One row per node: name, ready, zone, GPU allocatable."""
+    rows = []
+    for n in core.list_node().items:
+        ready = any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+        rows.append(
+            {
+                "name": n.metadata.name,
+                "ready": ready,
+                "zone": (n.metadata.labels or {}).get(ZONE_LABEL, ""),
+                "gpus": int((n.status.allocatable or {}).get(GPU_RESOURCE, "0")),
+            }
+        )
+    return rows

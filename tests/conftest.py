@@ -1,0 +1,77 @@
+"""Test fixtures.
+
+Unit tests need no cluster. Tests marked ``cluster`` share one simulated (kwok) cluster, started
+once per session in a private state directory on free ports, so a learner's own lab cluster is
+never touched; each test gets a fresh namespace. ``--keep-cluster`` leaves it running.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from stslab.backends.base import ClusterRecord, UpOptions
+from stslab.backends.kwok import KwokBackend
+from stslab.kube import api_client
+from stslab.procs import free_port
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--keep-cluster",
+        action="store_true",
+        help="leave the test cluster running (its state dir is printed)",
+    )
+
+
+@pytest.fixture(scope="session")
+def state_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stslab-state")
+
+
+@pytest.fixture
+def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, empty state dir for one test."""
+    monkeypatch.setenv("STSLAB_STATE", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+@pytest.fixture(scope="session")
+def kwok_cluster(state_root: Path, request: pytest.FixtureRequest) -> Iterator[ClusterRecord]:
+    """One simulated cluster for the whole session: 3 workers, 8 GPUs each."""
+    backend = KwokBackend(state_root)
+    rec = backend.up(
+        UpOptions(
+            nodes=3,
+            gpus_per_node=8,
+            api_port=free_port(),
+            dns_port=free_port(),
+            ready_delay_ms=1500,
+        )
+    )
+    try:
+        yield rec
+    finally:
+        if request.config.getoption("--keep-cluster"):
+            print(f"\nkept: STSLAB_STATE={state_root} stslab status")
+        else:
+            backend.down()
+
+
+@pytest.fixture(scope="session")
+def api(kwok_cluster: ClusterRecord) -> client.ApiClient:
+    return api_client(kwok_cluster.kubeconfig, kwok_cluster.context)
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace, deleted after the test."""
+    core = client.CoreV1Api(api)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)

@@ -1,0 +1,157 @@
+"""kind, k3d and existing: command and config construction (no Docker on our machines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stslab.backends import choose_auto
+from stslab.backends.base import UpOptions
+from stslab.backends.containers import K3dBackend, KindBackend
+from stslab.backends.existing import default_namespace, extract_context
+from stslab.errors import UsageError
+from stslab.nodes import ZONE_LABEL
+from stslab.versions import pinned
+
+
+def test_kind_config_and_command(isolated_state: Path) -> None:
+    kind = KindBackend()
+    cfg = kind.render_config(UpOptions(nodes=4))
+    assert cfg["kind"] == "Cluster" and cfg["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    roles = [n["role"] for n in cfg["nodes"]]
+    assert roles == ["control-plane"] + ["worker"] * 4
+    zones = [n["labels"][ZONE_LABEL] for n in cfg["nodes"][1:]]
+    assert zones == ["zone-a", "zone-b", "zone-c", "zone-a"]
+    assert cfg["networking"]["apiServerAddress"] == "127.0.0.1"
+    cmd = kind.create_command(UpOptions(), isolated_state / "kind" / "config.yaml")
+    assert cmd[:3] == ["kind", "create", "cluster"]
+    assert cmd[cmd.index("--image") + 1] == pinned().kind_node_image
+    # The kubeconfig goes to the state dir, never to ~/.kube/config.
+    assert cmd[cmd.index("--kubeconfig") + 1] == str(isolated_state / "kind" / "kubeconfig")
+    assert "--kubeconfig" in kind.delete_command()
+
+
+def test_kind_and_kwok_share_the_kubernetes_minor() -> None:
+    v = pinned()
+    assert v.kind_node_image.split(":v")[1].startswith(v.kubernetes_minor + ".")
+    assert v.k3s_image.split(":v")[1].startswith(v.kubernetes_minor + ".")
+
+
+def test_k3d_config_and_command(isolated_state: Path) -> None:
+    k3d = K3dBackend()
+    cfg = k3d.render_config(UpOptions(nodes=2))
+    assert cfg["apiVersion"] == "k3d.io/v1alpha5" and cfg["kind"] == "Simple"
+    assert cfg["servers"] == 1 and cfg["agents"] == 2
+    assert cfg["image"] == pinned().k3s_image
+    assert cfg["kubeAPI"]["hostIP"] == "127.0.0.1"
+    assert cfg["options"]["kubeconfig"] == {
+        "updateDefaultKubeconfig": False,
+        "switchCurrentContext": False,
+    }
+    labels = {tuple(x["nodeFilters"]): x["label"] for x in cfg["options"]["k3s"]["nodeLabels"]}
+    assert labels[("agent:1",)] == f"{ZONE_LABEL}=zone-b"
+    assert k3d.create_command(UpOptions(), Path("c.yaml"))[:3] == ["k3d", "cluster", "create"]
+
+
+def test_shipped_configs_parse_and_only_use_known_fields() -> None:
+    # The published schemas' top-level fields (kind v1alpha4 Cluster, k3d v1alpha5 Simple).
+    root = Path(__file__).resolve().parent.parent / "clusters"
+    kind = yaml.safe_load((root / "kind/kind.yaml").read_text())
+    assert set(kind) <= {
+        "kind",
+        "apiVersion",
+        "name",
+        "nodes",
+        "networking",
+        "featureGates",
+        "runtimeConfig",
+        "kubeadmConfigPatches",
+        "containerdConfigPatches",
+    }
+    for node in kind["nodes"]:
+        assert set(node) <= {
+            "role",
+            "image",
+            "labels",
+            "extraMounts",
+            "extraPortMappings",
+            "kubeadmConfigPatches",
+        }
+    k3d = yaml.safe_load((root / "k3d/k3d.yaml").read_text())
+    assert set(k3d) <= {
+        "apiVersion",
+        "kind",
+        "metadata",
+        "servers",
+        "agents",
+        "kubeAPI",
+        "image",
+        "network",
+        "subnet",
+        "token",
+        "volumes",
+        "ports",
+        "env",
+        "registries",
+        "hostAliases",
+        "files",
+        "options",
+    }
+
+
+def test_preload_commands_use_pinned_images() -> None:
+    cmds = KindBackend().preload_commands(["busybox:1.28"])
+    assert cmds == [
+        ["docker", "pull", "busybox:1.28"],
+        ["kind", "load", "docker-image", "--name", "stslab", "busybox:1.28"],
+    ]
+
+
+def test_auto_falls_back_to_kwok_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no docker, kind or k3d
+    backend, why = choose_auto()
+    assert backend.name == "kwok"
+    assert "docker" in why.lower()
+
+
+KUBECONFIG = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "a",
+    "clusters": [
+        {"name": "ca", "cluster": {"server": "https://a.example:6443"}},
+        {"name": "cb", "cluster": {"server": "https://b.example:6443"}},
+    ],
+    "users": [{"name": "ua", "user": {"token": "x"}}, {"name": "ub", "user": {"token": "y"}}],
+    "contexts": [
+        {"name": "a", "context": {"cluster": "ca", "user": "ua"}},
+        {"name": "b", "context": {"cluster": "cb", "user": "ub"}},
+    ],
+}
+
+
+def test_existing_extracts_only_the_named_context() -> None:
+    out = extract_context(KUBECONFIG, "b")
+    assert out["current-context"] == "b"
+    assert [c["name"] for c in out["clusters"]] == ["cb"]
+    assert [u["name"] for u in out["users"]] == ["ub"]
+
+
+def test_existing_unknown_context_lists_the_known_ones() -> None:
+    with pytest.raises(UsageError, match="has: a, b"):
+        extract_context(KUBECONFIG, "prod")
+
+
+def test_existing_needs_a_context(isolated_state: Path) -> None:
+    from stslab.backends.existing import ExistingBackend
+
+    with pytest.raises(UsageError, match="--context"):
+        ExistingBackend().up(UpOptions())
+    assert not isolated_state.exists()
+
+
+def test_default_namespace_is_a_valid_name() -> None:
+    ns = default_namespace()
+    assert ns.startswith("stslab-") and len(ns) <= 63

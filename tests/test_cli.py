@@ -1,0 +1,161 @@
+"""Bad input on the command line: one line saying what is wrong and what to do, nonzero exit."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from stslab.cli import main
+from stslab.procs import free_port
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def _one_line_error(err: str) -> None:
+    assert err.startswith("error: ") and "\n" not in err and " — " in err, err
+
+
+def test_unknown_backend(capsys: pytest.CaptureFixture[str], isolated_state: Path) -> None:
+    code, err = _run(capsys, "up", "--backend", "minikube")
+    assert code == 2
+    _one_line_error(err)
+    assert "minikube" in err and not isolated_state.exists()
+
+
+def test_unknown_option(capsys: pytest.CaptureFixture[str], isolated_state: Path) -> None:
+    code, err = _run(capsys, "up", "--turbo")
+    assert code == 2
+    _one_line_error(err)
+
+
+def test_unknown_backend_from_environment(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STSLAB_BACKEND", "docker-desktop")
+    code, err = _run(capsys, "up")
+    assert code == 2 and "docker-desktop" in err
+
+
+@pytest.mark.parametrize(
+    "args", [["--nodes", "0"], ["--nodes", "101"], ["--gpus-per-node", "-1"], ["--port", "80"]]
+)
+def test_out_of_range_options(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path, args: list[str]
+) -> None:
+    code, err = _run(capsys, "up", "--backend", "kwok", *args)
+    assert code == 2
+    _one_line_error(err)
+    assert not isolated_state.exists()
+
+
+def test_port_in_use(capsys: pytest.CaptureFixture[str], isolated_state: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, err = _run(
+            capsys, "up", "--backend", "kwok", "--port", str(port), "--dns-port", str(free_port())
+        )
+    assert code == 1
+    _one_line_error(err)
+    assert f"port {port}" in err and "--port" in err
+    assert not isolated_state.exists()
+
+
+def test_missing_binaries(
+    capsys: pytest.CaptureFixture[str],
+    isolated_state: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STSLAB_CACHE", str(tmp_path / "empty-cache"))
+    code, err = _run(
+        capsys,
+        "up",
+        "--backend",
+        "kwok",
+        "--port",
+        str(free_port()),
+        "--dns-port",
+        str(free_port()),
+    )
+    assert code == 1
+    _one_line_error(err)
+    assert "make binaries" in err
+    assert not isolated_state.exists()
+
+
+@pytest.mark.parametrize("command", ["down", "status", "env", "stop"])
+def test_nothing_running(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path, command: str
+) -> None:
+    code, err = _run(capsys, command)
+    assert code != 0
+    _one_line_error(err)
+    assert "stslab up" in err
+
+
+def test_down_with_nothing_running_on_a_named_backend(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path
+) -> None:
+    code, err = _run(capsys, "down", "--backend", "kwok")
+    assert code == 1
+    _one_line_error(err)
+
+
+def test_corrupted_state_is_explained_and_cleaned(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path
+) -> None:
+    (isolated_state / "kwok").mkdir(parents=True)
+    (isolated_state / "kwok" / "cluster.json").write_text("{not json")
+    code, err = _run(capsys, "status")
+    assert code == 1
+    _one_line_error(err)
+    assert "corrupt" in err and "stslab down" in err
+    code, err = _run(capsys, "up", "--backend", "kwok")
+    assert code == 1 and "corrupt" in err
+    assert main(["down", "--backend", "kwok"]) == 0
+    assert not (isolated_state / "kwok").exists()
+
+
+def test_half_made_cluster_is_refused(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path
+) -> None:
+    (isolated_state / "kwok" / "home").mkdir(parents=True)
+    code, err = _run(capsys, "up", "--backend", "kwok")
+    assert code == 1
+    _one_line_error(err)
+    assert "stslab down --backend kwok" in err
+
+
+def test_several_clusters_need_backend(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path
+) -> None:
+    for name in ("kwok", "kind"):
+        (isolated_state / name).mkdir(parents=True)
+        (isolated_state / name / "cluster.json").write_text("{}")
+    code, err = _run(capsys, "status")
+    assert code == 2 and "--backend" in err
+
+
+def test_doctor_names_fixes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STSLAB_CACHE", str(tmp_path / "empty-cache"))
+    code = main(["doctor", "--backend", "kwok"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "MISSING" in out and "make binaries" in out
+
+
+def test_images_prints_preload_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["images", "--backend", "k3d"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("docker pull ")
+    assert out[-1].startswith("k3d image import --cluster stslab ")

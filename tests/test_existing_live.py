@@ -1,0 +1,34 @@
+"""The existing backend against a real apiserver (the session's simulated cluster)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from stslab.backends.base import ClusterRecord, UpOptions
+from stslab.backends.existing import ExistingBackend
+from stslab.kube import api_client
+
+pytestmark = pytest.mark.cluster
+
+
+def test_existing_makes_and_removes_only_its_namespace(
+    kwok_cluster: ClusterRecord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_config = tmp_path / "user-kubeconfig"
+    shutil.copyfile(kwok_cluster.kubeconfig, user_config)
+    before = user_config.read_bytes()
+    monkeypatch.setenv("KUBECONFIG", str(user_config))
+    backend = ExistingBackend(tmp_path / "state")
+    rec = backend.up(UpOptions(context=kwok_cluster.context, namespace="learner-ann"))
+    core = client.CoreV1Api(api_client(rec.kubeconfig))
+    assert core.read_namespace("learner-ann").metadata.labels["stslab.dev/owned"] == "true"
+    assert backend.status().state == "running"
+    backend.down()
+    ns = core.read_namespace("learner-ann")  # deletion is asynchronous: Terminating or gone
+    assert ns.status.phase == "Terminating"
+    assert user_config.read_bytes() == before
+    assert not backend.dir.exists()
