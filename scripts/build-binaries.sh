@@ -23,10 +23,10 @@ gov=$(go env GOVERSION); gov=${gov#go}
 [ "$(printf '%s\n1.26\n' "$gov" | sort -V | head -1)" = "1.26" ] || die "Go $gov is too old; the pinned Kubernetes needs Go >= 1.26."
 
 proxy_check() {
-  local proxy; proxy=$(go env GOPROXY); proxy=${proxy%%,*}
-  case "$proxy" in http*) ;; *) return 0 ;; esac
-  curl -fsS -m 20 -o /dev/null "$proxy/k8s.io/kubernetes/@v/$KUBERNETES_VERSION.info" \
-    || die "cannot reach the Go module proxy ($proxy); check your network or GOPROXY and re-run 'make binaries'."
+  [ -n "${proxy_ok:-}" ] && return 0
+  timeout 120 go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" > "$work/kubernetes.json" 2>/dev/null \
+    || die "cannot reach the Go module proxy ($(go env GOPROXY)); check your network or GOPROXY and re-run 'make binaries'."
+  proxy_ok=1
 }
 
 # done_dir NAME VERSION -> prints the target directory; returns 0 if it is already complete.
@@ -44,8 +44,8 @@ build_kubernetes() {
   mkdir -p "$mod" "$out"
   # k8s.io/kubernetes pins its staging modules at v0.0.0 with local replaces; point each at
   # the published v0.<minor>.<patch> instead (the same recipe scheduler-plugins uses).
-  staging=$(curl -fsS -m 60 "$(go env GOPROXY | cut -d, -f1)/k8s.io/kubernetes/@v/$v.mod" \
-    | sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p')
+  staging=$(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' \
+    "$(sed -n 's/^\s*"GoMod": "\(.*\)",\?$/\1/p' "$work/kubernetes.json")")
   [ -n "$staging" ] || die "could not read k8s.io/kubernetes $v's go.mod from the proxy"
   {
     echo "module stslab.local/kubernetes-build"
@@ -107,6 +107,7 @@ build_kwok() {
   say "kwok $v: done"
 }
 
+mkdir -p "$work"
 start=$(date +%s)
 for c in ${*:-etcd kwok coredns kubernetes}; do "build_$c"; done
 say "all binaries present in $cache/bin ($(( $(date +%s) - start ))s)"
