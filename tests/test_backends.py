@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,30 @@ def test_existing_needs_a_context(isolated_state: Path) -> None:
 def test_default_namespace_is_a_valid_name() -> None:
     ns = default_namespace()
     assert ns.startswith("stslab-") and len(ns) <= 63
+
+
+def test_kind_configs_decode_strictly_into_kinds_own_types(tmp_path: Path) -> None:
+    go = shutil.which("go")
+    if not go:
+        pytest.skip("needs Go (the kind API types come from the Go module proxy)")
+    rendered = tmp_path / "kind-4-nodes.yaml"
+    rendered.write_text(yaml.safe_dump(KindBackend().render_config(UpOptions(nodes=4))))
+    broken = tmp_path / "kind-typo.yaml"
+    broken.write_text(rendered.read_text().replace("labels:", "lables:", 1))
+    checker = Path(__file__).resolve().parent / "configcheck"
+    shipped = checker.parent.parent / "clusters/kind/kind.yaml"
+
+    def check(*files: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [go, "run", ".", *map(str, files)],
+            cwd=checker,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    ok = check(shipped, rendered)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = check(broken)
+    assert bad.returncode != 0 and 'unknown field "lables"' in bad.stdout

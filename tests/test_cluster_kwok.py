@@ -142,3 +142,34 @@ def test_up_while_up_is_refused_and_keeps_the_cluster(
     with pytest.raises(ClusterStateError, match="already up"):
         backend.up(UpOptions())
     assert backend.status().state == "running"
+
+
+def test_run_to_completion_pods_succeed(api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api)
+    client.BatchV1Api(api).create_namespaced_job(
+        namespace,
+        {
+            "metadata": {"name": "once"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox:1.28", "command": ["true"]}],
+                    }
+                }
+            },
+        },
+    )
+    wait_until(
+        lambda: (
+            (
+                j := client.BatchV1Api(api).read_namespaced_job_status("once", namespace)
+            ).status.succeeded
+            == 1
+            and j
+        ),
+        timeout=60,
+        what="the Job succeeding",
+    )
+    pods = core.list_namespaced_pod(namespace, label_selector="job-name=once").items
+    assert [p.status.phase for p in pods] == ["Succeeded"]

@@ -1,0 +1,51 @@
+"""Lab 00 executed headless (papermill) against the live simulated cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from stslab.backends.base import ClusterRecord
+
+pytestmark = pytest.mark.cluster
+LAB = Path(__file__).resolve().parent.parent / "labs" / "00-index.ipynb"
+
+
+def _stream_text(nb_path: Path) -> str:
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    return "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+
+
+def _run(out: Path, **params: object) -> None:
+    pm.execute_notebook(
+        str(LAB),
+        str(out),
+        parameters=params,
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(LAB.parent),
+    )
+
+
+def test_index_lab_reports_the_cluster(
+    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STSLAB_STATE", str(state_root))
+    _run(tmp_path / "00.ipynb", backend="kwok", expect_nodes=3)
+    text = _stream_text(tmp_path / "00.ipynb")
+    assert "backend: kwok, state: running" in text
+    assert "OK: 3 Ready node(s), 24 GPU(s) allocatable in total" in text
+
+
+def test_index_lab_check_fails_when_nodes_are_missing(
+    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STSLAB_STATE", str(state_root))
+    with pytest.raises(pm.PapermillExecutionError, match="NOT OK: 3 Ready node"):
+        _run(tmp_path / "00.ipynb", backend="kwok", expect_nodes=5)
