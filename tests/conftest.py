@@ -16,7 +16,7 @@ from kubernetes import client
 
 from stslab.backends.base import ClusterRecord, UpOptions
 from stslab.backends.kwok import KwokBackend
-from stslab.kube import api_client
+from stslab.kube import api_client, wait_until
 from stslab.procs import free_port
 
 
@@ -73,5 +73,11 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     core = client.CoreV1Api(api)
     name = f"t-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name}})
+    # Pods are refused until the controller-manager has made the namespace's default account.
+    wait_until(
+        lambda: core.list_namespaced_service_account(name).items,
+        timeout=30,
+        what="the default ServiceAccount",
+    )
     yield name
     core.delete_namespace(name)

@@ -140,11 +140,12 @@ class KwokBackend(Backend):
         unshare = "unshare --mount --propagation private"
         if os.geteuid() != 0:  # an unprivileged user gets a user namespace to mount in
             unshare = "unshare --user --map-root-user --mount --propagation private"
+        keep = f"{self.home}:{real.parent}"  # must stay visible should they lie under /tmp
         wrapper = self.dir / "bin" / "kube-controller-manager"
         wrapper.parent.mkdir(parents=True, exist_ok=True)
         wrapper.write_text(
             "#!/bin/sh\n# Written by stslab: kube-controller-manager confined to the lab volumes.\n"
-            f'exec {unshare} -- /bin/sh "{confine}" "{self.volumes}" "{self.home}" "{real}" "$@"\n'
+            f'exec {unshare} -- /bin/sh "{confine}" "{self.volumes}" "{keep}" "{real}" "$@"\n'
         )
         wrapper.chmod(0o755)
         return wrapper
