@@ -37,7 +37,7 @@ up: install
 lab: up
 	@echo "Opening JupyterLab on http://127.0.0.1:$(LAB_PORT)/ (the URL with its token follows)"
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --no-browser \
-	  --ServerApp.root_dir=labs 00-index.ipynb
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) --ServerApp.root_dir=labs labs/00-index.ipynb
 
 down: install
 	$(BIN)/stslab down

@@ -38,7 +38,7 @@ build_kubernetes() {
   local v=$KUBERNETES_VERSION out; out=$(target kubernetes "$v")
   is_done kubernetes "$v" && return 0
   proxy_check
-  say "kubernetes $v: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: ~25 min on 2 cores)"
+  say "kubernetes $v: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 6 min on 2 cores)"
   local mod="$work/kubernetes-$v" staging minor
   minor=${v#v1.}; minor=${minor%%.*}
   mkdir -p "$mod" "$out"
@@ -72,7 +72,7 @@ build_etcd() {
   local v=$ETCD_VERSION out mod; out=$(target etcd "$v"); mod="$work/etcd-$v"
   is_done etcd "$v" && return 0
   proxy_check
-  say "etcd $v (cold: ~3 min)"
+  say "etcd $v (cold: about 1 min)"
   mkdir -p "$mod" "$out"
   printf 'module stslab.local/etcd-build\n\ngo 1.26\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" > "$mod/go.mod"
   # etcdmain.Main is the real etcd command line; `go install` of etcd fails on its replace lines.
@@ -86,7 +86,7 @@ build_coredns() {
   local v=$COREDNS_VERSION out mod; out=$(target coredns "$v"); mod="$work/coredns-$v"
   is_done coredns "$v" && return 0
   proxy_check
-  say "coredns $v with only the plugins the labs use (cold: ~4 min)"
+  say "coredns $v with only the plugins the labs use (cold: about 1.5 min)"
   mkdir -p "$mod" "$out"
   printf 'module stslab.local/coredns-build\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$v" > "$mod/go.mod"
   cp "$here/scripts/coredns_main.go" "$mod/main.go"
@@ -99,7 +99,7 @@ build_kwok() {
   local v=$KWOK_VERSION out; out=$(target kwok "$v")
   is_done kwok "$v" && return 0
   proxy_check
-  say "kwok and kwokctl $v (cold: ~4 min)"
+  say "kwok and kwokctl $v (cold: about 1.5 min)"
   mkdir -p "$out"
   GOBIN="$out" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" \
     "sigs.k8s.io/kwok/cmd/kwok@$v" "sigs.k8s.io/kwok/cmd/kwokctl@$v"
