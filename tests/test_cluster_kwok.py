@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,10 @@ def test_ordered_ready_creates_each_pod_after_the_previous_is_ready(
 ) -> None:
     pods = _create_sts(api, namespace, "web", "OrderedReady")
     assert [p.metadata.name for p in pods] == ["web-0", "web-1", "web-2"]
+    # Fake pod IPs come from their own range, apart from the Service range (10.96.0.0/16).
+    assert all(
+        ipaddress.ip_address(p.status.pod_ip) in ipaddress.ip_network("10.244.0.0/16") for p in pods
+    )
     for prev, cur in zip(pods, pods[1:], strict=False):
         # API timestamps have one-second resolution; ordering must still hold.
         assert cur.metadata.creation_timestamp >= condition_time(prev, "Ready"), (
@@ -173,3 +179,77 @@ def test_run_to_completion_pods_succeed(api: client.ApiClient, namespace: str) -
     )
     pods = core.list_namespaced_pod(namespace, label_selector="job-name=once").items
     assert [p.status.phase for p in pods] == ["Succeeded"]
+
+
+def _static_pv_claim(core: client.CoreV1Api, ns: str, name: str, path: str) -> None:
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": name, "labels": {"stslab.dev/test": "confinement"}},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": "",
+                "hostPath": {"path": path},
+            },
+        }
+    )
+    core.create_namespaced_persistent_volume_claim(
+        ns,
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "volumeName": name,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    wait_until(
+        lambda: core.read_persistent_volume(name).status.phase == "Bound",
+        timeout=30,
+        what=f"{name} binding",
+    )
+    core.delete_namespaced_persistent_volume_claim(name, ns)
+
+
+def test_host_path_reclaim_cannot_delete_outside_the_lab_directory(
+    api: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(api)
+    tag = namespace
+    # 1. A volume at a real /tmp path: the controller-manager's /tmp is the lab directory, so
+    #    the reclaim "succeeds" there and the host's directory is untouched.
+    host_tmp = Path(f"/tmp/stslab-victim-{tag}")
+    host_tmp.mkdir()
+    (host_tmp / "keep").write_text("precious")
+    # 2. A path the provisioner's unanchored "/tmp/.+" check accepts but that is not under /tmp:
+    #    every mount but the lab directory is read-only for it, so the reclaim fails visibly.
+    outside = Path(f"/var/tmp/stslab-victim-{tag}/tmp/data")
+    outside.mkdir(parents=True)
+    (outside / "keep").write_text("precious")
+    try:
+        _static_pv_claim(core, namespace, f"{tag}-tmp", str(host_tmp))
+        _static_pv_claim(core, namespace, f"{tag}-outside", str(outside))
+
+        def pv_gone() -> bool:
+            return not [
+                p for p in core.list_persistent_volume().items if p.metadata.name == f"{tag}-tmp"
+            ]
+
+        wait_until(pv_gone, timeout=60, what="the /tmp volume being reclaimed")
+        failed = wait_until(
+            lambda: (
+                (p := core.read_persistent_volume(f"{tag}-outside")).status.phase == "Failed" and p
+            ),
+            timeout=60,
+            what="the outside volume's reclaim failing",
+        )
+        assert "read-only file system" in (failed.status.message or "")
+        assert (host_tmp / "keep").read_text() == "precious"
+        assert (outside / "keep").read_text() == "precious"
+    finally:
+        core.delete_collection_persistent_volume(label_selector="stslab.dev/test=confinement")
+        shutil.rmtree(host_tmp, ignore_errors=True)
+        shutil.rmtree(outside.parent.parent, ignore_errors=True)
