@@ -107,11 +107,10 @@ class KwokBackend(Backend):
         return out
 
     def _require_binaries(self) -> None:
-        missing = [c.what for c in self.checks() if not c.ok]
+        missing = [c for c in self.checks() if not c.ok]
         if missing:
-            raise ToolMissingError(
-                f"the simulated cluster's binaries are missing: {', '.join(missing)}", BUILD_FIX
-            )
+            names = ", ".join(c.what for c in missing)
+            raise ToolMissingError(f"the simulated cluster needs: {names}", missing[0].fix)
 
     # -- lifecycle -------------------------------------------------------------------------
     def _kwokctl(self, *args: str, timeout: float = 180) -> str:
@@ -173,7 +172,7 @@ class KwokBackend(Backend):
             kept = self._keep_logs()
             self._teardown()  # nothing half-started is left behind
             if isinstance(e, StslabError) and kept:
-                e.fix = f"{e.fix}; the components' logs are kept in {kept}".lstrip("; ")
+                e.fix = f"the components' logs are kept in {kept}"
             raise
 
     def _keep_logs(self) -> Path | None:
