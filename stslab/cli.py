@@ -7,6 +7,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from stslab.backends import BACKENDS, CHOICES, UpOptions, get_backend, resolve
@@ -66,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_arg(p)
     p = sub.add_parser("doctor", help="what each backend needs: present, missing, and the fix")
     _backend_arg(p)
+    labs = sub.add_parser("labs", help="run the labs headless, or list them")
+    labs_sub = labs.add_subparsers(dest="labs_command", required=True, parser_class=_Parser)
+    p = labs_sub.add_parser("run", help="execute labs with papermill; nonzero exit on any failure")
+    _backend_arg(p)
+    p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
+    p.add_argument("--full", action="store_true", help="run at learner speed (no fast mode)")
+    p.add_argument("--build", type=Path, help="where executed notebooks go (default build/labs)")
+    labs_sub.add_parser("list", help="list the labs")
+
     p = sub.add_parser("images", help="commands that preload the labs' images (offline workshops)")
     p.add_argument("--backend", choices=("kind", "k3d"), default="kind")
     return parser
@@ -129,6 +139,19 @@ def _images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labs(args: argparse.Namespace) -> int:
+    from stslab import labs
+
+    if args.labs_command == "list":
+        for number, path in labs.discover().items():
+            print(f"{number}  {path.name}")
+        return 0
+    backend = args.backend if args.backend and args.backend != "auto" else None
+    results = labs.run_labs(args.numbers, backend=backend, fast=not args.full, build=args.build)
+    print(labs.table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stslab`` command."""
     try:
@@ -163,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "labs":
+            return _labs(args)
         if args.command == "images":
             return _images(args)
         raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")

@@ -1,0 +1,81 @@
+"""What every lab does first and last: connect, get a fresh namespace, clean up.
+
+from stslab.lab import Lab
+lab = Lab("lab-01", backend)   # connect; remove what an earlier run left; make the namespace
+lab.apply(manifest)            # create the object in the lab's namespace
+lab.cleanup()                  # namespace, claims, their volumes, labelled cluster objects
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client, utils
+from kubernetes.client.exceptions import ApiException
+
+from stslab.cluster import connect, status
+from stslab.errors import ClusterStateError
+from stslab.kube import wait_until
+
+LAB_LABEL = "stslab.dev/lab"
+
+
+class Lab:
+    """A lab's connection and namespace. Re-running a lab from the top starts clean."""
+
+    def __init__(self, namespace: str, backend: str | None = None, timeout: float = 120) -> None:
+        st = status(backend)
+        if st.state != "running":
+            raise ClusterStateError(
+                f"the {st.backend} lab cluster is {st.state}: {st.detail}",
+                "start it with `stslab up` (or `make lab`), then re-run",
+            )
+        self.backend = st.backend
+        self.namespace = namespace
+        self.timeout = timeout
+        self.api = connect(backend)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.cleanup()
+        self.core.create_namespace(
+            {"metadata": {"name": namespace, "labels": {LAB_LABEL: namespace}}}
+        )
+        # Pods are refused until the namespace's default ServiceAccount exists.
+        wait_until(
+            lambda: self.core.list_namespaced_service_account(namespace).items,
+            timeout=30,
+            what="the namespace's default ServiceAccount",
+        )
+
+    def apply(self, manifest: dict[str, Any]) -> Any:
+        """Create ``manifest`` in the lab namespace (cluster-scoped ones get the lab label)."""
+        meta = manifest.setdefault("metadata", {})
+        meta.setdefault("labels", {})[LAB_LABEL] = self.namespace
+        return utils.create_from_dict(self.api, manifest, namespace=self.namespace)
+
+    def cleanup(self) -> None:
+        """Delete the namespace (and so its claims), then wait for it and its volumes to go."""
+        try:
+            self.core.delete_namespace(self.namespace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        sel = f"{LAB_LABEL}={self.namespace}"
+        for pv in self.core.list_persistent_volume(label_selector=sel).items:
+            self.core.delete_persistent_volume(pv.metadata.name)
+        for sc in client.StorageV1Api(self.api).list_storage_class(label_selector=sel).items:
+            client.StorageV1Api(self.api).delete_storage_class(sc.metadata.name)
+
+        def gone() -> bool:
+            names = {n.metadata.name for n in self.core.list_namespace().items}
+            pvs = [
+                pv
+                for pv in self.core.list_persistent_volume().items
+                if pv.spec.claim_ref and pv.spec.claim_ref.namespace == self.namespace
+            ]
+            for pv in pvs:  # retained volumes outlive their claims: they are the lab's too
+                if pv.status.phase in ("Released", "Failed") and not pv.metadata.deletion_timestamp:
+                    self.core.delete_persistent_volume(pv.metadata.name)
+            return self.namespace not in names and not pvs
+
+        wait_until(gone, timeout=self.timeout, what=f"namespace {self.namespace} being removed")

@@ -1,0 +1,108 @@
+"""Run the labs headless with papermill (``stslab labs run``).
+
+For maintainers, and for instructors checking a workshop's cluster before class.
+
+Each lab gets its parameters injected (backend, its own namespace ``lab-NN``, fast mode), runs
+top to bottom, and is written executed to the build directory; its checks are its assertions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stslab.errors import UsageError
+from stslab.paths import project_root
+
+
+@dataclass
+class LabResult:
+    """How one headless run went."""
+
+    number: str
+    path: Path
+    output: Path
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def labs_dir() -> Path:
+    """Where the numbered notebooks live."""
+    return project_root() / "labs"
+
+
+def discover() -> dict[str, Path]:
+    """Numbered labs by their number (``"01"`` → ``labs/01-....ipynb``)."""
+    return {p.name[:2]: p for p in sorted(labs_dir().glob("[0-9][0-9]-*.ipynb"))}
+
+
+def select(numbers: list[str]) -> list[Path]:
+    """The labs named by number (``1``, ``01`` or ``01-stateless...``), all when empty."""
+    found = discover()
+    if not numbers:
+        return list(found.values())
+    out = []
+    for n in numbers:
+        key = n[:2] if n[:2].isdigit() else n.zfill(2)
+        if key not in found:
+            raise UsageError(f"there is no lab {n!r}", f"choose from {', '.join(found)}")
+        out.append(found[key])
+    return out
+
+
+def run_lab(
+    path: Path, *, backend: str | None, fast: bool, build: Path, timeout: float = 600
+) -> LabResult:
+    """Execute one lab with papermill; never raises for a failing lab."""
+    import papermill as pm
+
+    number = path.name[:2]
+    build.mkdir(parents=True, exist_ok=True)
+    out = build / path.name
+    params = {"backend": backend, "namespace": f"lab-{number}", "fast": fast}
+    start = time.monotonic()
+    try:
+        pm.execute_notebook(
+            str(path),
+            str(out),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(path.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except pm.PapermillExecutionError as e:
+        return LabResult(
+            number,
+            path,
+            out,
+            False,
+            time.monotonic() - start,
+            f"cell {e.exec_count}: {e.ename}: {e.evalue}".splitlines()[0][:200],
+        )
+    return LabResult(number, path, out, True, time.monotonic() - start)
+
+
+def run_labs(
+    numbers: list[str], *, backend: str | None = None, fast: bool = True, build: Path | None = None
+) -> list[LabResult]:
+    """Run the selected labs one after another, printing a line as each ends."""
+    build = build or project_root() / "build" / "labs"
+    results = []
+    for path in select(numbers):
+        print(f"running {path.name} ...", flush=True)
+        results.append(run_lab(path, backend=backend, fast=fast, build=build))
+    return results
+
+
+def table(results: list[LabResult]) -> str:
+    """The per-lab pass/fail/time table."""
+    lines = [f"{'LAB':<34}{'RESULT':<8}{'TIME':>8}"]
+    for r in results:
+        lines.append(
+            f"{r.path.stem:<34}{'pass' if r.ok else 'FAIL':<8}{r.seconds:>7.1f}s"
+            + (f"   {r.error}" if r.error else "")
+        )
+    return "\n".join(lines)

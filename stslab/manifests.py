@@ -1,0 +1,108 @@
+"""The manifests the labs and tests apply, as plain dicts (what ``kubectl apply`` would read).
+
+Images: ``registry.k8s.io/nginx-slim:0.24`` (and ``:0.21`` for rolling updates), ``busybox:1.28``.
+On the simulated backend no image is pulled; on kind/k3d ``stslab images`` preloads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NGINX = "registry.k8s.io/nginx-slim:0.24"
+BUSYBOX = "busybox:1.28"
+
+
+def headless_service(name: str, *, publish_not_ready: bool = False) -> dict[str, Any]:
+    """A headless Service (``clusterIP: None``) with a named port ``web``."""
+    spec: dict[str, Any] = {
+        "clusterIP": "None",
+        "selector": {"app": name},
+        "ports": [{"name": "web", "port": 80}],
+    }
+    if publish_not_ready:
+        spec["publishNotReadyAddresses"] = True
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
+
+
+def cluster_ip_service(name: str, selector: str) -> dict[str, Any]:
+    """An ordinary (load-balanced) Service in front of pods labelled ``app=selector``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": selector}, "ports": [{"name": "web", "port": 80}]},
+    }
+
+
+def _web_pod(name: str, image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": name}},
+        "spec": {
+            "containers": [
+                {"name": "nginx", "image": image, "ports": [{"name": "web", "containerPort": 80}]}
+            ]
+        },
+    }
+
+
+def deployment(name: str, replicas: int = 3, image: str = NGINX) -> dict[str, Any]:
+    """A Deployment of nginx: the stateless way to run replicas."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": _web_pod(name, image),
+        },
+    }
+
+
+def statefulset(
+    name: str,
+    replicas: int = 3,
+    *,
+    policy: str = "OrderedReady",
+    claims: bool = True,
+    size: str = "1Gi",
+    storage_class: str | None = None,
+    when_scaled: str | None = None,
+    when_deleted: str | None = None,
+    image: str = NGINX,
+) -> dict[str, Any]:
+    """A StatefulSet of nginx behind the headless Service ``name``, one claim per pod.
+
+    ``storage_class`` None uses the cluster's default class (never hard-code its name);
+    ``when_scaled``/``when_deleted`` set ``persistentVolumeClaimRetentionPolicy``.
+    """
+    template = _web_pod(name, image)
+    spec: dict[str, Any] = {
+        "serviceName": name,
+        "replicas": replicas,
+        "podManagementPolicy": policy,
+        "selector": {"matchLabels": {"app": name}},
+        "template": template,
+    }
+    if claims:
+        template["spec"]["containers"][0]["volumeMounts"] = [
+            {"name": "www", "mountPath": "/usr/share/nginx/html"}
+        ]
+        claim: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+        }
+        if storage_class is not None:
+            claim["storageClassName"] = storage_class
+        spec["volumeClaimTemplates"] = [{"metadata": {"name": "www"}, "spec": claim}]
+    if when_scaled or when_deleted:
+        spec["persistentVolumeClaimRetentionPolicy"] = {
+            "whenScaled": when_scaled or "Retain",
+            "whenDeleted": when_deleted or "Retain",
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
