@@ -20,6 +20,10 @@ class StslabError(Exception):
     def __str__(self) -> str:
         return f"{self.cause} — {self.fix}" if self.fix else self.cause
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it in a notebook: the one line, not a traceback."""
+        return [f"error: {self}"]
+
 
 class UsageError(StslabError):
     """Bad input from the user: an unknown backend, option or value."""

@@ -45,7 +45,7 @@ def select(numbers: list[str]) -> list[Path]:
         return list(found.values())
     out = []
     for n in numbers:
-        key = n[:2] if n[:2].isdigit() else n.zfill(2)
+        key = n.split("-")[0].zfill(2)
         if key not in found:
             raise UsageError(f"there is no lab {n!r}", f"choose from {', '.join(found)}")
         out.append(found[key])

@@ -1,0 +1,71 @@
+"""Pieces of the labs that need no cluster: DNS output parsing, the session demo, the runner."""
+
+from __future__ import annotations
+
+import pytest
+
+from stslab.errors import UsageError
+from stslab.labs import discover, select
+from stslab.lookup import parse
+from stslab.session_demo import run_demo
+
+DEBIAN = """Server:\t\t127.0.0.1
+Address:\t127.0.0.1#35353
+
+Name:\tweb.lab.svc.cluster.local
+Address: 10.244.0.3
+Name:\tweb.lab.svc.cluster.local
+Address: 10.244.0.2
+"""
+BUSYBOX = """Server:    10.96.0.10
+Address 1: 10.96.0.10 kube-dns.kube-system.svc.cluster.local
+
+Name:      web.lab.svc.cluster.local
+Address 1: 10.244.1.5 web-0.web.lab.svc.cluster.local
+Address 2: 10.244.2.7 web-1.web.lab.svc.cluster.local
+"""
+SRV = """_web._tcp.web.lab.svc.cluster.local\tservice = 0 50 80 web-1.web.lab.svc.cluster.local.
+_web._tcp.web.lab.svc.cluster.local\tservice = 0 50 80 web-0.web.lab.svc.cluster.local.
+"""
+
+
+def test_parse_nslookup_outputs() -> None:
+    assert parse(DEBIAN) == ["10.244.0.2", "10.244.0.3"]
+    assert parse(BUSYBOX) == ["10.244.1.5", "10.244.2.7"]
+    assert parse("** server can't find x: NXDOMAIN") == []
+    assert parse(SRV, "SRV") == [
+        "web-0.web.lab.svc.cluster.local",
+        "web-1.web.lab.svc.cluster.local",
+    ]
+
+
+def test_session_problem_is_real() -> None:
+    own, shared = run_demo(shared_store=False, requests=4), run_demo(shared_store=True, requests=4)
+    assert own.lost == 2 and shared.lost == 0
+    assert {r["replica"] for r in own.rows} == {"replica-a", "replica-b"}
+
+
+def test_runner_selects_labs_by_number() -> None:
+    labs = discover()
+    assert list(labs)[:3] == ["00", "01", "02"]
+    assert select(["1"]) == [labs["01"]]
+    assert select(["02-headless-dns"]) == [labs["02"]]
+    with pytest.raises(UsageError, match="no lab '99'"):
+        select(["99"])
+
+
+def test_every_lab_has_parameters_and_tagged_concepts() -> None:
+    import json
+    import re
+
+    for number, path in discover().items():
+        nb = json.loads(path.read_text())
+        tags = [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
+        assert "parameters" in tags, path.name
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        concepts = re.findall(
+            r"Concept: (S\d+)", "".join("".join(c["source"]) for c in nb["cells"])
+        )
+        if number != "00":
+            assert concepts, f"{path.name} tags no concept"
+            assert all(1 <= int(c[1:]) <= 24 for c in concepts)

@@ -1,0 +1,96 @@
+"""The timeline view and replay, from a recording of a real run (data/timelines/)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stslab.check import CheckFailedError, answer, verdict
+from stslab.replay import load, replay_timeline, save
+from stslab.views import draw_timeline, pauses, pod_segments, ready_members
+
+
+def test_recording_says_where_it_came_from() -> None:
+    rec = load("web-rollout")
+    assert rec.meta["backend"] and rec.meta["kubernetes"].startswith("v1.")
+    assert "Kubernetes" in rec.source and rec.meta["date"] in rec.source
+
+
+def test_segments_follow_each_pod_incarnation() -> None:
+    df = load("web-rollout").frame
+    segments, marks = pod_segments(df, "web")
+    assert {s.ordinal for s in segments} == {0, 1, 2}
+    # web-1: first pod, its replacement after the delete, and the one after scaling back up.
+    assert len({s.uid for s in segments if s.ordinal == 1}) == 3
+    assert len(marks[marks["mark"] == "deleted"]) == 3  # web-1 deleted, then web-2 and web-1
+    for s in segments:
+        assert s.end >= s.start and s.state in {"Pending", "Running", "Ready", "Terminating"}
+    assert ready_members("web", 3)(df)
+
+
+def test_pause_annotation_names_what_blocks_the_next_ordinal() -> None:
+    df = load("web-rollout").frame
+    created1 = df[(df["name"] == "web-1") & (df["event"] == "ADDED")]["time"].min()
+    early = df[df["time"] <= created1]
+    assert (2, "web-2 waits: web-1 not Ready") in pauses(early, "web")
+    assert not ready_members("web", 3)(early)
+    assert pauses(df, "web") == []
+
+
+def test_frame_draws_every_segment() -> None:
+    rec = load("web-rollout")
+    fig = draw_timeline(rec.frame, prefix="web", source=rec.source, title="t")
+    ax = fig.axes[0]
+    segments, _ = pod_segments(rec.frame, "web")
+    assert len(ax.patches) == len(segments)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["web-0", "web-1", "web-2"]
+    assert rec.source in [t.get_text() for t in fig.texts]
+
+
+def test_replay_draws_several_frames() -> None:
+    assert replay_timeline(load("web-rollout"), prefix="web", show=False) > 3
+
+
+def test_deployment_pods_get_a_row_each() -> None:
+    t = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [
+        {
+            "time": t + pd.Timedelta(seconds=i),
+            "kind": "Pod",
+            "event": "ADDED",
+            "name": f"shop-7d9f-{s}",
+            "ordinal": None,
+            "phase": "Pending",
+            "ready": False,
+            "uid": s,
+        }
+        for i, s in enumerate(["abcde", "fghij"])
+    ]
+    segments, _ = pod_segments(pd.DataFrame(rows), "shop")
+    assert sorted(s.ordinal for s in segments) == [0, 1]
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rec = load("web-rollout")
+    save(rec.frame, rec.meta, "copy", where=tmp_path)
+    again = load("copy", where=tmp_path)
+    pd.testing.assert_frame_equal(again.frame, rec.frame)
+
+
+def test_check_verdicts(capsys) -> None:  # type: ignore[no-untyped-def]
+    verdict(True, "it worked", "", "")
+    assert capsys.readouterr().out == "PASS: it worked\n"
+    try:
+        answer(["web-0"], ["web-2"], question="order", hint="highest first")
+    except CheckFailedError as e:
+        assert e._render_traceback_() == [
+            "FAIL: order: ['web-0'] is not right",
+            "hint: highest first",
+        ]
+    else:
+        raise AssertionError("a wrong answer must fail")
+    try:
+        answer(..., 1, question="count", hint="h")
+    except CheckFailedError as e:
+        assert "no answer yet" in e.what
+    else:
+        raise AssertionError("an unanswered exercise must fail")
