@@ -49,3 +49,35 @@ def test_index_lab_check_fails_when_nodes_are_missing(
     monkeypatch.setenv("STSLAB_STATE", str(state_root))
     with pytest.raises(pm.PapermillExecutionError, match="NOT OK: 3 Ready node"):
         _run(tmp_path / "00.ipynb", backend="kwok", expect_nodes=5)
+
+
+def test_index_lab_outputs_stay_stable_under_nbval(
+    kwok_cluster: ClusterRecord, state_root: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-sanitize-with",
+            str(here / "nbval-sanitize.cfg"),
+            str(LAB),
+        ],
+        env=dict(os.environ, STSLAB_STATE=str(state_root)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=here.parent,
+    )
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert " passed" in res.stdout
