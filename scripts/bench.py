@@ -1,12 +1,13 @@
-"""Benchmark of the simulated cluster: cold and warm `up`, steady RSS, `down`.
+"""Benchmarks (``make bench``); writes bench/report.md.
 
-Runs the real backend in a private state dir on free ports (a learner's lab cluster is left
-alone), repeats each measurement, and writes bench/report.md.
+Everything runs on the simulated backend in a private state dir on free ports, so a learner's
+own lab cluster is left alone.
 
-    cold up   create a new cluster until every node is Ready (binaries already built)
-    warm up   restart a stopped cluster from its etcd data until every node is Ready
-    RSS       resident memory of all control-plane processes together, 10 s after up
-    down      tear everything down until no process is left
+cluster   cold ``up`` (new cluster until nodes Ready), warm ``up`` (restart of a stopped one),
+          steady RSS of all control-plane processes 10 s after up, ``down``
+labs      headless wall time of each lab (papermill, fast mode), as ``stslab labs run``
+views     lag from a pod's creation to the live frame that shows it; one frame of a
+          500-pod, 5,000-event timeline
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
 
 from stslab.backends.base import UpOptions
 from stslab.backends.kwok import KwokBackend
 from stslab.paths import project_root
 from stslab.procs import free_port, pid_cmdline
 from stslab.versions import pinned
+
+T = TypeVar("T")
 
 
 def rss_mib(pids: list[int]) -> tuple[float, dict[str, float]]:
@@ -47,19 +54,20 @@ def timed(fn: Callable[..., object], *args: object) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
-    args = parser.parse_args()
+def row(name: str, xs: list[float], unit: str, target: str) -> str:
+    return (
+        f"| {name} | {statistics.median(xs):.1f} {unit} | {min(xs):.1f}–{max(xs):.1f} {unit} "
+        f"| {target} |"
+    )
 
+
+def bench_cluster(runs: int) -> list[str]:
     cold, warm, down, rss = [], [], [], []
     per_proc: dict[str, float] = {}
-    for i in range(args.runs):
+    for i in range(runs):
         with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
             backend = KwokBackend(Path(tmp))
-            opts = UpOptions(api_port=free_port(), dns_port=free_port())
-            cold.append(timed(backend.up, opts))
+            cold.append(timed(backend.up, UpOptions(api_port=free_port(), dns_port=free_port())))
             time.sleep(10)
             total, per_proc = rss_mib(backend.process_pids())
             rss.append(total)
@@ -67,24 +75,14 @@ def main() -> None:
             warm.append(timed(backend.up, UpOptions()))
             down.append(timed(backend.down))
             print(
-                f"run {i + 1}: cold up {cold[-1]:.1f}s, warm up {warm[-1]:.1f}s, "
+                f"cluster run {i + 1}: cold up {cold[-1]:.1f}s, warm up {warm[-1]:.1f}s, "
                 f"RSS {rss[-1]:.0f} MiB, down {down[-1]:.1f}s",
                 flush=True,
             )
-
-    def row(name: str, xs: list[float], unit: str, target: str) -> str:
-        return (
-            f"| {name} | {statistics.median(xs):.1f} {unit} | {min(xs):.1f}–{max(xs):.1f} "
-            f"| {target} |"
-        )
-
-    v = pinned()
-    lines = [
-        "# stslab benchmark: the simulated (kwok) cluster",
+    return [
+        "## The simulated cluster",
         "",
-        f"{date.today()}, {platform.machine()}, {os.cpu_count()} "
-        f"cores; Kubernetes {v.kubernetes}, etcd {v.etcd}, kwok {v.kwok}, CoreDNS {v.coredns}; "
-        f"3 worker nodes; {args.runs} runs (median, range).",
+        f"3 worker nodes; {runs} runs.",
         "",
         "| measure | median | range | target |",
         "|---|---|---|---|",
@@ -97,6 +95,165 @@ def main() -> None:
         + ", ".join(f"{k} {val:.0f} MiB" for k, val in sorted(per_proc.items())),
         "",
     ]
+
+
+def _with_cluster(fn: Callable[[], T]) -> T:
+    with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
+        backend = KwokBackend(Path(tmp))
+        backend.up(UpOptions(api_port=free_port(), dns_port=free_port()))
+        old = os.environ.get("STSLAB_STATE")
+        os.environ["STSLAB_STATE"] = tmp
+        try:
+            return fn()
+        finally:
+            backend.down()
+            if old is None:
+                os.environ.pop("STSLAB_STATE")
+            else:
+                os.environ["STSLAB_STATE"] = old
+
+
+def bench_labs() -> list[str]:
+    from stslab.labs import run_labs
+
+    with tempfile.TemporaryDirectory(prefix="stslab-bench-labs-") as build:
+        results = _with_cluster(lambda: run_labs([], backend="kwok", build=Path(build)))
+    lines = [
+        "## Labs, headless (`stslab labs run`, fast mode)",
+        "",
+        "| lab | result | wall time | target |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.path.stem} | {'pass' if r.ok else 'FAIL'} | {r.seconds:.1f} s | ≤ 90 s |"
+        )
+    total = sum(r.seconds for r in results)
+    lines += [f"| all together | | {total:.1f} s | 00–02 ≤ 180 s |", ""]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def _lag() -> list[str]:
+    from stslab.lab import Lab
+    from stslab.views import live_timeline
+    from stslab.watch import Recorder
+
+    lab = Lab("bench-lag")
+    rec = Recorder(lab.api, lab.namespace, kinds=["Pod"]).start()
+    created: dict[str, float] = {}
+    lags: list[float] = []
+    count = 12
+
+    def on_frame(df: pd.DataFrame) -> None:
+        now = time.monotonic()
+        for name in set(df.loc[df["event"] == "ADDED", "name"]):
+            if name in created and name not in {n for n, _ in seen}:
+                seen.append((name, now))
+                lags.append(now - created[name])
+
+    seen: list[tuple[str, float]] = []
+
+    def make_pods() -> None:
+        for i in range(count):
+            created[f"p-{i}"] = time.monotonic()
+            lab.core.create_namespaced_pod(
+                lab.namespace,
+                {
+                    "metadata": {"name": f"p-{i}"},
+                    "spec": {"containers": [{"name": "c", "image": "busybox:1.28"}]},
+                },
+            )
+            time.sleep(0.73)  # not a multiple of the 1 s frame interval
+
+    t = threading.Thread(target=make_pods)
+    t.start()
+    live_timeline(
+        rec,
+        prefix="p",
+        until=lambda df: len(seen) >= count,
+        timeout=60,
+        show=False,
+        on_frame=on_frame,
+        ordered=False,
+    )
+    t.join()
+    rec.stop()
+    lab.cleanup()
+    return [
+        row(
+            "lag from creating a pod to the live frame that shows it (1 Hz redraw)",
+            lags,
+            "s",
+            "≤ 1.5 s",
+        ),
+        f"| … its maximum over {len(lags)} pods | {max(lags):.2f} s | | ≤ 1.5 s |",
+    ]
+
+
+def bench_views() -> list[str]:
+    import matplotlib.pyplot as plt
+
+    from stslab.views import draw_timeline
+    from stslab.watch import COLUMNS
+
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = []
+    for pod in range(500):  # 500 pods, 10 changes each, as a big rollout would record
+        for step, (phase, ready) in enumerate(
+            [("Pending", False)] * 3 + [("Running", False)] * 3 + [("Running", True)] * 4
+        ):
+            rows.append(
+                {
+                    "time": t0 + pd.Timedelta(seconds=pod * 2 + step * 0.3),
+                    "kind": "Pod",
+                    "event": "ADDED" if step == 0 else "MODIFIED",
+                    "name": f"big-{pod}",
+                    "ordinal": pod,
+                    "phase": phase,
+                    "ready": ready,
+                    "uid": f"u{pod}",
+                }
+            )
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["ordinal"] = df["ordinal"].astype("Int64")
+    draws = []
+    for _ in range(5):
+        draws.append(timed(lambda: plt.close(draw_timeline(df, prefix="big"))) * 1000)
+    lines = [
+        "## Live views",
+        "",
+        "| measure | median | range | target |",
+        "|---|---|---|---|",
+        row("one frame of a 500-pod, 5,000-event timeline", draws, "ms", "≤ 200 ms"),
+    ]
+    lines += _with_cluster(_lag)
+    lines.append("")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["cluster", "labs", "views"], action="append")
+    parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
+    args = parser.parse_args()
+    parts = args.only or ["cluster", "labs", "views"]
+    v = pinned()
+    lines = [
+        "# stslab benchmarks",
+        "",
+        f"{date.today()}, {platform.machine()}, {os.cpu_count()} cores; Kubernetes "
+        f"{v.kubernetes}, etcd {v.etcd}, kwok {v.kwok}, CoreDNS {v.coredns}.",
+        "",
+    ]
+    if "cluster" in parts:
+        lines += bench_cluster(args.runs)
+    if "labs" in parts:
+        lines += bench_labs()
+    if "views" in parts:
+        lines += bench_views()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

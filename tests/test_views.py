@@ -41,7 +41,7 @@ def test_frame_draws_every_segment() -> None:
     fig = draw_timeline(rec.frame, prefix="web", source=rec.source, title="t")
     ax = fig.axes[0]
     segments, _ = pod_segments(rec.frame, "web")
-    assert len(ax.patches) == len(segments)
+    assert len(ax.collections[0].get_paths()) == len(segments)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["web-0", "web-1", "web-2"]
     assert rec.source in [t.get_text() for t in fig.texts]
 
