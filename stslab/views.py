@@ -133,11 +133,14 @@ def pauses(
     alive = {o: s for o, s in latest.items() if s.state != "Terminating" and s.uid not in deleted}
     notes: list[tuple[int, str]] = []
     events = df[(df["kind"] == "Event") & df["reason"].isin(PAUSE_REASONS)]
+    last_event = {
+        n: (r, m)
+        for n, r, m in zip(events["name"], events["reason"], events["message"], strict=True)
+    }
     for o, s in sorted(alive.items()):
-        ev = events[events["name"] == s.name]
-        if len(ev) and s.state != "Ready":
-            last = ev.iloc[-1]
-            notes.append((o, f"{s.name}: {last.reason}: {str(last.message)[:70]}"))
+        if s.name in last_event and s.state != "Ready":
+            reason, message = last_event[s.name]
+            notes.append((o, f"{s.name}: {reason}: {str(message)[:70]}"))
     if ordered and alive:
         top = max(alive)
         if alive[top].state != "Ready" and top + 1 not in alive:
@@ -224,7 +227,7 @@ def draw_timeline(
     )
     if source:
         fig.text(0.99, 0.01, source, ha="right", va="bottom", fontsize=7, color="#555555")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.25)  # tight_layout costs 60 ms
     return fig
 
 
