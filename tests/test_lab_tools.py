@@ -69,3 +69,19 @@ def test_every_lab_has_parameters_and_tagged_concepts() -> None:
         if number != "00":
             assert concepts, f"{path.name} tags no concept"
             assert all(1 <= int(c[1:]) <= 24 for c in concepts)
+
+
+def test_concept_table_matches_the_labs_tags() -> None:
+    import json
+    import re
+
+    from stslab.labs import labs_dir
+
+    table = (labs_dir() / "CONCEPTS.md").read_text()
+    listed = dict(re.findall(r"^\| (S\d+) \|.*\| ([^|]+) \|$", table, flags=re.M))
+    assert sorted(listed, key=lambda s: int(s[1:])) == [f"S{i}" for i in range(1, 25)]
+    for number, path in discover().items():
+        nb = json.loads(path.read_text())
+        text = "".join("".join(c["source"]) for c in nb["cells"])
+        for concept in set(re.findall(r"Concept: (S\d+)", text)):
+            assert number in listed[concept], f"{concept} is taught in {path.name}"
