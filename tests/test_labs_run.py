@@ -15,8 +15,6 @@ from kubernetes import client
 from stslab.backends.base import ClusterRecord
 from stslab.labs import run_lab, select
 
-pytestmark = pytest.mark.cluster
-
 
 def _outputs(path: Path) -> tuple[str, int]:
     nb = nbformat.read(path, as_version=4)
@@ -28,6 +26,7 @@ def _outputs(path: Path) -> tuple[str, int]:
     return text, images
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("number", ["01", "02"])
 def test_lab_runs_headless_and_cleans_up(
     number: str,
@@ -57,3 +56,13 @@ def test_lab_runs_headless_and_cleans_up(
         for pv in core.list_persistent_volume().items
         if pv.spec.claim_ref and pv.spec.claim_ref.namespace == ns
     ]
+
+
+def test_lab_without_a_cluster_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STSLAB_STATE", str(tmp_path / "no-cluster"))
+    [path] = select(["02"])
+    result = run_lab(path, backend=None, fast=True, build=tmp_path / "build")
+    assert not result.ok
+    assert "there is no lab cluster" in result.error and "stslab up" in result.error
