@@ -1,70 +1,15 @@
-"""Manifests and small helpers shared by the cluster tests."""
+"""Small helpers shared by the cluster tests (the manifests come from stslab.manifests)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from datetime import datetime
-from typing import Any
 
 from kubernetes import client
 
 from stslab.kube import wait_until
-
-
-def headless_service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {
-            "clusterIP": "None",
-            "selector": {"app": name},
-            "ports": [{"name": "web", "port": 80}],
-        },
-    }
-
-
-def statefulset(
-    name: str, replicas: int = 3, policy: str = "OrderedReady", claims: bool = False
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "serviceName": name,
-        "replicas": replicas,
-        "podManagementPolicy": policy,
-        "selector": {"matchLabels": {"app": name}},
-        "template": {
-            "metadata": {"labels": {"app": name}},
-            "spec": {
-                "containers": [
-                    {
-                        "name": "nginx",
-                        "image": "registry.k8s.io/nginx-slim:0.24",
-                        "ports": [{"name": "web", "containerPort": 80}],
-                    }
-                ]
-            },
-        },
-    }
-    if claims:
-        spec["template"]["spec"]["containers"][0]["volumeMounts"] = [
-            {"name": "www", "mountPath": "/usr/share/nginx/html"}
-        ]
-        spec["volumeClaimTemplates"] = [
-            {
-                "metadata": {"name": "www"},
-                "spec": {
-                    "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": "1Gi"}},
-                },
-            }
-        ]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+from stslab.lookup import parse
 
 
 def wait_ready_pods(
@@ -97,8 +42,4 @@ def nslookup(name: str, port: int) -> list[str]:
         timeout=10,
         check=False,
     ).stdout
-    # Answers follow the "Name:" line; the first "Address:" is the server itself.
-    answers = out.split("Name:", 1)[1] if "Name:" in out else ""
-    return sorted(
-        line.split()[-1] for line in answers.splitlines() if line.strip().startswith("Address:")
-    )
+    return parse(out)

@@ -7,13 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import condition_time, headless_service, nslookup, statefulset, wait_ready_pods
+from helpers import condition_time, nslookup, wait_ready_pods
 from kubernetes import client
 
 from stslab.backends.base import ClusterRecord, UpOptions
 from stslab.backends.kwok import KwokBackend
 from stslab.errors import ClusterStateError
 from stslab.kube import wait_until
+from stslab.manifests import headless_service, statefulset
 from stslab.nodes import GPU_RESOURCE, ZONE_LABEL
 
 pytestmark = pytest.mark.cluster
@@ -33,7 +34,9 @@ def _create_sts(
     api: client.ApiClient, ns: str, name: str, policy: str, claims: bool = False
 ) -> list[client.V1Pod]:
     client.CoreV1Api(api).create_namespaced_service(ns, headless_service(name))
-    client.AppsV1Api(api).create_namespaced_stateful_set(ns, statefulset(name, 3, policy, claims))
+    client.AppsV1Api(api).create_namespaced_stateful_set(
+        ns, statefulset(name, 3, policy=policy, claims=claims)
+    )
     pods = wait_ready_pods(client.CoreV1Api(api), ns, f"app={name}", 3)
     return sorted(pods, key=lambda p: p.metadata.name)
 
