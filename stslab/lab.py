@@ -8,6 +8,7 @@ lab.cleanup()                  # namespace, claims, their volumes, labelled clus
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from kubernetes import client, utils
@@ -16,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from stslab.cluster import connect, status
 from stslab.errors import ClusterStateError
 from stslab.kube import wait_until
+from stslab.storage import local_dir, volume_path
 
 LAB_LABEL = "stslab.dev/lab"
 
@@ -79,3 +81,7 @@ class Lab:
             return self.namespace not in names and not pvs
 
         wait_until(gone, timeout=self.timeout, what=f"namespace {self.namespace} being removed")
+        # Hand-made volumes' directories (kwok: on this machine, inside the lab volume dir).
+        host = local_dir(volume_path(self.namespace, ""), self.backend)
+        if host is not None and host.exists():
+            shutil.rmtree(host)

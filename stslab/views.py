@@ -148,6 +148,23 @@ def pauses(
     return notes
 
 
+def _bars(
+    ax: Any, segments: list[Segment], colors: dict[str, str], secs: Callable[[pd.Timestamp], float]
+) -> None:
+    """One collection of rectangles for all segments: hundreds of rows draw in one go."""
+    verts = []
+    for s in segments:
+        x0, x1 = secs(s.start), max(secs(s.end), secs(s.start) + 0.05)
+        y0, y1 = s.ordinal - 0.275, s.ordinal + 0.275
+        verts.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    ax.add_collection(
+        PolyCollection(
+            verts, facecolors=[colors.get(s.state, "#cccccc") for s in segments], edgecolors="none"
+        )
+    )
+    ax.autoscale_view()
+
+
 def draw_timeline(
     df: pd.DataFrame,
     *,
@@ -168,17 +185,7 @@ def draw_timeline(
     def secs(t: pd.Timestamp) -> float:
         return float((t - t0).total_seconds())
 
-    # One collection of rectangles for all segments: hundreds of pods draw in one go.
-    verts = []
-    for s in segments:
-        x0, x1 = secs(s.start), max(secs(s.end), secs(s.start) + 0.05)
-        y0, y1 = s.ordinal - 0.275, s.ordinal + 0.275
-        verts.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-    bars = PolyCollection(
-        verts, facecolors=[COLORS.get(s.state, "#cccccc") for s in segments], edgecolors="none"
-    )
-    ax.add_collection(bars)
-    ax.autoscale_view()
+    _bars(ax, segments, COLORS, secs)
     style = {"created": ("|", "black"), "ready": ("o", "darkgreen"), "deleted": ("x", "darkred")}
     for kind, (marker, color) in style.items():
         m = marks[marks["mark"] == kind]
@@ -231,26 +238,24 @@ def draw_timeline(
     return fig
 
 
-def live_timeline(
+def live_view(
     recorder: Any,
+    draw: Callable[[pd.DataFrame, Figure], Figure],
     *,
-    prefix: str,
     until: Callable[[pd.DataFrame], bool] | None = None,
     timeout: float = 60,
     interval: float = 1.0,
-    title: str = "",
-    ordered: bool = True,
     show: bool = True,
     on_frame: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
-    """Redraw the timeline from ``recorder`` about every ``interval`` s until ``until`` holds.
+    """Redraw ``draw(table, fig)`` from ``recorder`` about every ``interval`` s until ``until``.
 
     Returns the recorded table. Never hangs: it ends at ``timeout`` seconds whatever happens,
     and an interrupt (the stop button) stops the recorder's watches too.
     """
     from IPython.display import display
 
-    fig = draw_timeline(recorder.frame(), prefix=prefix, title=title, ordered=ordered)
+    fig = draw(recorder.frame(), plt.figure(figsize=(9, 3.6)))
     handle = display(fig, display_id=True) if show else None  # type: ignore[no-untyped-call]
     deadline = time.monotonic() + timeout
     try:
@@ -259,7 +264,7 @@ def live_timeline(
                 break
             time.sleep(interval)
             df = recorder.frame()  # taken after the pause, so the frame shows what is new
-            draw_timeline(df, prefix=prefix, fig=fig, title=title, ordered=ordered)
+            draw(df, fig)
             if handle is not None:
                 handle.update(fig)
             if on_frame is not None:
@@ -269,11 +274,133 @@ def live_timeline(
         raise
     finally:
         df = recorder.frame()
-        draw_timeline(df, prefix=prefix, fig=fig, title=title, ordered=ordered)
+        draw(df, fig)
         if handle is not None:
             handle.update(fig)
         plt.close(fig)
     return df
+
+
+def live_timeline(
+    recorder: Any,
+    *,
+    prefix: str,
+    title: str = "",
+    ordered: bool = True,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """The members of StatefulSet ``prefix`` on a live timeline (see :func:`live_view`)."""
+
+    def draw(df: pd.DataFrame, fig: Figure) -> Figure:
+        return draw_timeline(df, prefix=prefix, fig=fig, title=title, ordered=ordered)
+
+    return live_view(recorder, draw, **kwargs)
+
+
+VOLUME_COLORS = {
+    "Pending": "#f0ad4e",
+    "Available": "#5bc0de",
+    "Bound": "#5cb85c",
+    "Released": "#9b59b6",
+    "Failed": "#8b0000",
+    "Terminating": "#d9534f",
+}
+
+
+def volume_segments(df: pd.DataFrame, names: list[str] | None = None) -> list[Segment]:
+    """Claims and volumes as rows (first seen first), one segment per phase."""
+    vols = df[df["kind"].isin(["PersistentVolume", "PersistentVolumeClaim"])]
+    if names is not None:
+        vols = vols[vols["name"].isin(names)]
+    vols = vols.sort_values("time", kind="stable")
+    end = df["time"].max() if len(df) else pd.Timestamp.now(tz="UTC")
+    rows = {n: i for i, n in enumerate(dict.fromkeys(vols["name"]))}
+    segments: list[Segment] = []
+    open_: dict[str, Segment] = {}
+    for kind, name, t, event, phase, uid in zip(
+        vols["kind"],
+        vols["name"],
+        vols["time"],
+        vols["event"],
+        vols["phase"],
+        vols["uid"],
+        strict=True,
+    ):
+        label = ("PV " if kind == "PersistentVolume" else "PVC ") + name
+        current = open_.get(name)
+        if current is not None:
+            current.end = t
+        if event == "DELETED":
+            open_.pop(name, None)
+            continue
+        state = str(phase) if isinstance(phase, str) else "Pending"
+        if current is None or current.state != state or current.uid != uid:
+            seg = Segment(label, rows[name], str(uid), state, t, end)
+            segments.append(seg)
+            open_[name] = seg
+    for seg in open_.values():
+        seg.end = end
+    return segments
+
+
+def draw_volumes(
+    df: pd.DataFrame,
+    *,
+    names: list[str] | None = None,
+    fig: Figure | None = None,
+    title: str = "",
+    source: str = "",
+) -> Figure:
+    """Draw claims and volumes against time, coloured by phase."""
+    fig = fig or plt.figure(figsize=(9, 3.6))
+    fig.clf()
+    ax = fig.add_subplot(1, 1, 1)
+    segments = volume_segments(df, names)
+    t0 = df["time"].min() if len(df) else pd.Timestamp.now(tz="UTC")
+
+    def secs(t: pd.Timestamp) -> float:
+        return float((t - t0).total_seconds())
+
+    _bars(ax, segments, VOLUME_COLORS, secs)
+    labels = {s.ordinal: s.name for s in segments}
+    ax.set_yticks(sorted(labels))
+    ax.set_yticklabels([labels[o] for o in sorted(labels)], fontsize=8)
+    ax.set_ylim(-0.7, (max(labels) if labels else 0) + 0.7)
+    ax.set_xlim(left=-0.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title(title or "Claims and volumes over time", fontsize=10)
+    ax.legend(
+        handles=[Patch(color=c, label=k) for k, c in VOLUME_COLORS.items()],
+        fontsize=7,
+        ncol=6,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.18),
+        frameon=False,
+    )
+    if source:
+        fig.text(0.99, 0.01, source, ha="right", va="bottom", fontsize=7, color="#555555")
+    fig.subplots_adjust(left=0.25, right=0.98, top=0.9, bottom=0.25)
+    return fig
+
+
+def live_volumes(
+    recorder: Any, *, names: list[str] | None = None, title: str = "", **kwargs: Any
+) -> pd.DataFrame:
+    """Claims and volumes on a live timeline (see :func:`live_view`)."""
+
+    def draw(df: pd.DataFrame, fig: Figure) -> Figure:
+        return draw_volumes(df, names=names, fig=fig, title=title)
+
+    return live_view(recorder, draw, **kwargs)
+
+
+def phase_of(df: pd.DataFrame, name: str) -> str | None:
+    """The latest recorded phase of the claim or volume ``name`` (None once deleted)."""
+    rows = df[(df["name"] == name) & df["kind"].isin(["PersistentVolume", "PersistentVolumeClaim"])]
+    if not len(rows) or rows.iloc[-1]["event"] == "DELETED":
+        return None
+    return str(rows.iloc[-1]["phase"])
 
 
 def ready_members(prefix: str, count: int) -> Callable[[pd.DataFrame], bool]:
