@@ -9,6 +9,7 @@ lab.cleanup()                  # namespace, claims, their volumes, labelled clus
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from typing import Any
 
 from kubernetes import client, utils
@@ -33,6 +34,7 @@ class Lab:
                 "start it with `stslab up` (or `make lab`), then re-run",
             )
         self.backend = st.backend
+        self.started = datetime.now(timezone.utc)  # to tell this run's events from older ones
         self.namespace = namespace
         self.timeout = timeout
         self.api = connect(backend)
