@@ -27,7 +27,7 @@ def _outputs(path: Path) -> tuple[str, int]:
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize("number", ["01", "02"])
+@pytest.mark.parametrize("number", ["01", "02", "03", "04"])
 def test_lab_runs_headless_and_cleans_up(
     number: str,
     kwok_cluster: ClusterRecord,
@@ -50,12 +50,18 @@ def test_lab_runs_headless_and_cleans_up(
     assert "FAIL:" not in text
     assert text.count("PASS:") >= 5
     assert images >= 2  # each live view keeps its final frame
+    # Nothing is left behind: namespace, claims, volumes, classes, host directories.
     assert ns not in {n.metadata.name for n in core.list_namespace().items}
     assert not [
         pv
         for pv in core.list_persistent_volume().items
-        if pv.spec.claim_ref and pv.spec.claim_ref.namespace == ns
+        if (pv.spec.claim_ref and pv.spec.claim_ref.namespace == ns)
+        or (pv.metadata.labels or {}).get("stslab.dev/lab") == ns
     ]
+    assert (
+        not client.StorageV1Api(api).list_storage_class(label_selector=f"stslab.dev/lab={ns}").items
+    )
+    assert not (Path(kwok_cluster.extra["volumes"]) / f"stslab-{ns}").exists()
 
 
 def test_lab_without_a_cluster_says_how_to_start_one(
