@@ -107,3 +107,20 @@ def test_pending_claims_are_explained(
     big = " ".join(why_pending(api, namespace, "big"))
     assert f"PV {namespace}-small: size 1Gi < 5Gi" in big and "lack ['ReadWriteMany']" in big
     assert "there is no StorageClass 'no-such'" in why_pending(api, namespace, "nowhere")[0]
+
+
+def test_deleting_a_volume_in_use_waits_for_its_claim(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    name = f"{namespace}-inuse"
+    _bound_pv(core, namespace, name, "Retain")
+    core.delete_persistent_volume(name)
+    pv = core.read_persistent_volume(name)  # protected while its claim exists
+    assert (
+        pv.metadata.deletion_timestamp and "kubernetes.io/pv-protection" in pv.metadata.finalizers
+    )
+    assert pv.status.phase == "Bound"
+    core.delete_namespaced_persistent_volume_claim(name, namespace)
+    wait_until(
+        lambda: _phase(core, name) is None, timeout=60, what="the volume going with its claim"
+    )
