@@ -219,13 +219,26 @@ def draw_timeline(
     ax.set_ylim(-0.7, (max(ordinals) if ordinals else 0) + 0.7)
     ax.set_xlim(left=-0.5)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds")
-    ax.set_title(title or "StatefulSet members over time", fontsize=10)
     legend = [
         Patch(color=COLORS[k], label=k) for k in ("Pending", "Running", "Ready", "Terminating")
     ]
+    _finish(
+        fig,
+        ax,
+        title or "StatefulSet members over time",
+        legend + ax.get_legend_handles_labels()[0],
+        source,
+        left=0.1,
+    )
+    return fig
+
+
+def _finish(fig: Figure, ax: Any, title: str, handles: list[Any], source: str, left: float) -> None:
+    """What every frame shares: axis label, title, legend below, source line, layout."""
+    ax.set_xlabel("seconds")
+    ax.set_title(title, fontsize=10)
     ax.legend(
-        handles=legend + ax.get_legend_handles_labels()[0],
+        handles=handles,
         fontsize=7,
         ncol=7,
         loc="upper center",
@@ -234,8 +247,7 @@ def draw_timeline(
     )
     if source:
         fig.text(0.99, 0.01, source, ha="right", va="bottom", fontsize=7, color="#555555")
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.25)  # tight_layout costs 60 ms
-    return fig
+    fig.subplots_adjust(left=left, right=0.98, top=0.9, bottom=0.25)  # tight_layout costs 60 ms
 
 
 def live_view(
@@ -368,19 +380,14 @@ def draw_volumes(
     ax.set_ylim(-0.7, (max(labels) if labels else 0) + 0.7)
     ax.set_xlim(left=-0.5)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds")
-    ax.set_title(title or "Claims and volumes over time", fontsize=10)
-    ax.legend(
-        handles=[Patch(color=c, label=k) for k, c in VOLUME_COLORS.items()],
-        fontsize=7,
-        ncol=6,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.18),
-        frameon=False,
+    _finish(
+        fig,
+        ax,
+        title or "Claims and volumes over time",
+        [Patch(color=c, label=k) for k, c in VOLUME_COLORS.items()],
+        source,
+        left=0.25,
     )
-    if source:
-        fig.text(0.99, 0.01, source, ha="right", va="bottom", fontsize=7, color="#555555")
-    fig.subplots_adjust(left=0.25, right=0.98, top=0.9, bottom=0.25)
     return fig
 
 

@@ -94,3 +94,16 @@ def test_check_verdicts(capsys) -> None:  # type: ignore[no-untyped-def]
         assert "no answer yet" in e.what
     else:
         raise AssertionError("an unanswered exercise must fail")
+
+
+def test_volume_phases_from_the_recording() -> None:
+    from stslab.views import draw_volumes, phase_of, volume_segments
+
+    df = load("web-rollout").frame
+    segments = volume_segments(df)
+    claims = {s.name for s in segments}
+    assert claims == {"PVC www-web-0", "PVC www-web-1", "PVC www-web-2"}
+    assert {s.state for s in segments} <= {"Pending", "Bound"}
+    assert phase_of(df, "www-web-2") == "Bound"
+    fig = draw_volumes(df, title="claims")
+    assert len(fig.axes[0].collections[0].get_paths()) == len(segments)
