@@ -21,6 +21,7 @@ from stslab.kube import wait_until
 from stslab.storage import local_dir, volume_path
 
 LAB_LABEL = "stslab.dev/lab"
+CORDON_ANNOTATION = "stslab.dev/cordoned-by"
 
 
 class Lab:
@@ -64,6 +65,15 @@ class Lab:
         except ApiException as e:
             if e.status != 404:
                 raise
+        for node in self.core.list_node().items:  # nodes a lab cordoned (a drain exercise)
+            if (node.metadata.annotations or {}).get(CORDON_ANNOTATION) == self.namespace:
+                self.core.patch_node(
+                    node.metadata.name,
+                    {
+                        "metadata": {"annotations": {CORDON_ANNOTATION: None}},
+                        "spec": {"unschedulable": False},
+                    },
+                )
         sel = f"{LAB_LABEL}={self.namespace}"
         for pv in self.core.list_persistent_volume(label_selector=sel).items:
             self.core.delete_persistent_volume(pv.metadata.name)

@@ -106,3 +106,13 @@ def statefulset(
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def load(path: str) -> list[dict[str, Any]]:
+    """The documents of a YAML manifest file under the project (``clusters/...``)."""
+    import yaml
+
+    from stslab.paths import project_root
+
+    text = (project_root() / path).read_text()
+    return [d for d in yaml.safe_load_all(text) if d]
