@@ -121,7 +121,11 @@ def pod_segments(
 
 
 def pauses(
-    df: pd.DataFrame, prefix: str, ordered: bool = True, segments: list[Segment] | None = None
+    df: pd.DataFrame,
+    prefix: str,
+    ordered: bool = True,
+    segments: list[Segment] | None = None,
+    replicas: int | None = None,
 ) -> list[tuple[int, str]]:
     """What holds members up right now: (ordinal, text) pairs for the annotations."""
     if segments is None:
@@ -144,7 +148,10 @@ def pauses(
     if ordered and alive:
         top = max(alive)
         if alive[top].state != "Ready" and top + 1 not in alive:
-            notes.append((top + 1, f"{prefix}-{top + 1} waits: {prefix}-{top} not Ready"))
+            if replicas is None or top + 1 < replicas:
+                notes.append((top + 1, f"{prefix}-{top + 1} waits: {prefix}-{top} not Ready"))
+            else:  # the last member: nothing waits behind it, but an update does
+                notes.append((top, f"{prefix}-{top} not Ready: the rollout waits for it"))
     return notes
 
 
@@ -174,6 +181,7 @@ def draw_timeline(
     source: str = "",
     ordered: bool = True,
     now: pd.Timestamp | None = None,
+    replicas: int | None = None,
 ) -> Figure:
     """Draw one frame of the ordinal-against-time view from a recorded table."""
     fig = fig or plt.figure(figsize=(9, 3.6))
@@ -201,7 +209,7 @@ def draw_timeline(
             )
     ordinals = sorted({s.ordinal for s in segments})
     if prefix and ordinals:
-        for o, text in pauses(df, prefix, ordered, segments):
+        for o, text in pauses(df, prefix, ordered, segments, replicas):
             ax.annotate(
                 text,
                 xy=(secs(df["time"].max()), o),
@@ -299,12 +307,18 @@ def live_timeline(
     prefix: str,
     title: str = "",
     ordered: bool = True,
+    replicas: int | None = None,
     **kwargs: Any,
 ) -> pd.DataFrame:
-    """The members of StatefulSet ``prefix`` on a live timeline (see :func:`live_view`)."""
+    """The members of StatefulSet ``prefix`` on a live timeline (see :func:`live_view`).
+
+    ``replicas`` (when known) keeps the annotations from naming members that will not exist.
+    """
 
     def draw(df: pd.DataFrame, fig: Figure) -> Figure:
-        return draw_timeline(df, prefix=prefix, fig=fig, title=title, ordered=ordered)
+        return draw_timeline(
+            df, prefix=prefix, fig=fig, title=title, ordered=ordered, replicas=replicas
+        )
 
     return live_view(recorder, draw, **kwargs)
 

@@ -107,3 +107,10 @@ def test_volume_phases_from_the_recording() -> None:
     assert phase_of(df, "www-web-2") == "Bound"
     fig = draw_volumes(df, title="claims")
     assert len(fig.axes[0].collections[0].get_paths()) == len(segments)
+
+
+def test_last_member_not_ready_holds_the_rollout_without_naming_a_phantom() -> None:
+    df = load("web-rollout").frame
+    created1 = df[(df["name"] == "web-1") & (df["event"] == "ADDED")]["time"].min()
+    early = df[df["time"] <= created1]
+    assert pauses(early, "web", replicas=2) == [(1, "web-1 not Ready: the rollout waits for it")]
