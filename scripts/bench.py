@@ -125,9 +125,9 @@ def bench_labs() -> list[str]:
         "|---|---|---|---|",
     ]
     for r in results:
-        lines.append(
-            f"| {r.path.stem} | {'pass' if r.ok else 'FAIL'} | {r.seconds:.1f} s | ≤ 90 s |"
-        )
+        target = "≤ 120 s" if r.number in ("05", "06") else "≤ 90 s"  # as the issues set them
+        result = "pass" if r.ok else "FAIL"
+        lines.append(f"| {r.path.stem} | {result} | {r.seconds:.1f} s | {target} |")
     first = sum(r.seconds for r in results if r.number in ("00", "01", "02"))
     total = sum(r.seconds for r in results)
     lines += [
