@@ -45,3 +45,12 @@ def wait_until(
             because = f" (last error: {last_error})" if last_error else ""
             raise WaitTimeoutError(f"{what} did not happen within {timeout:.0f}s{because}", hint)
         time.sleep(interval)
+
+
+def wait_for_default_service_account(core: client.CoreV1Api, namespace: str) -> None:
+    """Wait until a new namespace can take pods: its default ServiceAccount must exist first."""
+    wait_until(
+        lambda: core.list_namespaced_service_account(namespace).items,
+        timeout=30,
+        what=f"the default ServiceAccount of {namespace}",
+    )

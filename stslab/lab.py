@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from stslab.cluster import connect, status
 from stslab.errors import ClusterStateError
-from stslab.kube import wait_until
+from stslab.kube import wait_for_default_service_account, wait_until
 from stslab.storage import local_dir, volume_path
 
 LAB_LABEL = "stslab.dev/lab"
@@ -45,12 +45,7 @@ class Lab:
         self.core.create_namespace(
             {"metadata": {"name": namespace, "labels": {LAB_LABEL: namespace}}}
         )
-        # Pods are refused until the namespace's default ServiceAccount exists.
-        wait_until(
-            lambda: self.core.list_namespaced_service_account(namespace).items,
-            timeout=30,
-            what="the namespace's default ServiceAccount",
-        )
+        wait_for_default_service_account(self.core, namespace)
 
     def apply(self, manifest: dict[str, Any]) -> Any:
         """Create ``manifest`` in the lab namespace (cluster-scoped ones get the lab label)."""

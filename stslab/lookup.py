@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from stslab.cluster import record
+from stslab.cluster import connect, record
 from stslab.errors import ToolMissingError, WaitTimeoutError
 
 _IP = r"(\d+\.\d+\.\d+\.\d+)"
@@ -65,14 +65,11 @@ def lookup(
         )
         out = proc.stdout + proc.stderr
     else:
-        out = _in_cluster(rec.kubeconfig, rec.context, namespace, name, rtype)
+        out = _in_cluster(client.CoreV1Api(connect(backend)), namespace, name, rtype)
     return Lookup(name, out, parse(out, rtype))
 
 
-def _in_cluster(kubeconfig: str, context: str, ns: str, name: str, rtype: str) -> str:
-    from stslab.kube import api_client
-
-    core = client.CoreV1Api(api_client(kubeconfig, context))
+def _in_cluster(core: client.CoreV1Api, ns: str, name: str, rtype: str) -> str:
     pod = f"nslookup-{uuid.uuid4().hex[:6]}"
     cmd = ["nslookup", name] if rtype == "A" else ["nslookup", f"-type={rtype}", name]
     core.create_namespaced_pod(

@@ -120,6 +120,15 @@ def pod_segments(
     return segments, pd.DataFrame(marks, columns=["ordinal", "time", "mark", "name"])
 
 
+def current_members(df: pd.DataFrame, segments: list[Segment]) -> dict[int, Segment]:
+    """Each ordinal's latest segment, for pods not deleted yet."""
+    deleted = set(df.loc[df["event"] == "DELETED", "uid"])
+    latest: dict[int, Segment] = {}
+    for s in segments:
+        latest[s.ordinal] = s
+    return {o: s for o, s in latest.items() if s.uid not in deleted}
+
+
 def pauses(
     df: pd.DataFrame,
     prefix: str,
@@ -130,11 +139,7 @@ def pauses(
     """What holds members up right now: (ordinal, text) pairs for the annotations."""
     if segments is None:
         segments, _ = pod_segments(df, prefix)
-    latest: dict[int, Segment] = {}
-    for s in segments:
-        latest[s.ordinal] = s
-    deleted = set(df.loc[df["event"] == "DELETED", "uid"])
-    alive = {o: s for o, s in latest.items() if s.state != "Terminating" and s.uid not in deleted}
+    alive = {o: s for o, s in current_members(df, segments).items() if s.state != "Terminating"}
     notes: list[tuple[int, str]] = []
     events = df[(df["kind"] == "Event") & df["reason"].isin(PAUSE_REASONS)]
     last_event = {
@@ -429,11 +434,7 @@ def ready_members(prefix: str, count: int) -> Callable[[pd.DataFrame], bool]:
 
     def check(df: pd.DataFrame) -> bool:
         segments, _ = pod_segments(df, prefix)
-        latest: dict[int, Segment] = {}
-        for s in segments:
-            latest[s.ordinal] = s
-        deleted = set(df.loc[df["event"] == "DELETED", "uid"])
-        ready = [o for o, s in latest.items() if s.state == "Ready" and s.uid not in deleted]
-        return len(ready) >= count
+        members = current_members(df, segments).values()
+        return sum(s.state == "Ready" for s in members) >= count
 
     return check

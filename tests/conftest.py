@@ -16,7 +16,7 @@ from kubernetes import client
 
 from stslab.backends.base import ClusterRecord, UpOptions
 from stslab.backends.kwok import KwokBackend
-from stslab.kube import api_client, wait_until
+from stslab.kube import api_client, wait_for_default_service_account
 from stslab.procs import free_port
 
 
@@ -73,11 +73,6 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     core = client.CoreV1Api(api)
     name = f"t-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name}})
-    # Pods are refused until the controller-manager has made the namespace's default account.
-    wait_until(
-        lambda: core.list_namespaced_service_account(name).items,
-        timeout=30,
-        what="the default ServiceAccount",
-    )
+    wait_for_default_service_account(core, name)
     yield name
     core.delete_namespace(name)
