@@ -1,8 +1,9 @@
-"""The ``stslab`` command line: up, down, stop, status, env, doctor, images."""
+"""The ``stslab`` command line: up, down, stop, status, env, doctor, images, gpu."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 import time
@@ -78,6 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("images", help="commands that preload the labs' images (offline workshops)")
     p.add_argument("--backend", choices=("kind", "k3d"), default="kind")
+
+    gpu = sub.add_parser("gpu", help="the fake GPU device plugin")
+    gpu_sub = gpu.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
+    p = gpu_sub.add_parser("plugin", help="run the plugin in the foreground (until SIGTERM)")
+    p.add_argument("--socket-dir", type=Path, help="kubelet device-plugin directory")
+    p.add_argument("--state-dir", type=Path, help="where the fake device files go")
+    p.add_argument("--resource", help="extended resource name (default nvidia.com/gpu)")
+    p.add_argument("--count", type=int, help="devices to advertise (default 8)")
+    p.add_argument("--model", help="GPU model in STSLAB_GPU_MODEL (default stslab-fake-a100)")
+    p.add_argument("--timeout", type=float, help="seconds to wait for the kubelet (default 5)")
+    p = gpu_sub.add_parser("manifest", help="print the plugin's DaemonSet (kind/k3d)")
+    p.add_argument("--count", type=int, default=8, help="GPUs per node (default 8)")
+    p = gpu_sub.add_parser("install", help="build, load and deploy the plugin (kind/k3d)")
+    _backend_arg(p)
+    p.add_argument("--dry-run", action="store_true", help="print what it would run")
     return parser
 
 
@@ -152,6 +168,28 @@ def _labs(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _gpu(args: argparse.Namespace) -> int:
+    from stslab.gpu import GpuConfig, install, run_plugin
+
+    if args.gpu_command == "plugin":
+        given = {
+            "socket_dir": args.socket_dir,
+            "state_dir": args.state_dir,
+            "resource": args.resource,
+            "count": args.count,
+            "model": args.model,
+            "register_timeout": args.timeout,
+        }
+        config = GpuConfig(**{k: v for k, v in given.items() if v is not None})
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        run_plugin(config)
+    elif args.gpu_command == "manifest":
+        print(install.manifest_yaml(args.count), end="")
+    else:
+        install.install(resolve(args.backend, for_up=False)[0], dry_run=args.dry_run)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stslab`` command."""
     try:
@@ -190,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _labs(args)
         if args.command == "images":
             return _images(args)
+        if args.command == "gpu":
+            return _gpu(args)
         raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")
     except StslabError as e:
         print(f"error: {e}", file=sys.stderr)
