@@ -8,6 +8,8 @@ cluster   cold ``up`` (new cluster until nodes Ready), warm ``up`` (restart of a
 labs      headless wall time of each lab (papermill, fast mode), as ``stslab labs run``
 views     lag from a pod's creation to the live frame that shows it; one frame of a
           500-pod, 5,000-event timeline
+scale     100 simulated nodes with 8 GPUs each and a 200-VM StatefulSet (4 GPUs per VM, which
+          fills every GPU): time until all VMs are scheduled, and Ready, Parallel vs OrderedReady
 """
 
 from __future__ import annotations
@@ -238,13 +240,88 @@ def bench_views() -> list[str]:
     return lines
 
 
+def _scale() -> list[str]:
+    from stslab.lab import Lab
+    from stslab.manifests import vm_statefulset
+    from stslab.pools import create_pool
+
+    lab = Lab("bench-scale", timeout=300)
+    start = time.perf_counter()
+    create_pool(lab, "gpu", 100, gpus=8, taint=True)
+    nodes_s = time.perf_counter() - start
+    print(f"100 GPU nodes Ready in {nodes_s:.1f}s", flush=True)
+    lines = [f"| 100 nodes × 8 GPUs created and Ready | {nodes_s:.1f} s | |"]
+    for policy in ("Parallel", "OrderedReady"):
+        name = policy.lower()
+        sts = vm_statefulset(
+            name,
+            200,
+            gpus=4,
+            pool=f"{lab.namespace}-gpu",
+            policy=policy,
+            disk=None,
+            ready_delay_ms=0,
+        )
+        # Control-plane throughput: no simulated start-up time for the containers.
+        sts["spec"]["template"]["metadata"]["annotations"]["stslab.dev/start-delay-ms"] = "0"
+        start = time.perf_counter()
+        lab.apply(sts)
+        scheduled = ready = None
+        while ready is None and time.perf_counter() - start < 900:
+            pods = lab.core.list_namespaced_pod(lab.namespace, label_selector=f"app={name}").items
+            elapsed = time.perf_counter() - start
+            if scheduled is None and sum(1 for p in pods if p.spec.node_name) == 200:
+                scheduled = elapsed
+            if (
+                sum(
+                    1
+                    for p in pods
+                    if any(
+                        c.type == "Ready" and c.status == "True" for c in p.status.conditions or []
+                    )
+                )
+                == 200
+            ):
+                ready = elapsed
+            time.sleep(0.25)
+        print(f"{policy}: all scheduled {scheduled}s, all Ready {ready}s", flush=True)
+        fmt = lambda x: f"{x:.1f} s" if x is not None else "not within 900 s"  # noqa: E731
+        lines.append(f"| 200 VMs, {policy} | {fmt(scheduled)} | {fmt(ready)} |")
+        lab.apps.delete_namespaced_stateful_set(name, lab.namespace)
+        from stslab.kube import wait_until
+
+        wait_until(
+            lambda: not lab.core.list_namespaced_pod(lab.namespace).items,
+            timeout=300,
+            what="the VMs being removed",
+        )
+    lab.cleanup()
+    return lines
+
+
+def bench_scale() -> list[str]:
+    lines = [
+        "## Scale: 100 GPU nodes, a 200-VM StatefulSet",
+        "",
+        "Each VM asks for 4 GPUs, so 200 VMs fill all 800. Simulated start-up and readiness "
+        "delays are set to 0: this measures the control plane (controller, scheduler, kwok).",
+        "",
+        "| measure | all scheduled | all Ready |",
+        "|---|---|---|",
+    ]
+    lines += _with_cluster(_scale)
+    lines.append("")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["cluster", "labs", "views"], action="append")
+    parser.add_argument("--only", choices=["cluster", "labs", "views", "scale"], action="append")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
-    parts = args.only or ["cluster", "labs", "views"]
+    parts = args.only or ["cluster", "labs", "views", "scale"]
     v = pinned()
     lines = [
         "# stslab benchmarks",
@@ -259,6 +336,8 @@ def main() -> None:
         lines += bench_labs()
     if "views" in parts:
         lines += bench_views()
+    if "scale" in parts:
+        lines += bench_scale()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -85,10 +85,31 @@ class Lab:
             for pv in pvs:  # retained volumes outlive their claims: they are the lab's too
                 if pv.status.phase in ("Released", "Failed") and not pv.metadata.deletion_timestamp:
                     self.core.delete_persistent_volume(pv.metadata.name)
+            self._release_pods_of_missing_nodes()
             return self.namespace not in names and not pvs
 
         wait_until(gone, timeout=self.timeout, what=f"namespace {self.namespace} being removed")
+        # Machines the lab added (node pools), once nothing of the lab runs on them.
+        for node in self.core.list_node(label_selector=sel).items:
+            self.core.delete_node(node.metadata.name)
         # Hand-made volumes' directories (kwok: on this machine, inside the lab volume dir).
         host = local_dir(volume_path(self.namespace, ""), self.backend)
         if host is not None and host.exists():
             shutil.rmtree(host)
+
+    def _release_pods_of_missing_nodes(self) -> None:
+        """Force-delete this lab's terminating pods whose node was removed (a node-failure step).
+
+        No kubelet is left to confirm they stopped; the pod garbage collector would only
+        remove them after a while. The lab made the node go away, so it knows they are gone.
+        """
+        nodes = {n.metadata.name for n in self.core.list_node().items}
+        for p in self.core.list_namespaced_pod(self.namespace).items:
+            if p.metadata.deletion_timestamp and p.spec.node_name not in nodes:
+                try:
+                    self.core.delete_namespaced_pod(
+                        p.metadata.name, self.namespace, grace_period_seconds=0
+                    )
+                except ApiException as e:
+                    if e.status != 404:
+                        raise

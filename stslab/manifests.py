@@ -108,6 +108,81 @@ def statefulset(
     }
 
 
+def vm_statefulset(
+    name: str,
+    replicas: int,
+    *,
+    gpus: int,
+    pool: str,
+    policy: str = "OrderedReady",
+    disk: str | None = "20Gi",
+    ready_delay_ms: int = 1000,
+) -> dict[str, Any]:
+    """A StatefulSet of GPU "virtual machines": each member asks for ``gpus`` GPUs.
+
+    Members run only on nodes labelled ``stslab.dev/pool=<pool>`` and tolerate the GPU taint;
+    each gets its own disk (a claim, unless ``disk`` is None) and DNS name. The container only
+    reports the GPUs it was given (``NVIDIA_VISIBLE_DEVICES``, set by the device plugin).
+    """
+    from stslab.nodes import GPU_RESOURCE
+    from stslab.pools import GPU_TOLERATION, POOL_LABEL
+
+    container: dict[str, Any] = {
+        "name": "vm",
+        "image": BUSYBOX,
+        "command": ["sh", "-c", 'echo "GPUs: $NVIDIA_VISIBLE_DEVICES"; exec sleep 2147483647'],
+        "resources": {
+            "requests": {"cpu": "2", "memory": "8Gi"},
+            "limits": {GPU_RESOURCE: str(gpus)},
+        },
+    }
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": [pool]}]}
+                ]
+            }
+        }
+    }
+    spec: dict[str, Any] = {
+        "serviceName": name,
+        "replicas": replicas,
+        "podManagementPolicy": policy,
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {
+                "labels": {"app": name},
+                # The simulated backend's boot time for a VM (see clusters/kwok/stages.yaml).
+                "annotations": {"stslab.dev/ready-delay-ms": str(ready_delay_ms)},
+            },
+            "spec": {
+                "containers": [container],
+                "tolerations": [GPU_TOLERATION],
+                "affinity": affinity,
+                "terminationGracePeriodSeconds": 5,
+            },
+        },
+    }
+    if disk:
+        container["volumeMounts"] = [{"name": "disk", "mountPath": "/var/lib/vm"}]
+        spec["volumeClaimTemplates"] = [
+            {
+                "metadata": {"name": "disk"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": disk}},
+                },
+            }
+        ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
 def load(path: str) -> list[dict[str, Any]]:
     """The documents of a YAML manifest file under the project (``clusters/...``)."""
     import yaml

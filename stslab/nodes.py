@@ -47,9 +47,9 @@ def capacity(gpus: int) -> dict[str, str]:
     return cap
 
 
-def kwok_node(index: int, gpus: int) -> dict[str, Any]:
-    """The manifest of one kwok-simulated worker node."""
-    name = worker_name(index + 1)
+def kwok_node(index: int, gpus: int, name: str | None = None) -> dict[str, Any]:
+    """The manifest of one kwok-simulated worker node (named ``kwok-worker-<index+1>``)."""
+    name = name or worker_name(index + 1)
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -63,23 +63,46 @@ def kwok_node(index: int, gpus: int) -> dict[str, Any]:
     }
 
 
-def advertise_gpus(core: client.CoreV1Api, node: str, gpus: int) -> None:
-    """Set a node's GPU capacity/allocatable through the status subresource."""
+def advertise_gpus(
+    core: client.CoreV1Api,
+    node: str,
+    gpus: int,
+    resource: str = GPU_RESOURCE,
+    model: str = GPU_MODEL,
+) -> None:
+    """Set a node's GPUs in capacity/allocatable (status subresource) and its GPU labels.
+
+    This is the kwok adapter of the fake device plugin: where no kubelet runs a plugin, the
+    same resource name, count and model go straight into the node's status, so the real
+    scheduler counts the same GPUs. ``gpus`` 0 removes the resource and the labels.
+    """
     value = str(gpus) if gpus else None  # None removes the resource
-    body = {"status": {"capacity": {GPU_RESOURCE: value}, "allocatable": {GPU_RESOURCE: value}}}
+    body = {"status": {"capacity": {resource: value}, "allocatable": {resource: value}}}
     core.patch_node_status(node, body)
+    prefix = resource.split("/")[0]
+    labels = {f"{prefix}/gpu.product": model if gpus else None, f"{prefix}/gpu.count": value}
+    core.patch_node(node, {"metadata": {"labels": labels}})
+
+
+def lab_workers(core: client.CoreV1Api) -> list[str]:
+    """The worker nodes ``stslab up`` made (not the machines a lab added for itself)."""
+    return [
+        n.metadata.name
+        for n in core.list_node(label_selector=f"{MANAGED_LABEL}=true,!stslab.dev/lab").items
+    ]
+
+
+def create_node(core: client.CoreV1Api, manifest: dict[str, Any]) -> str:
+    """Create a simulated node with its capacity; return its name."""
+    core.create_node(manifest)
+    # The apiserver drops status on create; set capacity through the status subresource.
+    core.patch_node_status(manifest["metadata"]["name"], {"status": manifest["status"]})
+    return str(manifest["metadata"]["name"])
 
 
 def create_kwok_nodes(core: client.CoreV1Api, count: int, gpus: int) -> list[str]:
     """Create ``count`` simulated workers with ``gpus`` GPUs each; return their names."""
-    names = []
-    for i in range(count):
-        manifest = kwok_node(i, gpus)
-        core.create_node(manifest)
-        # The apiserver drops status on create; set capacity through the status subresource.
-        core.patch_node_status(manifest["metadata"]["name"], {"status": manifest["status"]})
-        names.append(manifest["metadata"]["name"])
-    return names
+    return [create_node(core, kwok_node(i, gpus)) for i in range(count)]
 
 
 def node_summary(core: client.CoreV1Api) -> list[dict[str, Any]]:

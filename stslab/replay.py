@@ -47,7 +47,7 @@ def save(df: pd.DataFrame, meta: dict[str, Any], name: str, where: Path | None =
     """Write ``<name>.csv`` and ``<name>.json``; returns the CSV's path."""
     where = where or timelines_dir()
     where.mkdir(parents=True, exist_ok=True)
-    out = df[COLUMNS].copy()
+    out = df.reindex(columns=COLUMNS)  # recordings older than a column lack it
     out["time"] = out["time"].map(lambda t: t.isoformat())
     out.to_csv(where / f"{name}.csv", index=False)
     (where / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -57,7 +57,7 @@ def save(df: pd.DataFrame, meta: dict[str, Any], name: str, where: Path | None =
 def load(name: str, where: Path | None = None) -> Recording:
     """Read a recording by name (``web-rollout``) or path."""
     path = Path(name) if name.endswith(".csv") else (where or timelines_dir()) / f"{name}.csv"
-    df = pd.read_csv(path, dtype={"name": str, "uid": str})
+    df = pd.read_csv(path, dtype={"name": str, "uid": str}).reindex(columns=COLUMNS)
     df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
     df["ordinal"] = df["ordinal"].astype("Int64")
     df["ready"] = df["ready"].map({True: True, False: False, "True": True, "False": False})

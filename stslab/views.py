@@ -235,7 +235,7 @@ def draw_timeline(
     legend = [
         Patch(color=COLORS[k], label=k) for k in ("Pending", "Running", "Ready", "Terminating")
     ]
-    _finish(
+    finish_frame(
         fig,
         ax,
         title or "StatefulSet members over time",
@@ -246,7 +246,9 @@ def draw_timeline(
     return fig
 
 
-def _finish(fig: Figure, ax: Any, title: str, handles: list[Any], source: str, left: float) -> None:
+def finish_frame(
+    fig: Figure, ax: Any, title: str, handles: list[Any], source: str, left: float
+) -> None:
     """What every frame shares: axis label, title, legend below, source line, layout."""
     ax.set_xlabel("seconds")
     ax.set_title(title, fontsize=10)
@@ -399,7 +401,7 @@ def draw_volumes(
     ax.set_ylim(-0.7, (max(labels) if labels else 0) + 0.7)
     ax.set_xlim(left=-0.5)
     ax.invert_yaxis()
-    _finish(
+    finish_frame(
         fig,
         ax,
         title or "Claims and volumes over time",

@@ -24,6 +24,8 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from stslab.nodes import GPU_RESOURCE
+
 COLUMNS = [
     "time",
     "kind",
@@ -37,6 +39,7 @@ COLUMNS = [
     "reason",
     "message",
     "uid",
+    "gpus",
 ]
 KINDS = ("Pod", "PersistentVolumeClaim", "PersistentVolume", "Event")
 _ORDINAL = re.compile(r"-(\d+)$")
@@ -62,7 +65,14 @@ def _pod_row(p: Any) -> dict[str, Any]:
         "node": p.spec.node_name,
         "ip": p.status.pod_ip,
         "reason": waiting[0] if waiting else p.status.reason,
+        "gpus": sum(_gpus(c) for c in p.spec.containers or []),
     }
+
+
+def _gpus(container: Any) -> int:
+    """GPUs a container asks for (an extended resource: its limit is its request)."""
+    limits = (container.resources.limits if container.resources else None) or {}
+    return int(limits.get(GPU_RESOURCE, 0))
 
 
 def _pvc_row(c: Any) -> dict[str, Any]:

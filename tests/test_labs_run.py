@@ -27,7 +27,7 @@ def _outputs(path: Path) -> tuple[str, int]:
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05"])
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06"])
 def test_lab_runs_headless_and_cleans_up(
     number: str,
     kwok_cluster: ClusterRecord,
@@ -62,6 +62,7 @@ def test_lab_runs_headless_and_cleans_up(
         not client.StorageV1Api(api).list_storage_class(label_selector=f"stslab.dev/lab={ns}").items
     )
     assert not (Path(kwok_cluster.extra["volumes"]) / f"stslab-{ns}").exists()
+    assert not core.list_node(label_selector=f"stslab.dev/lab={ns}").items  # machines it added
 
 
 def test_lab_without_a_cluster_says_how_to_start_one(

@@ -30,9 +30,8 @@ from stslab.procs import run
 
 IMAGE_REPO = "stslab/fake-gpu-plugin"
 KWOK_NOTE = (
-    "nothing to install on kwok: it simulates the kubelet, so no device plugin can run there; "
-    f"its nodes' status already carries {GPU_RESOURCE} in capacity and allocatable, and the "
-    "scheduler counts them"
+    "kwok simulates the kubelet, so no device plugin can run there; instead the kwok adapter "
+    "put the same configuration into node status"
 )
 
 
@@ -104,6 +103,28 @@ def apply_daemonset(kubeconfig: str, manifest: dict[str, Any]) -> None:
         ) from None
 
 
+def _advertise_on_kwok(backend: Backend, dry_run: bool, say: Callable[[str], None]) -> None:
+    """The kwok adapter: the GPUs a plugin would report, written into the workers' status."""
+    from kubernetes import client
+
+    from stslab.nodes import GPU_MODEL, advertise_gpus, lab_workers
+
+    rec = backend.record()
+    if rec is None:
+        raise ClusterStateError(
+            "there is no kwok lab cluster", "start one with `stslab up --backend kwok`"
+        )
+    core = client.CoreV1Api(api_client(rec.kubeconfig))
+    workers = lab_workers(core)
+    if not dry_run:
+        for node in workers:
+            advertise_gpus(core, node, rec.gpus_per_node, GPU_RESOURCE, GPU_MODEL)
+    say(
+        f"{KWOK_NOTE}: {rec.gpus_per_node} {GPU_RESOURCE} ({GPU_MODEL}) on each of "
+        f"{', '.join(workers)}; the scheduler counts them"
+    )
+
+
 def install(
     backend: Backend,
     *,
@@ -114,11 +135,12 @@ def install(
     """Put the fake GPU plugin on ``backend``'s lab cluster (``stslab gpu install``).
 
     kind/k3d: build and load the image, then apply the DaemonSet with the cluster's GPUs per
-    node. ``dry_run`` only says what it would run. kwok: says why there is nothing to do.
-    Anything else raises :class:`~stslab.errors.UsageError`.
+    node. ``dry_run`` only says what it would run. kwok: the kwok adapter sets the same GPU
+    count in the workers' status (:func:`stslab.nodes.advertise_gpus`). Anything else raises
+    :class:`~stslab.errors.UsageError`.
     """
     if backend.name == "kwok":
-        say(KWOK_NOTE)
+        _advertise_on_kwok(backend, dry_run, say)
         return
     if not isinstance(backend, KindBackend | K3dBackend):
         raise UsageError(
