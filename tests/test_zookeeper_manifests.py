@@ -6,6 +6,7 @@ import pytest
 from kubernetes import client, dynamic
 
 from stslab.manifests import load
+from stslab.paths import project_root
 
 pytestmark = pytest.mark.cluster
 DOCS = load("clusters/zookeeper/zookeeper.yaml")
@@ -42,3 +43,12 @@ def test_a_forbidden_edit_gets_the_servers_message(api: client.ApiClient, namesp
     with pytest.raises(dynamic.exceptions.UnprocessibleEntityError) as err:
         res.replace(body=edited, namespace=namespace)
     assert "updates to statefulset spec for fields other than" in err.value.body
+
+
+def test_the_image_is_pinned_by_tag_and_digest() -> None:
+    sts = next(d for d in DOCS if d["kind"] == "StatefulSet")
+    image = sts["spec"]["template"]["spec"]["containers"][0]["image"]
+    name, _, digest = image.partition("@")
+    assert name.startswith("zookeeper:3.9.") and len(digest) == len("sha256:") + 64
+    images = (project_root() / "clusters/images.txt").read_text()
+    assert image in images.splitlines()  # preloaded for offline workshops as pinned
