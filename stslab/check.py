@@ -5,6 +5,10 @@ hint when the answer is wrong.
 
 In JupyterLab a failed check shows its verdict and hint, not a traceback; in a headless run
 (papermill) it fails the notebook, so the checks are the labs' assertions.
+
+Every verdict is recorded as the learner's progress (:mod:`stslab.progress`) under a stable
+exercise name: ``exercise`` when given, else the text a pass would print (``passed``), which
+does not change between a failing and a passing attempt.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 import pandas as pd
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from stslab import progress
 
 
 class CheckFailedError(AssertionError):
@@ -29,8 +35,12 @@ class CheckFailedError(AssertionError):
         return [f"FAIL: {self.what}", f"hint: {self.hint}"]
 
 
-def verdict(ok: bool, passed: str, failed: str, hint: str) -> None:
-    """Print ``PASS: ...`` or raise :class:`CheckFailedError` (after printing ``FAIL: ...``)."""
+def verdict(ok: bool, passed: str, failed: str, hint: str, *, exercise: str | None = None) -> None:
+    """Print ``PASS: ...`` or raise :class:`CheckFailedError` (after printing ``FAIL: ...``).
+
+    The result is recorded under ``exercise`` (default: ``passed``, else ``failed``).
+    """
+    progress.record(exercise or passed or failed, ok)
     if ok:
         print(f"PASS: {passed}")
         return
@@ -41,9 +51,19 @@ def verdict(ok: bool, passed: str, failed: str, hint: str) -> None:
 def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
     """Check a learner's prediction: ``given`` must equal ``expected``."""
     if given is ...:
-        verdict(False, "", f"{question}: no answer yet (replace ... with yours)", hint)
+        verdict(
+            False,
+            "",
+            f"{question}: no answer yet (replace ... with yours)",
+            hint,
+            exercise=question,
+        )
     verdict(
-        given == expected, f"{question}: {given!r}", f"{question}: {given!r} is not right", hint
+        given == expected,
+        f"{question}: {given!r}",
+        f"{question}: {given!r} is not right",
+        hint,
+        exercise=question,
     )
 
 
@@ -74,6 +94,7 @@ def started_in_order(api: client.ApiClient, ns: str, name: str, replicas: int) -
             "",
             f"{name}-{missing[0]} does not exist",
             "wait for the rollout to finish (the live view) and run the check again",
+            exercise=f"{name} started in order",
         )
     for o in range(1, replicas):
         before, after = pods[o - 1], pods[o]
@@ -84,12 +105,14 @@ def started_in_order(api: client.ApiClient, ns: str, name: str, replicas: int) -
                 "",
                 f"{name}-{o} was created before {name}-{o - 1} was Ready",
                 "is podManagementPolicy OrderedReady (the default)?",
+                exercise=f"{name} started in order",
             )
     verdict(
         True,
         f"{name}-0..{replicas - 1} started one by one, each after the previous was Ready",
         "",
         "",
+        exercise=f"{name} started in order",
     )
 
 
@@ -107,6 +130,7 @@ def started_in_parallel(api: client.ApiClient, ns: str, name: str, replicas: int
         f"{name}-0..{replicas - 1} were all created without waiting",
         f"{name}-{late[0] if late else '?'} waited for {name}-0",
         "set podManagementPolicy: Parallel",
+        exercise=f"{name} started in parallel",
     )
 
 
@@ -137,6 +161,7 @@ def kept_identity(api: client.ApiClient, ns: str, before: dict[str, Any]) -> Non
             "",
             f"there is no pod {before['name']} now",
             "wait until the replacement exists (the live view shows it)",
+            exercise=f"{before['name']} kept its identity",
         )
         return
     verdict(
@@ -145,6 +170,7 @@ def kept_identity(api: client.ApiClient, ns: str, before: dict[str, Any]) -> Non
         f"claims {now['claims']}",
         f"{before['name']} still has uid {now['uid'][:8]}… or other claims {now['claims']}",
         "delete the pod first, then wait for its replacement",
+        exercise=f"{before['name']} kept its identity",
     )
 
 
@@ -162,6 +188,7 @@ def deleted_in_reverse(df: pd.DataFrame, name: str, ordinals: Iterable[int]) -> 
         f"{name} members went away in the order {order}",
         f"{name} members went away in the order {order}, not {want}",
         "scale the StatefulSet down (not delete pods by hand) while recording",
+        exercise=f"{name} deleted in reverse order",
     )
 
 
@@ -193,4 +220,5 @@ def resolves(addresses: list[str], expected: Iterable[str], *, name: str) -> Non
         f"{name} → {sorted(addresses)}",
         f"{name} → {sorted(addresses)}, expected {want}",
         "is the Service headless (clusterIP: None) and are the pods Ready?",
+        exercise=f"{name} resolves",
     )

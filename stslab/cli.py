@@ -1,4 +1,4 @@
-"""The ``stslab`` command line: up, down, stop, status, env, doctor, images, gpu."""
+"""The ``stslab`` command line: cluster, labs, GPU plugin, workshop and progress commands."""
 
 from __future__ import annotations
 
@@ -76,6 +76,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="run at learner speed (no fast mode)")
     p.add_argument("--build", type=Path, help="where executed notebooks go (default build/labs)")
     labs_sub.add_parser("list", help="list the labs")
+    p = labs_sub.add_parser(
+        "reset", help="return labs to their start: namespace, volumes, cluster objects, progress"
+    )
+    _backend_arg(p)
+    p.add_argument("numbers", nargs="+", metavar="NN", help="labs to reset")
+    p.add_argument(
+        "--namespace", help="the namespace the lab ran in, if not lab-NN (a learner's own)"
+    )
+
+    ws = sub.add_parser("workshop", help="learner namespaces, accounts and kubeconfigs")
+    ws_sub = ws.add_subparsers(dest="workshop_command", required=True, parser_class=_Parser)
+    p = ws_sub.add_parser("create", help="make every learner's namespace, rights and kubeconfig")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--learners", type=int, metavar="N", help="N learners named 01..N")
+    who.add_argument("--names", metavar="A,B,C", help="learners by name")
+    p.add_argument("--hours", type=int, default=24, help="how long the tokens last (default 24)")
+    for name, text in (
+        ("delete", "remove everything `create` made, and the kubeconfigs"),
+        ("list", "list the learners, their namespaces and kubeconfigs"),
+    ):
+        ws_sub.add_parser(name, help=text)
+    for p in ws_sub.choices.values():
+        p.add_argument("--context", help="your kubeconfig context (default: its current one)")
+        p.add_argument("--kubeconfig", type=Path, help="your kubeconfig (default: KUBECONFIG)")
+        p.add_argument("--workshop", help="the workshop's name (default: stslab)")
+        if p.prog.split()[-1] != "list":
+            p.add_argument("--yes", action="store_true", help="do not ask (no terminal)")
+
+    p = sub.add_parser("progress", help="learners' check results")
+    p.add_argument("--learner", help="whose (default: STSLAB_LEARNER, else the latest here)")
+    p.add_argument(
+        "--all", action="store_true", help="every learner (a workshop's: read from its cluster)"
+    )
 
     p = sub.add_parser("images", help="commands that preload the labs' images (offline workshops)")
     p.add_argument("--backend", choices=("kind", "k3d"), default="kind")
@@ -163,6 +196,10 @@ def _labs(args: argparse.Namespace) -> int:
             print(f"{number}  {path.name}")
         return 0
     backend = args.backend if args.backend and args.backend != "auto" else None
+    if args.labs_command == "reset":
+        for ns in labs.reset_labs(args.numbers, backend=backend, namespace=args.namespace):
+            print(f"reset: {ns} is back at its start (and its progress cleared)")
+        return 0
     results = labs.run_labs(args.numbers, backend=backend, fast=not args.full, build=args.build)
     print(labs.table(results))
     return 0 if all(r.ok for r in results) else 1
@@ -187,6 +224,83 @@ def _gpu(args: argparse.Namespace) -> int:
         print(install.manifest_yaml(args.count), end="")
     else:
         install.install(resolve(args.backend, for_up=False)[0], dry_run=args.dry_run)
+    return 0
+
+
+def _workshop(args: argparse.Namespace) -> int:
+    from stslab import workshop
+
+    if args.workshop_command == "create":
+        names = workshop.learner_names(args.learners, args.names)
+        t = workshop.target(args.kubeconfig, args.context)
+        name = args.workshop or workshop.DEFAULT_WORKSHOP
+        workshop.confirm(t, f"create {len(names)} learner namespace(s) for {name!r}", yes=args.yes)
+        learners = workshop.create(
+            workshop.admin_client(t), t, names, workshop=name, hours=args.hours
+        )
+        rows = [
+            {
+                "learner": x.name,
+                "namespace": x.namespace,
+                "token expires": x.expires,
+                "kubeconfig": x.kubeconfig,
+            }
+            for x in learners
+        ]
+        print(workshop.table(rows))
+        first = learners[0]
+        print(
+            "a learner starts with:  KUBECONFIG=<their kubeconfig> stslab up --backend existing "
+            f"--context {first.namespace} --namespace {first.namespace}"
+        )
+        return 0
+    # delete and list: the options, else what create recorded, else the current context
+    rec = workshop.WorkshopRecord.load()
+    if args.context or args.kubeconfig or rec is None:
+        t = workshop.target(args.kubeconfig, args.context)
+    else:
+        t = workshop.Target(Path(rec.kubeconfig), rec.context, rec.server)
+    name = args.workshop or (rec.workshop if rec else workshop.DEFAULT_WORKSHOP)
+    if args.workshop_command == "list":
+        print(f"workshop {name!r} on {t.describe()}")
+        print(workshop.table(workshop.list_learners(workshop.admin_client(t), name)))
+        return 0
+    workshop.confirm(t, f"delete workshop {name!r}", yes=args.yes)
+    gone = workshop.delete(workshop.admin_client(t), name)
+    print(
+        f"deleted {len(gone.namespaces)} namespace(s), {len(gone.cluster_objects)} cluster "
+        f"RBAC object(s), {len(gone.files)} kubeconfig(s)"
+    )
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> int:
+    import os
+
+    from stslab import progress, workshop
+
+    rec = workshop.WorkshopRecord.load() if args.all else None
+    if rec is not None:
+        t = workshop.Target(Path(rec.kubeconfig), rec.context, rec.server)
+        records = progress.read_workshop(workshop.admin_client(t), rec.workshop)
+        where = f"workshop {rec.workshop!r} ({len(rec.learners)} learners, context {rec.context})"
+    else:
+        records = progress.load_local()
+        where = f"this machine ({progress.local_path()})"
+    learner = args.learner
+    if learner is None and not args.all:
+        learner = os.environ.get("STSLAB_LEARNER") or (records[-1].learner if records else None)
+    if learner is not None:
+        records = [r for r in records if r.learner == learner]
+    if not records:
+        who = f"learner {learner!r}" if learner else "anyone"
+        print(f"no results yet for {who} on {where}")
+        return 0
+    print(f"results on {where}" + (f", learner {learner}" if learner else ""))
+    if args.all and learner is None:
+        print(progress.overview(records).to_string())
+    else:
+        print(progress.summary(records).to_string(index=False))
     return 0
 
 
@@ -230,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _images(args)
         if args.command == "gpu":
             return _gpu(args)
+        if args.command == "workshop":
+            return _workshop(args)
+        if args.command == "progress":
+            return _progress(args)
         raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")
     except StslabError as e:
         print(f"error: {e}", file=sys.stderr)

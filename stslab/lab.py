@@ -4,30 +4,74 @@ from stslab.lab import Lab
 lab = Lab("lab-01", backend)   # connect; remove what an earlier run left; make the namespace
 lab.apply(manifest)            # create the object in the lab's namespace
 lab.cleanup()                  # namespace, claims, their volumes, labelled cluster objects
+
+A lab's namespace is normally its own (``lab-NN``): cleanup deletes it and ``Lab`` makes it
+again. A *shared* namespace — a workshop learner's (``stslab.dev/learner``) or the one the
+existing backend made (``stslab.dev/owned``) — is never deleted: the learner could not make it
+again. Cleanup empties it instead (workloads, pods, services, claims, config maps and events;
+its service accounts, secrets, RBAC and the progress ConfigMap stay).
+
+Making a ``Lab`` makes its lab current for progress (:mod:`stslab.progress`): the lab is
+``lab=`` when given, else the ``lab-NN`` in the namespace's name, else the namespace.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
-from stslab.cluster import connect, status
+from stslab import dra, progress
+from stslab.cluster import connect, record, status
 from stslab.errors import ClusterStateError
 from stslab.kube import wait_for_default_service_account, wait_until
 from stslab.storage import local_dir, volume_path
 
 LAB_LABEL = "stslab.dev/lab"
 CORDON_ANNOTATION = "stslab.dev/cordoned-by"
+# Namespaces that are someone's to keep: emptied by cleanup, never deleted.
+SHARED_LABELS = (progress.LEARNER_LABEL, "stslab.dev/owned")
+KEEP_CONFIGMAPS = ("kube-root-ca.crt", progress.CONFIGMAP)
 
 
 class Lab:
     """A lab's connection and namespace. Re-running a lab from the top starts clean."""
 
-    def __init__(self, namespace: str, backend: str | None = None, timeout: float = 120) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        backend: str | None = None,
+        timeout: float = 120,
+        *,
+        lab: str | None = None,
+    ) -> None:
+        self._connect(namespace, backend, timeout)
+        self.lab = lab or progress.lab_of(namespace)
+        self.cleanup()
+        if not self.shared:
+            self.core.create_namespace(
+                {"metadata": {"name": namespace, "labels": {LAB_LABEL: namespace}}}
+            )
+            wait_for_default_service_account(self.core, namespace)
+        if self.backend == "existing":  # a shared cluster: the instructor sees the results too
+            home = record(self.backend).namespace
+            progress.begin(self.lab, api=self.api, namespace=home)
+        else:
+            progress.begin(self.lab)
+
+    @classmethod
+    def attach(cls, namespace: str, backend: str | None = None, timeout: float = 120) -> Lab:
+        """Connect to a lab's namespace without cleaning or making it (for a reset)."""
+        attached = cls.__new__(cls)
+        attached._connect(namespace, backend, timeout)
+        attached.lab = progress.lab_of(namespace)
+        return attached
+
+    def _connect(self, namespace: str, backend: str | None, timeout: float) -> None:
         st = status(backend)
         if st.state != "running":
             raise ClusterStateError(
@@ -41,11 +85,29 @@ class Lab:
         self.api = connect(backend)
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
-        self.cleanup()
-        self.core.create_namespace(
-            {"metadata": {"name": namespace, "labels": {LAB_LABEL: namespace}}}
-        )
-        wait_for_default_service_account(self.core, namespace)
+        self.shared = self._is_shared()
+
+    def _is_shared(self) -> bool:
+        """Whether the namespace is someone's to keep (see the module docstring)."""
+        try:
+            ns = self.core.read_namespace(self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            if e.status == 403:
+                fix = "ask the cluster's owner for access"
+                if self.backend == "existing":
+                    mine = record(self.backend).namespace
+                    fix = (
+                        f'use your own namespace: namespace = "{mine}" in the parameters cell '
+                        f"(for a reset: --namespace {mine})"
+                    )
+                raise ClusterStateError(
+                    f"this cluster does not let you use namespace {self.namespace}", fix
+                ) from e
+            raise
+        labels = ns.metadata.labels or {}
+        return LAB_LABEL not in labels and any(k in labels for k in SHARED_LABELS)
 
     def apply(self, manifest: dict[str, Any]) -> Any:
         """Create ``manifest`` in the lab namespace (cluster-scoped ones get the lab label)."""
@@ -54,12 +116,19 @@ class Lab:
         return utils.create_from_dict(self.api, manifest, namespace=self.namespace)
 
     def cleanup(self) -> None:
-        """Delete the namespace (and so its claims), then wait for it and its volumes to go."""
-        try:
-            self.core.delete_namespace(self.namespace)
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        """Remove the lab's namespace (a shared one's contents); wait for it and its volumes.
+
+        Also uncordons the nodes the lab cordoned, deletes the volumes and classes it labelled,
+        the machines it added and its hand-made volumes' directories.
+        """
+        if self.shared:
+            self._empty_namespace()
+        else:
+            try:
+                self.core.delete_namespace(self.namespace)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
         for node in self.core.list_node().items:  # nodes a lab cordoned (a drain exercise)
             if (node.metadata.annotations or {}).get(CORDON_ANNOTATION) == self.namespace:
                 self.core.patch_node(
@@ -74,21 +143,32 @@ class Lab:
             self.core.delete_persistent_volume(pv.metadata.name)
         for sc in client.StorageV1Api(self.api).list_storage_class(label_selector=sel).items:
             client.StorageV1Api(self.api).delete_storage_class(sc.metadata.name)
+        dra.delete_labelled(self.api, sel)  # device classes and slices a lab published
+        refused: set[str] = set()  # retained volumes this user may not delete (a learner)
 
         def gone() -> bool:
-            names = {n.metadata.name for n in self.core.list_namespace().items}
+            left = self._leftovers() if self.shared else self._namespace_exists()
             pvs = [
                 pv
                 for pv in self.core.list_persistent_volume().items
-                if pv.spec.claim_ref and pv.spec.claim_ref.namespace == self.namespace
+                if pv.spec.claim_ref
+                and pv.spec.claim_ref.namespace == self.namespace
+                and pv.metadata.name not in refused
             ]
             for pv in pvs:  # retained volumes outlive their claims: they are the lab's too
                 if pv.status.phase in ("Released", "Failed") and not pv.metadata.deletion_timestamp:
-                    self.core.delete_persistent_volume(pv.metadata.name)
+                    try:
+                        self.core.delete_persistent_volume(pv.metadata.name)
+                    except ApiException as e:
+                        if e.status == 403:
+                            refused.add(pv.metadata.name)
+                        elif e.status != 404:
+                            raise
             self._release_pods_of_missing_nodes()
-            return self.namespace not in names and not pvs
+            return not left and not [pv for pv in pvs if pv.metadata.name not in refused]
 
-        wait_until(gone, timeout=self.timeout, what=f"namespace {self.namespace} being removed")
+        what = f"namespace {self.namespace} being " + ("emptied" if self.shared else "removed")
+        wait_until(gone, timeout=self.timeout, what=what)
         # Machines the lab added (node pools), once nothing of the lab runs on them.
         for node in self.core.list_node(label_selector=sel).items:
             self.core.delete_node(node.metadata.name)
@@ -96,6 +176,54 @@ class Lab:
         host = local_dir(volume_path(self.namespace, ""), self.backend)
         if host is not None and host.exists():
             shutil.rmtree(host)
+
+    def _namespace_exists(self) -> bool:
+        try:
+            self.core.read_namespace(self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    def _empty_namespace(self) -> None:
+        """Delete what labs make in a shared namespace; the namespace and its accounts stay."""
+        ns = self.namespace
+        apps, batch = self.apps, client.BatchV1Api(self.api)
+        policy = client.PolicyV1Api(self.api)
+        collections: list[Callable[..., Any]] = [
+            apps.delete_collection_namespaced_stateful_set,  # owners first: nothing is remade
+            apps.delete_collection_namespaced_deployment,
+            apps.delete_collection_namespaced_replica_set,
+            apps.delete_collection_namespaced_daemon_set,
+            batch.delete_collection_namespaced_cron_job,
+            batch.delete_collection_namespaced_job,
+            policy.delete_collection_namespaced_pod_disruption_budget,
+            self.core.delete_collection_namespaced_pod,
+            self.core.delete_collection_namespaced_persistent_volume_claim,
+            self.core.delete_collection_namespaced_event,
+        ]
+        for delete in collections:
+            _tolerating_absence(delete, ns, propagation_policy="Background")
+        for svc in self.core.list_namespaced_service(ns).items:
+            _tolerating_absence(self.core.delete_namespaced_service, svc.metadata.name, ns)
+        for cm in self.core.list_namespaced_config_map(ns).items:
+            if cm.metadata.name not in KEEP_CONFIGMAPS:
+                _tolerating_absence(self.core.delete_namespaced_config_map, cm.metadata.name, ns)
+
+    def _leftovers(self) -> list[str]:
+        """What of a lab is still in the shared namespace (pods, claims, sets)."""
+        ns = self.namespace
+        return [
+            f"{kind} {o.metadata.name}"
+            for kind, items in (
+                ("pod", self.core.list_namespaced_pod(ns).items),
+                ("claim", self.core.list_namespaced_persistent_volume_claim(ns).items),
+                ("statefulset", self.apps.list_namespaced_stateful_set(ns).items),
+                ("deployment", self.apps.list_namespaced_deployment(ns).items),
+            )
+            for o in items
+        ]
 
     def _release_pods_of_missing_nodes(self) -> None:
         """Force-delete this lab's terminating pods whose node was removed (a node-failure step).
@@ -113,3 +241,17 @@ class Lab:
                 except ApiException as e:
                     if e.status != 404:
                         raise
+
+
+def _tolerating_absence(delete: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run a delete; an object already gone, or a kind this user may not touch, is no error."""
+    try:
+        delete(*args, **kwargs)
+    except ApiException as e:
+        if e.status not in (403, 404, 405):
+            raise
+
+
+def reset(namespace: str, backend: str | None = None, timeout: float = 120) -> None:
+    """Return a lab to its starting point: remove what :meth:`Lab.cleanup` removes, make nothing."""
+    Lab.attach(namespace, backend, timeout).cleanup()

@@ -4,11 +4,14 @@ For maintainers, and for instructors checking a workshop's cluster before class.
 
 Each lab gets its parameters injected (backend, its own namespace ``lab-NN``, fast mode), runs
 top to bottom, and is written executed to the build directory; its checks are its assertions.
+
+``stslab labs reset NN`` returns labs to their starting point (:func:`reset_labs`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +56,31 @@ def select(numbers: list[str]) -> list[Path]:
 
 
 def run_lab(
-    path: Path, *, backend: str | None, fast: bool, build: Path, timeout: float = 600
+    path: Path,
+    *,
+    backend: str | None,
+    fast: bool,
+    build: Path,
+    timeout: float = 600,
+    namespace: str | None = None,
+    parameters: Mapping[str, object] | None = None,
 ) -> LabResult:
-    """Execute one lab with papermill; never raises for a failing lab."""
+    """Execute one lab with papermill; never raises for a failing lab.
+
+    ``namespace`` replaces the lab's own ``lab-NN`` (a learner's namespace on a shared cluster);
+    ``parameters`` are further values for the lab's parameters cell (``timeout``, ...).
+    """
     import papermill as pm
 
     number = path.name[:2]
     build.mkdir(parents=True, exist_ok=True)
     out = build / path.name
-    params = {"backend": backend, "namespace": f"lab-{number}", "fast": fast}
+    params: dict[str, object] = {
+        "backend": backend,
+        "namespace": namespace or f"lab-{number}",
+        "fast": fast,
+    }
+    params |= dict(parameters or {})
     start = time.monotonic()
     try:
         pm.execute_notebook(
@@ -95,6 +114,38 @@ def run_labs(
         print(f"running {path.name} ...", flush=True)
         results.append(run_lab(path, backend=backend, fast=fast, build=build))
     return results
+
+
+def reset_labs(
+    numbers: list[str], *, backend: str | None = None, namespace: str | None = None
+) -> list[str]:
+    """Return labs to their starting point; return the namespaces reset.
+
+    For each lab: what :meth:`stslab.lab.Lab.cleanup` removes (its namespace, claims, volumes,
+    labelled cluster objects, machines it added, cordons) and its progress records, here and,
+    on a shared cluster, in the learner's progress ConfigMap. Other labs are left alone.
+    ``namespace`` resets a lab run in another namespace (a learner's, on a shared cluster).
+    """
+    from stslab import progress
+    from stslab.cluster import connect, record
+    from stslab.lab import reset
+
+    if not numbers:
+        raise UsageError("say which labs to reset", f"choose from {', '.join(discover())}")
+    if namespace and len(numbers) > 1:
+        raise UsageError("--namespace resets one lab at a time", "name a single lab")
+    paths = select(numbers)  # unknown numbers fail here, before anything is removed
+    done = []
+    for path in paths:
+        lab = f"lab-{path.name[:2]}"
+        ns = namespace or lab
+        reset(ns, backend)
+        progress.clear_local(lab)
+        rec = record(backend)
+        if rec.backend == "existing":
+            progress.clear_cluster(connect(backend), rec.namespace, lab)
+        done.append(ns)
+    return done
 
 
 def table(results: list[LabResult]) -> str:
