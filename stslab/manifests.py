@@ -117,12 +117,15 @@ def vm_statefulset(
     policy: str = "OrderedReady",
     disk: str | None = "20Gi",
     ready_delay_ms: int = 1000,
+    claim_template: str | None = None,
 ) -> dict[str, Any]:
     """A StatefulSet of GPU "virtual machines": each member asks for ``gpus`` GPUs.
 
     Members run only on nodes labelled ``stslab.dev/pool=<pool>`` and tolerate the GPU taint;
     each gets its own disk (a claim, unless ``disk`` is None) and DNS name. The container only
     reports the GPUs it was given (``NVIDIA_VISIBLE_DEVICES``, set by the device plugin).
+    With ``claim_template`` the GPUs come through Dynamic Resource Allocation instead: each
+    member gets a ResourceClaim from that ResourceClaimTemplate (see :mod:`stslab.dra`).
     """
     from stslab.nodes import GPU_RESOURCE
     from stslab.pools import GPU_TOLERATION, POOL_LABEL
@@ -136,6 +139,13 @@ def vm_statefulset(
             "limits": {GPU_RESOURCE: str(gpus)},
         },
     }
+    pod_claims = []
+    if claim_template:
+        container["resources"] = {
+            "requests": {"cpu": "2", "memory": "8Gi"},
+            "claims": [{"name": "gpus"}],
+        }
+        pod_claims = [{"name": "gpus", "resourceClaimTemplateName": claim_template}]
     affinity = {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {
@@ -164,6 +174,8 @@ def vm_statefulset(
             },
         },
     }
+    if pod_claims:
+        spec["template"]["spec"]["resourceClaims"] = pod_claims
     if disk:
         container["volumeMounts"] = [{"name": "disk", "mountPath": "/var/lib/vm"}]
         spec["volumeClaimTemplates"] = [

@@ -63,6 +63,9 @@ def test_lab_runs_headless_and_cleans_up(
     )
     assert not (Path(kwok_cluster.extra["volumes"]) / f"stslab-{ns}").exists()
     assert not core.list_node(label_selector=f"stslab.dev/lab={ns}").items  # machines it added
+    resource = client.ResourceV1Api(api)  # DRA objects lab 06 published
+    assert not resource.list_resource_slice(label_selector=f"stslab.dev/lab={ns}").items
+    assert not resource.list_device_class(label_selector=f"stslab.dev/lab={ns}").items
 
 
 def test_lab_without_a_cluster_says_how_to_start_one(
