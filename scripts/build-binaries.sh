@@ -2,6 +2,7 @@
 # Build the simulated cluster's binaries from the Go module proxy into a versioned cache.
 #
 #   scripts/build-binaries.sh            build what is missing (idempotent; a warm run is a no-op)
+#   scripts/build-binaries.sh kubelet    also (or only) the real kubelet of the real-node tier
 #   STSLAB_CACHE=/some/dir ...           cache root (default: ~/.cache/stslab)
 #
 # Layout: $STSLAB_CACHE/bin/<component>-<version>/<binaries> plus a .complete stamp, so a
@@ -34,16 +35,12 @@ target() { printf '%s/bin/%s-%s' "$cache" "$1" "$2"; }
 is_done() { [ -f "$(target "$1" "$2")/.complete" ]; }
 mark_done() { touch "$(target "$1" "$2")/.complete"; }
 
-build_kubernetes() {
-  local v=$KUBERNETES_VERSION out; out=$(target kubernetes "$v")
-  is_done kubernetes "$v" && return 0
-  proxy_check
-  say "kubernetes $v: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 6 min on 2 cores)"
-  local mod="$work/kubernetes-$v" staging minor
-  minor=${v#v1.}; minor=${minor%%.*}
-  mkdir -p "$mod" "$out"
-  # k8s.io/kubernetes pins its staging modules at v0.0.0 with local replaces; point each at
-  # the published v0.<minor>.<patch> instead (the same recipe scheduler-plugins uses).
+# kube_module DIR VERSION: a module requiring k8s.io/kubernetes VERSION whose staging modules
+# (pinned at v0.0.0 with local replaces upstream) point at their published v0.<minor>.<patch>,
+# the same recipe scheduler-plugins uses.
+kube_module() {
+  local mod=$1 v=$2 staging
+  mkdir -p "$mod"
   staging=$(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' \
     "$(sed -n 's/^\s*"GoMod": "\(.*\)",\?$/\1/p' "$work/kubernetes.json")")
   [ -n "$staging" ] || die "could not read k8s.io/kubernetes $v's go.mod from the proxy"
@@ -55,17 +52,51 @@ build_kubernetes() {
     for m in $staging; do echo "	$m => $m v0.${v#v1.}"; done
     echo ")"
   } > "$mod/go.mod"
+}
+
+# kube_ldflags VERSION: strip symbols and stamp the version, as upstream's release build does.
+kube_ldflags() {
+  local v=$1 minor; minor=${v#v1.}; minor=${minor%%.*}
+  printf '%s' "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  printf '%s' " -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION out; out=$(target kubernetes "$v")
+  is_done kubernetes "$v" && return 0
+  proxy_check
+  say "kubernetes $v: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 6 min on 2 cores)"
+  local mod="$work/kubernetes-$v"
+  mkdir -p "$out"
+  kube_module "$mod" "$v"
   local pkgs="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
-  local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-  ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   local p versioned=""
   for p in $pkgs; do versioned="$versioned $p@$v"; done
   # shellcheck disable=SC2086
   (cd "$mod" && rm -f go.sum && go get $versioned)
   # shellcheck disable=SC2086
-  (cd "$mod" && go build -tags selinux,notest -trimpath -ldflags "$ld" -o "$out/" $pkgs)
+  (cd "$mod" && go build -tags selinux,notest -trimpath -ldflags "$(kube_ldflags "$v")" -o "$out/" $pkgs)
   mark_done kubernetes "$v"
   say "kubernetes $v: done"
+}
+
+# The kubelet of the real-node tier (not built by default). Upstream links the kubelet with cgo
+# (it is not in hack/lib/golang.sh's KUBE_STATIC_BINARIES), so do the same when a C compiler is
+# present; without one it builds static, which the real-node tier also runs with.
+build_kubelet() {
+  local v=$KUBERNETES_VERSION out; out=$(target kubelet "$v")
+  is_done kubelet "$v" && return 0
+  proxy_check
+  local mod="$work/kubelet-$v" cgo=0
+  command -v "$(go env CC)" >/dev/null && cgo=1
+  say "kubelet $v (CGO_ENABLED=$cgo; cold: about 5 min on 2 cores)"
+  mkdir -p "$out"
+  kube_module "$mod" "$v"
+  (cd "$mod" && rm -f go.sum && go get "k8s.io/kubernetes/cmd/kubelet@$v")
+  (cd "$mod" && CGO_ENABLED=$cgo go build -tags selinux,notest -trimpath -ldflags "$(kube_ldflags "$v")" \
+    -o "$out/kubelet" k8s.io/kubernetes/cmd/kubelet)
+  mark_done kubelet "$v"
+  say "kubelet $v: done"
 }
 
 build_etcd() {
