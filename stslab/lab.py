@@ -129,7 +129,9 @@ class Lab:
             except ApiException as e:
                 if e.status != 404:
                     raise
-        for node in self.core.list_node().items:  # nodes a lab cordoned (a drain exercise)
+        # Cluster-scoped leftovers. What this user may not list (403), this user cannot have
+        # made: a learner on a workshop cluster skips those steps instead of failing.
+        for node in _listed(self.core.list_node):  # nodes a lab cordoned (a drain exercise)
             if (node.metadata.annotations or {}).get(CORDON_ANNOTATION) == self.namespace:
                 self.core.patch_node(
                     node.metadata.name,
@@ -139,18 +141,23 @@ class Lab:
                     },
                 )
         sel = f"{LAB_LABEL}={self.namespace}"
-        for pv in self.core.list_persistent_volume(label_selector=sel).items:
+        for pv in _listed(self.core.list_persistent_volume, label_selector=sel):
             self.core.delete_persistent_volume(pv.metadata.name)
-        for sc in client.StorageV1Api(self.api).list_storage_class(label_selector=sel).items:
-            client.StorageV1Api(self.api).delete_storage_class(sc.metadata.name)
-        dra.delete_labelled(self.api, sel)  # device classes and slices a lab published
+        storage = client.StorageV1Api(self.api)
+        for sc in _listed(storage.list_storage_class, label_selector=sel):
+            storage.delete_storage_class(sc.metadata.name)
+        try:
+            dra.delete_labelled(self.api, sel)  # device classes and slices a lab published
+        except ApiException as e:
+            if e.status != 403:
+                raise
         refused: set[str] = set()  # retained volumes this user may not delete (a learner)
 
         def gone() -> bool:
             left = self._leftovers() if self.shared else self._namespace_exists()
             pvs = [
                 pv
-                for pv in self.core.list_persistent_volume().items
+                for pv in _listed(self.core.list_persistent_volume)
                 if pv.spec.claim_ref
                 and pv.spec.claim_ref.namespace == self.namespace
                 and pv.metadata.name not in refused
@@ -170,7 +177,7 @@ class Lab:
         what = f"namespace {self.namespace} being " + ("emptied" if self.shared else "removed")
         wait_until(gone, timeout=self.timeout, what=what)
         # Machines the lab added (node pools), once nothing of the lab runs on them.
-        for node in self.core.list_node(label_selector=sel).items:
+        for node in _listed(self.core.list_node, label_selector=sel):
             self.core.delete_node(node.metadata.name)
         # Hand-made volumes' directories (kwok: on this machine, inside the lab volume dir).
         host = local_dir(volume_path(self.namespace, ""), self.backend)
@@ -231,7 +238,12 @@ class Lab:
         No kubelet is left to confirm they stopped; the pod garbage collector would only
         remove them after a while. The lab made the node go away, so it knows they are gone.
         """
-        nodes = {n.metadata.name for n in self.core.list_node().items}
+        try:
+            nodes = {n.metadata.name for n in self.core.list_node().items}
+        except ApiException as e:
+            if e.status == 403:
+                return  # without seeing the nodes, no pod can be judged orphaned
+            raise
         for p in self.core.list_namespaced_pod(self.namespace).items:
             if p.metadata.deletion_timestamp and p.spec.node_name not in nodes:
                 try:
@@ -241,6 +253,16 @@ class Lab:
                 except ApiException as e:
                     if e.status != 404:
                         raise
+
+
+def _listed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+    """``call(...)``'s items; none when this user may not see them (403)."""
+    try:
+        return list(call(*args, **kwargs).items)
+    except ApiException as e:
+        if e.status == 403:
+            return []
+        raise
 
 
 def _tolerating_absence(delete: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

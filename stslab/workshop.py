@@ -7,10 +7,11 @@ kubeconfig context — read only, never written — and makes for each learner:
   ``stslab.dev/learner=<name>``;
 - the ServiceAccount ``learner`` in it, with a Role and RoleBinding giving full rights over
   what labs make there (workloads, pods and their logs/exec/eviction, services, claims, config
-  maps, secrets, events, budgets) and ``get`` on its own namespace — nowhere else;
+  maps, secrets, events, budgets, DRA claims) and ``get`` on its own namespace — nowhere else;
 - a ClusterRoleBinding to one shared ClusterRole that only *reads* what labs look at cluster
-  wide: nodes, PersistentVolumes, StorageClasses. RBAC cannot limit creating cluster-scoped
-  objects to names with the learner's prefix, so learners may not create or change any;
+  wide: nodes, PersistentVolumes, StorageClasses, DRA device classes and resource slices.
+  RBAC cannot limit creating cluster-scoped objects to names with the learner's prefix, so
+  learners may not create or change any;
 - a token from the TokenRequest API (24 h by default) and a kubeconfig with it, pointing at
   the same server and CA: ``<state>/workshop/<name>/kubeconfig``.
 
@@ -73,7 +74,7 @@ ROLE_RULES: list[dict[str, Any]] = [
     # A Role's rule on namespaces covers only the namespace it lives in: the learner's own.
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
     {
-        "apiGroups": ["apps", "batch", "autoscaling", "policy", "events.k8s.io"],
+        "apiGroups": ["apps", "batch", "autoscaling", "policy", "events.k8s.io", "resource.k8s.io"],
         "resources": ["*"],
         "verbs": ["*"],
     },
@@ -82,6 +83,11 @@ ROLE_RULES: list[dict[str, Any]] = [
 CLUSTER_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["nodes", "persistentvolumes"], "verbs": _READ},
     {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": _READ},
+    {
+        "apiGroups": ["resource.k8s.io"],
+        "resources": ["deviceclasses", "resourceslices"],
+        "verbs": _READ,
+    },
 ]
 
 
