@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 LAB_PORT ?= 8888
 
-.PHONY: help install binaries lab up down test unit lint bench clean
+.PHONY: help install binaries kubelet lab up down test unit lint bench clean
 
 help:
 	@echo "make lab     start learning: installs, builds, starts the lab cluster, opens JupyterLab"
@@ -27,6 +27,10 @@ install: $(STAMP)
 # Builds the simulated cluster's binaries from the Go module proxy into ~/.cache/stslab.
 binaries:
 	@scripts/build-binaries.sh
+
+# The kubelet for the real-node tests (not needed for the labs).
+kubelet:
+	@scripts/build-binaries.sh kubelet
 
 # Start the lab cluster unless it is already up (auto: kind, else k3d, else kwok).
 up: install
@@ -48,9 +52,9 @@ lint: install
 	$(BIN)/mypy stslab
 
 unit: install
-	$(BIN)/pytest -m "not cluster"
+	$(BIN)/pytest -m "not cluster and not realnode"
 
-test: install binaries lint
+test: install binaries kubelet lint
 	$(BIN)/pytest
 
 bench: install binaries
