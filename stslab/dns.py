@@ -3,6 +3,10 @@
 CoreDNS's ``kubernetes`` plugin reads Services and EndpointSlices from the lab's apiserver (its
 ``kubeconfig`` option), so ``web-0.nginx.<ns>.svc.cluster.local`` resolves exactly as it would
 inside a cluster. Query it with ``nslookup -port=<port> <name> 127.0.0.1``.
+
+The real node (:mod:`stslab.realnode`) runs a second one with the same Corefile on its bridge
+address, port 53, where its pods reach it: ``CoreDNS(..., host=NODE_IP, port=53)``. Either
+way the readiness endpoint stays on loopback.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from stslab.procs import LOOPBACK, pid_alive, pid_cmdline, terminate
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 COREFILE = """\
-# Written by stslab: CoreDNS for the simulated lab cluster, on loopback only.
+# Written by stslab: CoreDNS for the simulated lab cluster, on {host} only.
 .:{port} {{
     bind {host}
-    ready {host}:{ready_port}
+    ready {loopback}:{ready_port}
     errors
     log . "{{remote}} {{type}} {{name}} {{rcode}}"
     kubernetes cluster.local in-addr.arpa ip6.arpa {{
-        kubeconfig {kubeconfig} {context}
+        kubeconfig {kubeconfig}{context}
         pods insecure
         ttl 5
     }}
@@ -36,12 +40,13 @@ COREFILE = """\
 
 @dataclass
 class CoreDNS:
-    """One CoreDNS process serving the lab cluster's DNS on ``127.0.0.1:port``."""
+    """One CoreDNS process serving the lab cluster's DNS on ``host:port``."""
 
     binary: Path
     workdir: Path
     port: int
     ready_port: int
+    host: str = LOOPBACK
 
     @property
     def pid_file(self) -> Path:
@@ -49,16 +54,17 @@ class CoreDNS:
         return self.workdir / "coredns.pid"
 
     def corefile(self, kubeconfig: Path, context: str) -> str:
-        """The Corefile text."""
+        """The Corefile text (``context`` empty: the kubeconfig's current context)."""
         return COREFILE.format(
-            host=LOOPBACK,
+            host=self.host,
+            loopback=LOOPBACK,
             port=self.port,
             ready_port=self.ready_port,
             kubeconfig=kubeconfig,
-            context=context,
+            context=f" {context}" if context else "",
         )
 
-    def start(self, kubeconfig: Path, context: str, timeout: float = 30) -> None:
+    def start(self, kubeconfig: Path, context: str = "", timeout: float = 30) -> None:
         """Start CoreDNS detached from this process and wait until its plugins are ready."""
         corefile = self.workdir / "Corefile"
         corefile.write_text(self.corefile(kubeconfig, context))

@@ -13,6 +13,7 @@ Layout of ``dir``::
     cni/net.d/, cni/ipam/              the bridge network's config and its address leases
     kubelet/                           the kubelet's --root-dir (device-plugins/ is in it)
     kubelet.yaml, resolv.conf, pki/    the kubelet's configuration and serving certificate
+    dns/                               the node's CoreDNS: Corefile, pid, log
     pod-logs/                          container logs (kubectl logs reads them)
     images/                            the image archive imported into containerd
     logs/, pids/                       each process's log and pid
@@ -39,9 +40,12 @@ kubelet changes at start (vm.overcommit_memory, kernel.panic, kernel.panic_on_oo
 The kubelet registers with the taint :data:`TAINT`, so only pods that tolerate it (and select
 the node) run here; lab pods keep going to the simulated nodes.
 
-DNS: CoreDNS listens on the host's 127.0.0.1, which a pod (in its own network namespace)
-cannot reach, so pods on this node have no working DNS (their resolv.conf names their own
-loopback, where nothing answers).
+DNS. The lab's CoreDNS listens on the host's 127.0.0.1, which a pod (in its own network
+namespace) cannot reach. So the node runs a second CoreDNS (:mod:`stslab.dns`, same Corefile,
+same apiserver) on ``NODE_IP:53``, and the kubelet gives pods ``clusterDNS: [NODE_IP]`` and
+``clusterDomain: cluster.local``: their resolv.conf has that nameserver, the search domains
+``<ns>.svc.cluster.local svc.cluster.local cluster.local`` and ``ndots:5``, as on any cluster.
+Answers may name kwok's made-up pod IPs (10.244.x); nothing here sends traffic to them.
 """
 
 from __future__ import annotations
@@ -58,16 +62,25 @@ from pathlib import Path
 import yaml
 
 from stslab import ociimage
-from stslab.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
+from stslab.dns import CoreDNS
+from stslab.errors import (
+    ClusterStateError,
+    PortInUseError,
+    StslabError,
+    ToolMissingError,
+    UsageError,
+)
 from stslab.kube import wait_until
 from stslab.paths import binary_dir, is_within
-from stslab.procs import free_port, pid_alive, pid_cmdline, terminate
+from stslab.procs import free_port, pid_alive, pid_cmdline, port_free, terminate
 from stslab.versions import pinned
 
 NODE_NAME = "real-node-1"
 BRIDGE = "stslab-br0"
 POD_CIDR = "10.245.0.0/24"  # not kwok's 10.244.0.0/16 nor the Services' 10.96.0.0/16
 NODE_IP = "10.245.0.1"
+DNS_PORT = 53  # pods' resolv.conf cannot name another port
+CLUSTER_DOMAIN = "cluster.local"
 CNI_BIN = Path("/usr/lib/cni")
 LABEL = "stslab.dev/real-node"
 # Lab pods keep landing on simulated nodes unless they tolerate this and select the node.
@@ -99,6 +112,11 @@ def kubelet_binary() -> Path:
     return binary_dir("kubelet", pinned().kubernetes) / "kubelet"
 
 
+def coredns_binary() -> Path:
+    """The CoreDNS the simulated cluster uses (the node runs a second one for its pods)."""
+    return binary_dir("coredns", pinned().coredns) / "coredns"
+
+
 def missing_requirements() -> list[tuple[str, str]]:
     """(what, fix) for everything a real node needs that this machine lacks."""
     out = []
@@ -106,6 +124,8 @@ def missing_requirements() -> list[tuple[str, str]]:
         out.append(("root", "run as root: containerd, runc, mounts and bridges need it"))
     if not kubelet_binary().is_file():
         out.append((f"kubelet {pinned().kubernetes}", "run `scripts/build-binaries.sh kubelet`"))
+    if not coredns_binary().is_file():
+        out.append((f"coredns {pinned().coredns}", "run `make binaries`"))
     for tool in ("containerd", "containerd-shim-runc-v2", "ctr", "runc"):
         if shutil.which(tool) is None:
             out.append((tool, APT_FIX))
@@ -118,6 +138,15 @@ def missing_requirements() -> list[tuple[str, str]]:
         if shutil.which(tool) is None:
             out.append((tool, "apt-get install -y util-linux iproute2"))
     return out
+
+
+def require() -> None:
+    """Raise :class:`ToolMissingError` naming everything missing, and the fixes."""
+    missing = missing_requirements()
+    if missing:
+        names = ", ".join(w for w, _ in missing)
+        fixes = list(dict.fromkeys(fix for _, fix in missing))
+        raise ToolMissingError(f"a real node needs: {names}", "; ".join(fixes))
 
 
 def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -145,8 +174,10 @@ class RealNode:
     dir: Path
     kubeconfig: Path
     name: str = NODE_NAME
+    context: str = ""  # of the kubeconfig, for CoreDNS; empty: its current context
     kubelet_port: int = 0
     healthz_port: int = 0
+    dns_ready_port: int = 0
     _popen: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
     # -- paths ---------------------------------------------------------------------------
@@ -169,6 +200,17 @@ class RealNode:
     def cgroup_root(self) -> str:
         """The kubelet's cgroupRoot: every pod's cgroup lies below it."""
         return f"/stslab-{self.name}"
+
+    @property
+    def dns(self) -> CoreDNS:
+        """The node's CoreDNS, on the bridge address where its pods reach it."""
+        return CoreDNS(
+            binary=coredns_binary(),
+            workdir=self.dir / "dns",
+            port=DNS_PORT,
+            ready_port=self.dns_ready_port,
+            host=NODE_IP,
+        )
 
     def log(self, proc: str) -> Path:
         """A process's log file."""
@@ -253,12 +295,12 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
     def _write_kubelet_config(self) -> Path:
         resolv = self.dir / "resolv.conf"
-        # Without a nameserver here containerd would hand pods the host's resolv.conf.
+        # What pods with dnsPolicy Default (and host-network pods) get; ClusterFirst pods get
+        # clusterDNS below with the search domains. Both name the node's CoreDNS: the host's
+        # resolver is never handed to a pod.
         resolv.write_text(
-            "# Written by stslab. The lab's CoreDNS listens on the host's 127.0.0.1, which a pod\n"
-            "# cannot reach from its own network namespace: pods on this node get no DNS (their\n"
-            "# own loopback answers nothing).\n"
-            "nameserver 127.0.0.1\n"
+            "# Written by stslab: the real node's CoreDNS (cluster.local names only).\n"
+            f"nameserver {NODE_IP}\n"
         )
         cfg = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -282,7 +324,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             "failCgroupV1": False,  # Kubernetes >= 1.35 refuses cgroup v1 hosts otherwise
             "failSwapOn": False,
             "resolvConf": str(resolv),
-            "clusterDomain": "cluster.local",
+            "clusterDNS": [NODE_IP],
+            "clusterDomain": CLUSTER_DOMAIN,
             "podLogsDir": str(self.dir / "pod-logs"),
             "volumePluginDir": str(self.dir / "volume-plugins"),
             "registerWithTaints": [TAINT],
@@ -302,11 +345,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
     # -- start -----------------------------------------------------------------------------
     def start(self, timeout: float = 60) -> None:
-        """Start containerd and the kubelet; on any failure stop what started, then raise."""
-        missing = missing_requirements()
-        if missing:
-            names = ", ".join(w for w, _ in missing)
-            raise ToolMissingError(f"a real node needs: {names}", missing[0][1])
+        """Start CoreDNS, containerd and the kubelet; on a failure stop what started, and raise."""
+        require()
         hidden = [h for h in HIDDEN_DIRS if is_within(self.dir, Path(h))]
         if hidden:
             raise UsageError(
@@ -329,10 +369,12 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             raise
 
     def _start(self, timeout: float) -> None:
-        for sub in ("logs", "pids", "pki", "pod-logs", "images", "cni/ipam", "volume-plugins"):
+        subs = ("logs", "pids", "pki", "pod-logs", "images", "cni/ipam", "volume-plugins", "dns")
+        for sub in subs:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.kubelet_port = self.kubelet_port or free_port()
         self.healthz_port = self.healthz_port or free_port()
+        self.dns_ready_port = self.dns_ready_port or free_port()
         containerd_conf = self._write_containerd_config()
         self._write_cni_config()
         kubelet_conf = self._write_kubelet_config()
@@ -342,6 +384,13 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         _sh("ip", "link", "add", BRIDGE, "type", "bridge")
         _sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         _sh("ip", "link", "set", BRIDGE, "up")
+        # The pods' DNS: CoreDNS in the host's network namespace, on the bridge address.
+        if not port_free(DNS_PORT, NODE_IP):
+            raise PortInUseError(
+                f"port {DNS_PORT} on {NODE_IP} is in use (a DNS server on every address?)",
+                f"stop what listens on port {DNS_PORT} (`ss -lntup 'sport = :{DNS_PORT}'`)",
+            )
+        self.dns.start(self.kubeconfig, self.context)
 
         plugins = self.device_plugin_dir
         plugins.mkdir(parents=True, exist_ok=True)
@@ -502,7 +551,14 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
     # -- stop ------------------------------------------------------------------------------
     def stop(self) -> None:
-        """End every process, mount, interface and cgroup the node made (idempotent)."""
+        """End every process, mount, interface and cgroup the node made (idempotent).
+
+        Does nothing unless this node's directory shows it started (pid files, or the saved
+        kernel settings): the bridge and the cgroup root have fixed names, and a node that
+        never started must not remove another one's.
+        """
+        if not self.started():
+            return
         kubelet = self.pid("kubelet")
         if kubelet:
             terminate(kubelet)
@@ -533,8 +589,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             if p.poll() is None:
                 p.wait(timeout=5)
         self._popen.clear()
-        for proc in ("kubelet", "containerd", "namespace"):
-            self._pid_file(proc).unlink(missing_ok=True)
+        self.dns.stop()
         if _link_exists(BRIDGE):
             # A pod's veth goes with its network namespace, once nothing holds that any more.
             ports = Path("/sys/class/net", BRIDGE, "brif")
@@ -546,7 +601,14 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             _sh("ip", "link", "del", BRIDGE)
         wait_until(lambda: not self._cgroup_pids(), timeout=10, what="the pods' processes ending")
         self._remove_cgroups()
+        for proc in ("kubelet", "containerd", "namespace"):
+            self._pid_file(proc).unlink(missing_ok=True)
         self._restore_kernel_tunables()
+
+    def started(self) -> bool:
+        """True when this node started and was not fully stopped since (or crashed)."""
+        pids = self.dir / "pids"
+        return (self.dir / "sysctl.json").exists() or (pids.is_dir() and any(pids.glob("*.pid")))
 
     def leftovers(self) -> list[str]:
         """What of this node still exists on the machine: processes, mounts, links (for tests)."""
@@ -566,4 +628,13 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         return out
 
 
-__all__ = ["RealNode", "NODE_NAME", "BRIDGE", "POD_CIDR", "NODE_IP", "missing_requirements"]
+__all__ = [
+    "RealNode",
+    "NODE_NAME",
+    "BRIDGE",
+    "POD_CIDR",
+    "NODE_IP",
+    "DNS_PORT",
+    "missing_requirements",
+    "require",
+]

@@ -8,6 +8,7 @@ tier skips and names it, unless ``STSLAB_REALNODE=1`` (CI) makes that a failure.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from kubernetes.stream import stream
 
 from stslab.backends.base import ClusterRecord, UpOptions
 from stslab.backends.kwok import KwokBackend
+from stslab.errors import WaitTimeoutError
 from stslab.kube import api_client, wait_for_default_service_account, wait_until
 from stslab.procs import free_port, pid_cmdline, terminate
 from stslab.realnode import (
@@ -294,6 +296,91 @@ def test_hostpath_data_survives_pod_deletion(
     core.create_namespaced_pod(ns, _pod("reader", "sleep 3600", container=mount, volumes=volumes))
     _running(core, ns, "reader")
     assert _exec(core, ns, "reader", "cat /disk/note").strip() == "kept"
+
+
+# -- DNS inside the pods: the node's CoreDNS on the bridge -----------------------------------
+
+
+def _statefulset(name: str, replicas: int) -> dict[str, Any]:
+    """A StatefulSet of busybox pods on the real node, governed by the headless Service ``name``."""
+    pod = _pod(name, "sleep 3600")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name},
+        "spec": {
+            "serviceName": name,
+            "replicas": replicas,
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod["spec"]},
+        },
+    }
+
+
+_IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+
+
+def _answers(nslookup_output: str) -> set[str]:
+    """The IPv4 addresses busybox's nslookup found, whatever its version's layout.
+
+    The output starts with the server (``Server: 10.245.0.1`` then ``Address: 10.245.0.1:53``
+    or ``Address 1: 10.245.0.1``); answers follow after a ``Name:`` line. Take the addresses
+    after the first ``Name:`` line, so the server's own is never counted.
+    """
+    lines = nslookup_output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.lower().startswith("name:")), None)
+    if start is None:
+        return set()
+    return {m for line in lines[start:] for m in _IPV4.findall(line)}
+
+
+def _lookup(core: client.CoreV1Api, ns: str, pod: str, name: str, want: set[str]) -> str:
+    """``nslookup name`` inside ``pod`` until it answers exactly ``want``; its output.
+
+    CoreDNS learns of a member through its EndpointSlice, a moment after the pod runs.
+    """
+
+    def probe() -> str | None:
+        out = _exec(core, ns, pod, f"nslookup {name}")
+        return out if _answers(out) == want else None
+
+    try:
+        return wait_until(probe, timeout=30, what=f"{name} resolving inside {pod}")
+    except WaitTimeoutError:
+        last = _exec(core, ns, pod, f"nslookup {name}")
+        pytest.fail(f"nslookup {name} in {pod}: want {want}, last output:\n{last}")
+
+
+def test_dns_inside_pods(core: client.CoreV1Api, ns: str, node: RealNode) -> None:
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {
+            "clusterIP": "None",
+            "selector": {"app": "web"},
+            "ports": [{"name": "web", "port": 80}],
+        },
+    }
+    core.create_namespaced_service(ns, svc)
+    client.AppsV1Api(core.api_client).create_namespaced_stateful_set(ns, _statefulset("web", 2))
+    pods = [_running(core, ns, f"web-{i}") for i in range(2)]
+    ips = [p.status.pod_ip for p in pods]
+    assert all(p.spec.node_name == NODE_NAME for p in pods)
+    assert all(ip.startswith(POD_CIDR.rsplit(".", 1)[0] + ".") for ip in ips), ips
+
+    resolv = _exec(core, ns, "web-0", "cat /etc/resolv.conf")
+    assert f"nameserver {NODE_IP}" in resolv.splitlines(), resolv
+    assert f"search {ns}.svc.cluster.local svc.cluster.local cluster.local" in resolv, resolv
+    assert "ndots:5" in resolv, resolv
+
+    fqdn = f"web-1.web.{ns}.svc.cluster.local"
+    start = time.monotonic()
+    out = _lookup(core, ns, "web-0", fqdn, {ips[1]})
+    TIMINGS["pod DNS answer"] = time.monotonic() - start
+    print(f"\nnslookup {fqdn} in web-0:\n{out}")
+    _lookup(core, ns, "web-0", f"web.{ns}.svc.cluster.local", set(ips))
 
 
 # -- the fake GPU device plugin under the real kubelet ------------------------------------------
