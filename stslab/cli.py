@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ready-delay-ms", type=int, help="kwok: time a pod takes to become Ready (default 2000)"
     )
+    p.add_argument(
+        "--real-node",
+        action="store_true",
+        help="kwok: also join a real node (kubelet + containerd, real pods; needs root)",
+    )
     p.add_argument("--context", help="existing: the kubeconfig context of the shared cluster")
     p.add_argument("--namespace", help="existing: your namespace (default stslab-<user>)")
 
@@ -132,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _up(args: argparse.Namespace) -> int:
     backend, why = resolve(args.backend, for_up=True)
+    if args.real_node and backend.name != "kwok":
+        raise UsageError(
+            f"--real-node works only with the kwok backend, not {backend.name}",
+            "use `stslab up --backend kwok --real-node`",
+        )
     print(f"backend: {why}")
     opts = UpOptions(
         nodes=args.nodes,
@@ -141,6 +151,7 @@ def _up(args: argparse.Namespace) -> int:
         ready_delay_ms=args.ready_delay_ms,
         context=args.context,
         namespace=args.namespace,
+        real_node=args.real_node,
     )
     start = time.monotonic()
     rec = backend.up(opts)
@@ -171,7 +182,10 @@ def _doctor(args: argparse.Namespace) -> int:
         ok = all(c.ok for c in checks)
         all_ok &= ok or name != "kwok"
         print(f"{name}: {'ready' if ok else 'not ready'}")
-        for c in checks:
+        optional = backend.optional_checks()
+        for i, c in enumerate(checks + optional):
+            if i == len(checks):
+                print("  optional (not needed for the backend itself):")
             mark = "ok " if c.ok else "MISSING"
             line = f"  [{mark}] {c.what}" + (f" — {c.detail}" if c.detail else "")
             print(line + (f"\n            fix: {c.fix}" if c.fix else ""))

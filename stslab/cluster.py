@@ -14,7 +14,7 @@ def up(backend: str | None = None, **options: object) -> ClusterRecord:
 
     ``options`` are the fields of :class:`~stslab.backends.base.UpOptions`
     (``nodes``, ``gpus_per_node``, ``api_port``, ``dns_port``, ``ready_delay_ms``, ``context``,
-    ``namespace``).
+    ``namespace``, ``real_node``).
     """
     chosen, _why = resolve(backend, for_up=True)
     return chosen.up(UpOptions(**options))  # type: ignore[arg-type]

@@ -105,6 +105,9 @@ CGROUP_FS = Path("/sys/fs/cgroup")
 HIDDEN_DIRS = ("/run", "/var/log", "/var/lib")
 # Where the kubelet serves kubelet.sock for device plugins, whatever its --root-dir.
 KUBELET_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+# A unix socket's path has at most 107 bytes; the longest the node makes is the kubelet's
+# temporary pod-resources socket, ``<dir>/kubelet/pod-resources/<10 digits>``.
+MAX_DIR_LEN = 107 - len("/kubelet/pod-resources/1234567890")
 
 
 def kubelet_binary() -> Path:
@@ -147,6 +150,21 @@ def require() -> None:
         names = ", ".join(w for w, _ in missing)
         fixes = list(dict.fromkeys(fix for _, fix in missing))
         raise ToolMissingError(f"a real node needs: {names}", "; ".join(fixes))
+
+
+def check_dir(d: Path) -> None:
+    """Raise :class:`UsageError` when a real node cannot keep its state in ``d``."""
+    if len(str(d)) > MAX_DIR_LEN:
+        raise UsageError(
+            f"the real node's directory {d} is too long for the unix sockets in it",
+            f"use one of at most {MAX_DIR_LEN} characters (`stslab up`: a shorter STSLAB_STATE)",
+        )
+    hidden = [h for h in HIDDEN_DIRS if is_within(d, Path(h))]
+    if hidden:
+        raise UsageError(
+            f"the real node's directory {d} lies under {hidden[0]}",
+            "which the node's processes see as an empty tmpfs; pick another directory",
+        )
 
 
 def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -347,12 +365,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     def start(self, timeout: float = 60) -> None:
         """Start CoreDNS, containerd and the kubelet; on a failure stop what started, and raise."""
         require()
-        hidden = [h for h in HIDDEN_DIRS if is_within(self.dir, Path(h))]
-        if hidden:
-            raise UsageError(
-                f"the real node's directory {self.dir} lies under {hidden[0]}",
-                "which the node's processes see as an empty tmpfs; pick another directory",
-            )
+        check_dir(self.dir)
         if any(self.pid(p) for p in ("namespace", "containerd", "kubelet")):
             raise ClusterStateError(
                 f"the real node {self.name} in {self.dir} is already running", "stop it first"
@@ -637,4 +650,5 @@ __all__ = [
     "DNS_PORT",
     "missing_requirements",
     "require",
+    "check_dir",
 ]

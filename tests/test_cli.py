@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from stslab import realnode
+from stslab.backends.kwok import KwokBackend
 from stslab.cli import main
+from stslab.errors import StslabError
 from stslab.procs import free_port
 
 
@@ -159,3 +164,77 @@ def test_images_prints_preload_commands(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("docker pull ")
     assert out[-1].startswith("k3d image import --cluster stslab ")
+
+
+# -- stslab up --real-node ---------------------------------------------------------------------
+
+
+def _lacking_runc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(realnode, "missing_requirements", lambda: [("runc", realnode.APT_FIX)])
+
+
+def test_real_node_missing_requirement(
+    capsys: pytest.CaptureFixture[str], isolated_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lacking_runc(monkeypatch)
+    ports = ["--port", str(free_port()), "--dns-port", str(free_port())]
+    code, err = _run(capsys, "up", "--backend", "kwok", "--real-node", *ports)
+    assert code == 1
+    _one_line_error(err)
+    assert "real node needs: runc" in err and "apt-get install" in err
+    assert not isolated_state.exists()  # checked before anything started
+
+
+def test_real_node_state_dir_too_long(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(realnode, "missing_requirements", lambda: [])
+    monkeypatch.setenv("STSLAB_STATE", str(tmp_path / ("s" * 80)))
+    ports = ["--port", str(free_port()), "--dns-port", str(free_port())]
+    code, err = _run(capsys, "up", "--backend", "kwok", "--real-node", *ports)
+    assert code == 2
+    _one_line_error(err)
+    assert "too long" in err and "STSLAB_STATE" in err
+    assert not (tmp_path / ("s" * 80)).exists()
+
+
+def test_real_node_needs_kwok(capsys: pytest.CaptureFixture[str], isolated_state: Path) -> None:
+    code, err = _run(capsys, "up", "--backend", "kind", "--real-node")
+    assert code == 2
+    _one_line_error(err)
+    assert "--backend kwok" in err
+
+
+def test_doctor_lists_real_node_requirements(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lacking_runc(monkeypatch)
+    main(["doctor", "--backend", "kwok"])
+    out = capsys.readouterr().out
+    assert "[MISSING] --real-node: runc" in out
+    assert f"fix: {realnode.APT_FIX}" in out
+
+
+@pytest.mark.cluster
+def test_real_node_failing_after_the_cluster_came_up_leaves_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubelet cannot start (say): the whole cluster goes, its logs are kept."""
+    # short: the node's unix socket paths must fit (pytest's tmp_path may be too long)
+    state = Path(tempfile.mkdtemp(prefix="stslab-cli-"))
+    monkeypatch.setenv("STSLAB_STATE", str(state))
+
+    def fail(self: realnode.RealNode, timeout: float) -> None:
+        raise StslabError("the kubelet exited at once (exit 1)", f"see {self.log('kubelet')}")
+
+    monkeypatch.setattr(realnode, "missing_requirements", lambda: [])
+    monkeypatch.setattr(realnode.RealNode, "_start", fail)
+    ports = ["--port", str(free_port()), "--dns-port", str(free_port())]
+    code, err = _run(capsys, "up", "--backend", "kwok", "--real-node", "--nodes", "1", *ports)
+    assert code == 1
+    _one_line_error(err)
+    assert "kubelet exited at once" in err and "kwok-failed-up" in err
+    backend = KwokBackend(state)
+    assert not backend.dir.exists()
+    assert backend.process_pids() == []
+    shutil.rmtree(state)

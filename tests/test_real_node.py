@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from kubernetes.stream import stream
 
 from stslab.backends.base import ClusterRecord, UpOptions
 from stslab.backends.kwok import KwokBackend
+from stslab.cli import main
 from stslab.errors import WaitTimeoutError
 from stslab.kube import api_client, wait_for_default_service_account, wait_until
 from stslab.procs import free_port, pid_cmdline, terminate
@@ -434,3 +437,67 @@ def test_stop_leaves_nothing_behind(
     assert _firewall() == before["firewall"]
     assert {p: Path(p).exists() for p in before["paths"]} == before["paths"]
     node.stop()  # idempotent
+
+
+# -- the same through the command line: stslab up --backend kwok --real-node ------------------
+# After test_stop_leaves_nothing_behind: there is one bridge name, so one real node at a time.
+
+
+@pytest.fixture
+def short_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A state dir short enough for the node's unix sockets (pytest's tmp_path may not be)."""
+    path = Path(tempfile.mkdtemp(prefix="stslab-rn-"))
+    monkeypatch.setenv("STSLAB_STATE", str(path))
+    yield path
+    shutil.rmtree(path)
+
+
+def test_cli_up_real_node_stop_restart_down(
+    short_state: Path, before: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ports = ["--port", str(free_port()), "--dns-port", str(free_port())]
+    start = time.monotonic()
+    code = main(["up", "--backend", "kwok", "--real-node", "--nodes", "1", *ports])
+    TIMINGS["cli up --real-node"] = time.monotonic() - start
+    out, err = capsys.readouterr()
+    backend = KwokBackend(short_state)
+    rn = backend.real_node()
+    try:
+        assert code == 0, out + err
+        assert f"real node {NODE_NAME} (up)" in out
+        rec = backend.record()
+        assert rec is not None and rec.extra["real_node"] == NODE_NAME
+        core = client.CoreV1Api(api_client(rec.kubeconfig, rec.context))
+        assert _ready(core.read_node(NODE_NAME))
+        wait_for_default_service_account(core, "default")
+        core.create_namespaced_pod("default", _pod("kept", "sleep 3600"))
+        first = _running(core, "default", "kept").status.container_statuses[0].container_id
+
+        assert main(["stop", "--backend", "kwok"]) == 0
+        assert rn.leftovers() == [] and backend.process_pids() == []
+
+        start = time.monotonic()
+        assert main(["up", "--backend", "kwok"]) == 0  # restarts the real node too
+        TIMINGS["cli up (restart) --real-node"] = time.monotonic() - start
+        assert f"real node {NODE_NAME} (up)" in capsys.readouterr().out
+
+        # the pod comes back on the real node: the same pod, its container started anew
+        def again() -> client.V1Pod | None:
+            p = _running(core, "default", "kept")
+            return p if p.status.container_statuses[0].container_id != first else None
+
+        p = wait_until(again, timeout=60, what="the pod running again after the restart")
+        assert p.spec.node_name == NODE_NAME and p.status.pod_ip.startswith("10.245.0.")
+        assert _exec(core, "default", "kept", "hostname").strip() == "kept"
+    finally:
+        start = time.monotonic()
+        assert not backend.exists() or main(["down", "--backend", "kwok"]) == 0
+        TIMINGS["cli down --real-node"] = time.monotonic() - start
+    assert rn.leftovers() == []
+    assert backend.process_pids() == [] and not backend.dir.exists()
+    assert _links() == before["links"], f"interfaces left: {_links() - before['links']}"
+    assert _sysctls() == before["sysctls"]
+    assert _firewall() == before["firewall"]
+    assert {p: Path(p).exists() for p in before["paths"]} == before["paths"]
+    cli = {k: round(v, 1) for k, v in TIMINGS.items() if k.startswith("cli")}
+    print(f"\nstslab up/down --real-node timings (s): {cli}")

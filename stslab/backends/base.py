@@ -27,6 +27,7 @@ class UpOptions:
     ready_delay_ms: int | None = None
     context: str | None = None
     namespace: str | None = None
+    real_node: bool = False  # kwok: also join a real kubelet (stslab.realnode)
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for out-of-range values."""
@@ -144,6 +145,10 @@ class Backend(ABC):
     @abstractmethod
     def checks(self) -> list[Check]:
         """What this backend needs, present or missing (for ``doctor`` and ``auto``)."""
+
+    def optional_checks(self) -> list[Check]:
+        """What optional features need (``doctor`` lists them; ``usable`` ignores them)."""
+        return []
 
     def usable(self) -> tuple[bool, str]:
         """Whether every check passes, and the first failure if not."""

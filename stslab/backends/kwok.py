@@ -8,18 +8,21 @@ Layout of ``<state>/kwok``::
     volumes/       what the controller-manager sees as /tmp: every host-path volume
     bin/           the confined controller-manager wrapper
     coredns.*      CoreDNS's Corefile, pid and log
+    realnode/      with ``--real-node``: the real node's state (see :mod:`stslab.realnode`)
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
 from kubernetes import client
 
 from stslab import nodes as labnodes
+from stslab import realnode
 from stslab.backends.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.dns import CoreDNS
 from stslab.errors import ClusterStateError, StslabError, ToolMissingError
@@ -81,6 +84,10 @@ class KwokBackend(Backend):
             ready_port=int(rec.extra["dns_ready_port"]),
         )
 
+    def real_node(self) -> realnode.RealNode:
+        """The cluster's real node (``stslab up --real-node``), its state in ``realnode/``."""
+        return realnode.RealNode(self.dir / "realnode", self.kubeconfig_path, context=CONTEXT)
+
     # -- requirements --------------------------------------------------------------------
     def checks(self) -> list[Check]:
         """Binaries built, and the tools used to confine the controller-manager."""
@@ -105,6 +112,13 @@ class KwokBackend(Backend):
             )
         )
         return out
+
+    def optional_checks(self) -> list[Check]:
+        """What ``--real-node`` needs: root, the kubelet, containerd and friends."""
+        missing = realnode.missing_requirements()
+        if not missing:
+            return [Check("--real-node: real node requirements", True, "all present")]
+        return [Check(f"--real-node: {what}", False, "missing", fix) for what, fix in missing]
 
     def _require_binaries(self) -> None:
         missing = [c for c in self.checks() if not c.ok]
@@ -159,12 +173,15 @@ class KwokBackend(Backend):
                     "the kwok lab cluster is already up",
                     "use it (`stslab status`), or `stslab down` first to start afresh",
                 )
-            return self._restart(rec)
+            return self._restart(rec, opts.real_node)
         self.require_absent()  # a half-made cluster without a record
         api_port = opts.api_port or DEFAULT_API_PORT
         dns_port = opts.dns_port or DEFAULT_DNS_PORT
         require_port(api_port, "kube-apiserver", "--port")
         require_port(dns_port, "CoreDNS", "--dns-port")
+        if opts.real_node:  # before anything starts
+            realnode.require()
+            realnode.check_dir(self.real_node().dir)
         self._require_binaries()
         try:
             return self._create(opts, api_port, dns_port)
@@ -177,7 +194,8 @@ class KwokBackend(Backend):
 
     def _keep_logs(self) -> Path | None:
         """Copy the components' logs out of the state about to be removed."""
-        src = [p for p in [self.cluster_dir / "logs", self.dir / "coredns.log"] if p.exists()]
+        logs = [self.cluster_dir / "logs", self.dir / "coredns.log", self.real_node().dir / "logs"]
+        src = [p for p in logs if p.exists()]
         if not src:
             return None
         dest = self.dir.parent / "logs" / f"{self.name}-failed-up"
@@ -243,8 +261,27 @@ class KwokBackend(Backend):
         )
         self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
         self._wait_nodes(core, opts.nodes)
+        if opts.real_node:
+            self._start_real_node(core)
+            rec.extra["real_node"] = realnode.NODE_NAME
         rec.save(self.record_path)
         return rec
+
+    def _start_real_node(self, core: client.CoreV1Api, timeout: float = 60) -> None:
+        """Start the real node and wait until its kubelet has reported it Ready."""
+        rn = self.real_node()
+        # A restarted node still shows the Ready status of its last run: wait for a fresh one.
+        since = datetime.now(timezone.utc) - timedelta(seconds=1)
+        rn.start()
+
+        def ready() -> bool:
+            conds = core.read_node(rn.name).status.conditions or []
+            return any(
+                c.type == "Ready" and c.status == "True" and c.last_heartbeat_time >= since
+                for c in conds
+            )
+
+        wait_until(ready, timeout=timeout, what=f"{rn.name} Ready", hint=f"see {rn.log('kubelet')}")
 
     def _wait_nodes(self, core: client.CoreV1Api, count: int, timeout: float = 60) -> None:
         def ready() -> bool:
@@ -258,10 +295,25 @@ class KwokBackend(Backend):
             hint=f"see the kwok controller log in {self.cluster_dir / 'logs'}",
         )
 
-    def _restart(self, rec: ClusterRecord) -> ClusterRecord:
-        """Start a stopped (or crashed) cluster again from its etcd data."""
+    def _restart(self, rec: ClusterRecord, add_real_node: bool = False) -> ClusterRecord:
+        """Start a stopped (or crashed) cluster again from its etcd data.
+
+        Its real node too, if it has one (or ``add_real_node``); on a failure everything that
+        started is stopped again, and the cluster stays stopped.
+        """
+        with_real_node = add_real_node or bool(rec.extra.get("real_node"))
+        if with_real_node:
+            realnode.require()
         self._require_binaries()
+        self.real_node().stop()  # what a crashed real node left: bridge, cgroups, processes
         self._kill_leftovers()
+        try:
+            return self._start_again(rec, with_real_node)
+        except BaseException:
+            self._halt(rec)
+            raise
+
+    def _start_again(self, rec: ClusterRecord, with_real_node: bool) -> ClusterRecord:
         # kwokctl skips a component whose pid file names a "running" process, and it counts
         # zombies (which nothing may reap here) as running: drop pid files of dead processes.
         for pid_file in (self.cluster_dir / "pids").glob("*.pid"):
@@ -274,17 +326,32 @@ class KwokBackend(Backend):
         self._confined_controller_manager()
         self._kwokctl("start", "cluster", "--wait", "2m")
         self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
-        self._wait_nodes(client.CoreV1Api(api_client(self.kubeconfig_path, CONTEXT)), rec.nodes)
+        core = client.CoreV1Api(api_client(self.kubeconfig_path, CONTEXT))
+        self._wait_nodes(core, rec.nodes)
+        if with_real_node:
+            self._start_real_node(core)
+            rec.extra["real_node"] = realnode.NODE_NAME
         rec.extra["stopped"] = False
         rec.save(self.record_path)
         return rec
 
     def stop(self) -> None:
         """Stop every process but keep the cluster's data; `stslab up` starts it again."""
-        rec = self._require_record()
+        self._halt(self._require_record(), check=True)
+
+    def _halt(self, rec: ClusterRecord, check: bool = False) -> None:
+        """Stop the real node, then CoreDNS and the control plane; record the cluster stopped.
+
+        ``check``: a failing ``kwokctl stop`` raises (else the sweep below ends its processes).
+        """
+        self.real_node().stop()  # while the apiserver still answers the kubelet
         running = self.process_pids()
         self.coredns(rec).stop()
-        self._kwokctl("stop", "cluster")
+        try:
+            self._kwokctl("stop", "cluster")
+        except StslabError:
+            if check:
+                raise
         self._kill_leftovers(running)
         rec.extra["stopped"] = True
         rec.save(self.record_path)
@@ -298,6 +365,7 @@ class KwokBackend(Backend):
         self._teardown()
 
     def _teardown(self) -> None:
+        self.real_node().stop()  # first: its kubelet talks to the apiserver
         running = self.process_pids()
         rec = None
         try:
@@ -371,6 +439,9 @@ class KwokBackend(Backend):
             f"apiserver https://127.0.0.1:{rec.extra['api_port']}, "
             f"DNS 127.0.0.1:{dns.port} ({'up' if dns.pid() else 'DOWN'})"
         )
+        if rec.extra.get("real_node"):
+            rn = self.real_node()
+            detail += f", real node {rn.name} ({'up' if rn.pid('kubelet') else 'DOWN'})"
         return Status(self.name, "running", detail, labnodes.node_summary(core), rec.kubeconfig)
 
     def process_pids(self) -> list[int]:
