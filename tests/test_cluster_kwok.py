@@ -122,7 +122,7 @@ def test_claim_binds_and_delete_policy_removes_volume_and_directory(
             == "Bound"
             and c
         ),
-        timeout=60,
+        timeout=120,
         what="the claim binding",
     )
     pv = core.read_persistent_volume(pvc.spec.volume_name)
@@ -140,7 +140,7 @@ def test_claim_binds_and_delete_policy_removes_volume_and_directory(
             p.metadata.name == pv.metadata.name for p in core.list_persistent_volume().items
         )
 
-    wait_until(pv_gone, timeout=60, what="the volume being deleted")
+    wait_until(pv_gone, timeout=120, what="the volume being deleted")
     assert not on_disk.exists()
 
 
