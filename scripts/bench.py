@@ -10,18 +10,25 @@ views     lag from a pod's creation to the live frame that shows it; one frame o
           500-pod, 5,000-event timeline
 scale     100 simulated nodes with 8 GPUs each and a 200-VM StatefulSet (4 GPUs per VM, which
           fills every GPU): time until all VMs are scheduled, and Ready, Parallel vs OrderedReady
+workshop  (only with --only workshop) a workshop of N learners (--learners, default 10) on one
+          simulated cluster, each running lab 01 at the same moment in their own namespace with
+          their own token (papermill, fast mode): wall time, passes, peak control-plane RSS
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -315,10 +322,185 @@ def bench_scale() -> list[str]:
     return lines
 
 
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _tree_rss_mib(roots: list[int]) -> float:
+    """RSS of ``roots`` and all their descendants (the learners' runners and kernels)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    seen, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo += children.get(pid, [])
+    return rss_mib(sorted(seen))[0]
+
+
+RUN_LIMIT_S = 2700  # the whole workshop run; a learner's run still going then is stopped
+
+# One learner's headless run of lab 01, in its own process (each starts its own kernel).
+_LEARNER_RUN = """
+import json, sys
+from pathlib import Path
+from stslab.labs import run_lab, select
+[path] = select(["01"])
+ns, build, out = sys.argv[1:4]
+r = run_lab(path, backend="existing", fast=True, build=Path(build), timeout=1800,
+            namespace=ns, parameters={"timeout": 900})
+Path(out).write_text(json.dumps({"ok": r.ok, "seconds": r.seconds, "error": r.error}))
+"""
+
+
+def _workshop(learners: int) -> list[str]:
+    from stslab import progress, workshop
+    from stslab.backends.existing import ExistingBackend
+
+    state = Path(os.environ["STSLAB_STATE"])
+    kwok = KwokBackend(state)
+    rec = kwok.record()
+    assert rec is not None
+    t = workshop.target(Path(rec.kubeconfig), rec.context)
+    admin = workshop.admin_client(t)
+    start = time.perf_counter()
+    people = workshop.create(admin, t, workshop.learner_names(learners), workshop="bench")
+    create_s = time.perf_counter() - start
+    print(f"workshop of {learners} created in {create_s:.1f}s", flush=True)
+    for p in people:  # each learner: `stslab up --backend existing` with their kubeconfig
+        with _env(KUBECONFIG=p.kubeconfig):
+            ExistingBackend(state / "learners" / p.name).up(
+                UpOptions(context=p.namespace, namespace=p.namespace)
+            )
+    components = len(kwok.process_pids())
+    peak = [rss_mib(kwok.process_pids())[0]]
+    idle = peak[0]
+    learners_peak = [0.0]
+    done = threading.Event()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def sample() -> None:
+        while not done.wait(2):
+            peak.append(rss_mib(kwok.process_pids())[0])
+            learners_peak.append(_tree_rss_mib([p.pid for p in procs]))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out = state / "bench-workshop"
+    start = time.perf_counter()
+    try:
+        for p in people:
+            env = os.environ | {"STSLAB_STATE": str(state / "learners" / p.name)}
+            env |= {"STSLAB_LEARNER": p.name, "STSLAB_BACKEND": "existing"}
+            args = [p.namespace, str(out / p.name), str(out / p.name / "result.json")]
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _LEARNER_RUN, *args],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # each run and its kernel: one group to stop
+                )
+            )
+        for proc in procs:  # a run that hangs (a kernel that never answered) is stopped
+            try:
+                proc.wait(timeout=max(1.0, start + RUN_LIMIT_S - time.perf_counter()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 15)
+                proc.wait()
+    finally:
+        for proc in procs:  # only on an interrupt: stop the runs this bench started
+            if proc.poll() is None:
+                os.killpg(proc.pid, 15)
+        done.set()
+    wall = time.perf_counter() - start
+    sampler.join()
+    results = []
+    for p in people:
+        try:
+            results.append(json.loads((out / p.name / "result.json").read_text()))
+        except (OSError, ValueError):
+            results.append({"ok": False, "seconds": 0.0, "error": "no result"})
+    passed = sum(1 for r in results if r["ok"])
+    times = [r["seconds"] for r in results if r["ok"]] or [0.0]
+    errors: dict[str, int] = {}
+    for r in results:
+        if not r["ok"]:
+            key = r["error"][:120].replace("|", "/")
+            errors[key] = errors.get(key, 0) + 1
+    left = len(kwok.process_pids())  # a starved component may have exited (leader election)
+    seen = {r.learner for r in progress.read_workshop(admin, "bench")}
+    start = time.perf_counter()
+    try:
+        workshop.delete(admin, "bench", timeout=300)
+        deleted = f"{time.perf_counter() - start:.1f} s"
+    except Exception as e:  # noqa: BLE001 - the measurements above still count
+        deleted = f"not finished ({e.__class__.__name__})"
+    print(f"{passed}/{learners} passed in {wall:.0f}s; peak RSS {max(peak):.0f} MiB", flush=True)
+    lines = [
+        f"| {learners} learners | {passed}/{learners} | {wall:.0f} s | "
+        f"{statistics.median(times):.0f} s / {max(times):.0f} s | {idle:.0f} MiB | "
+        f"{max(peak):.0f} MiB | {max(learners_peak) / 1024:.1f} GiB | {len(seen)}/{learners} | "
+        f"{create_s:.1f} s / {deleted} | {left}/{components} |"
+    ]
+    lines += [
+        f"| {n} × failed: {e} | | | | | | | | | |"
+        for e, n in sorted(errors.items(), key=lambda x: -x[1])[:3]
+    ]
+    return lines
+
+
+def bench_workshop(learners: int) -> list[str]:
+    lines = [
+        "## Workshop: learners running lab 01 at once",
+        "",
+        f"{os.cpu_count()} cores. Each learner has a workshop namespace, token and kubeconfig "
+        "(`stslab workshop create`), the existing backend, and runs lab 01 headless in fast "
+        "mode, all started together; waits may take up to 900 s under load.",
+        "",
+        "| workshop | lab 01 passed | wall time | per learner median / max | control-plane RSS "
+        "before | peak | learners' processes (runner + kernel) peak | progress ConfigMaps "
+        "| workshop create / delete | control-plane processes left |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    # Lab 01 has up to ~12 pods per learner at once; a simulated node takes 110.
+    nodes = max(3, -(-learners // 8))
+    with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
+        backend = KwokBackend(Path(tmp))
+        backend.up(UpOptions(nodes=nodes, api_port=free_port(), dns_port=free_port()))
+        try:
+            with _env(STSLAB_STATE=tmp):
+                lines += _workshop(learners)
+        finally:
+            backend.down()
+    lines += ["", f"{nodes} simulated worker nodes.", ""]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["cluster", "labs", "views", "scale"], action="append")
+    parser.add_argument(
+        "--only", choices=["cluster", "labs", "views", "scale", "workshop"], action="append"
+    )
+    parser.add_argument("--learners", type=int, default=10, help="workshop: learners at once")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
     parts = args.only or ["cluster", "labs", "views", "scale"]
@@ -338,6 +520,8 @@ def main() -> None:
         lines += bench_views()
     if "scale" in parts:
         lines += bench_scale()
+    if "workshop" in parts:  # not by default: it loads the machine for several minutes
+        lines += bench_workshop(args.learners)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

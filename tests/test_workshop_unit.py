@@ -1,0 +1,86 @@
+"""Workshop pieces that need no cluster: learner names, the context guard, kubeconfig reading."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stslab import workshop
+from stslab.errors import StslabError, UsageError
+
+T = workshop.Target(Path("/nowhere/kubeconfig"), "prod-eu-1", "https://203.0.113.7:6443")
+
+
+def test_learner_names() -> None:
+    assert workshop.learner_names(3) == ["01", "02", "03"]
+    assert workshop.learner_names(120)[-1] == "120"
+    assert workshop.learner_names(names=" ann, bob ,") == ["ann", "bob"]
+    for bad in ("Ann", "a_b", "x" * 60, "ann,ann", ""):
+        with pytest.raises(UsageError):
+            workshop.learner_names(names=bad)
+    with pytest.raises(UsageError):
+        workshop.learner_names(0)
+    with pytest.raises(UsageError):
+        workshop.learner_names()
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_guard_asks_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Tty())
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    with pytest.raises(StslabError, match="cancelled; nothing was changed"):
+        workshop.confirm(T, "delete workshop 'x'", yes=False)
+    assert "'prod-eu-1'" in capsys.readouterr().out
+    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+    workshop.confirm(T, "delete workshop 'x'", yes=False)
+
+
+def test_guard_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    with pytest.raises(UsageError, match=r"'prod-eu-1' \(https://203.0.113.7:6443\)") as e:
+        workshop.confirm(T, "create 2 learner namespace(s)", yes=False)
+    assert "--yes" in e.value.fix
+    workshop.confirm(T, "create 2 learner namespace(s)", yes=True)
+
+
+def test_target_reads_the_named_or_current_context(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    config = {
+        "clusters": [
+            {"name": "a", "cluster": {"server": "https://a.example:6443"}},
+            {"name": "b", "cluster": {"server": "https://b.example:6443"}},
+        ],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [
+            {"name": "ctx-a", "context": {"cluster": "a", "user": "u"}},
+            {"name": "ctx-b", "context": {"cluster": "b", "user": "u"}},
+        ],
+        "current-context": "ctx-b",
+    }
+    path.write_text(yaml.safe_dump(config))
+    before = path.read_bytes()
+    assert workshop.target(path).server == "https://b.example:6443"
+    assert workshop.target(path, "ctx-a").context == "ctx-a"
+    with pytest.raises(UsageError, match="ctx-a, ctx-b"):
+        workshop.target(path, "ctx-c")
+    with pytest.raises(UsageError, match="cannot read"):
+        workshop.target(tmp_path / "missing")
+    assert path.read_bytes() == before
+
+
+def test_learner_kubeconfig_is_one_namespaced_context() -> None:
+    doc = workshop.learner_kubeconfig(
+        "ws", "learner-ann", {"server": "https://a.example:6443"}, "tok"
+    )
+    assert doc["current-context"] == "learner-ann"
+    assert doc["contexts"][0]["context"]["namespace"] == "learner-ann"
+    assert doc["users"][0]["user"] == {"token": "tok"}
