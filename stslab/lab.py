@@ -12,7 +12,8 @@ again. Cleanup empties it instead (workloads, pods, services, claims, config map
 its service accounts, secrets, RBAC and the progress ConfigMap stay).
 
 Making a ``Lab`` makes its lab current for progress (:mod:`stslab.progress`): the lab is
-``lab=`` when given, else the ``lab-NN`` in the namespace's name, else the namespace.
+``lab=`` when given, else the ``lab-NN`` of the notebook running (its file name), else the
+``lab-NN`` in the namespace's name, else the namespace.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Lab:
         lab: str | None = None,
     ) -> None:
         self._connect(namespace, backend, timeout)
-        self.lab = lab or progress.lab_of(namespace)
+        self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
         self.cleanup()
         if not self.shared:
             self.core.create_namespace(

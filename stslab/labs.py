@@ -10,6 +10,7 @@ top to bottom, and is written executed to the build directory; its checks are it
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ def run_lab(
     }
     params |= dict(parameters or {})
     start = time.monotonic()
+    # The kernel learns its notebook as under JupyterLab (progress files results by lab).
+    session = os.environ.get("JPY_SESSION_NAME")
+    os.environ["JPY_SESSION_NAME"] = str(path)
     try:
         pm.execute_notebook(
             str(path),
@@ -101,6 +105,11 @@ def run_lab(
             time.monotonic() - start,
             f"cell {e.exec_count}: {e.ename}: {e.evalue}".splitlines()[0][:200],
         )
+    finally:
+        if session is None:
+            os.environ.pop("JPY_SESSION_NAME", None)
+        else:
+            os.environ["JPY_SESSION_NAME"] = session
     return LabResult(number, path, out, True, time.monotonic() - start)
 
 

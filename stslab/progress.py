@@ -44,6 +44,7 @@ LEARNER_LABEL = "stslab.dev/learner"
 WORKSHOP_LABEL = "stslab.dev/workshop"
 MAX_CLUSTER_RECORDS = 2000  # keeps the ConfigMap far below its 1 MiB limit
 _LAB_IN_NAME = re.compile(r"(?:^|-)(lab-\d\d)(?:-|$)")
+_LAB_NOTEBOOK = re.compile(r"^(\d\d)-[^/]*\.ipynb$")
 
 
 class ProgressWarning(UserWarning):
@@ -89,6 +90,17 @@ def lab_of(namespace: str) -> str:
     """The lab a namespace belongs to: ``lab-NN`` when its name holds one, else the name."""
     m = _LAB_IN_NAME.search(namespace)
     return m.group(1) if m else namespace
+
+
+def lab_of_notebook() -> str | None:
+    """``lab-NN`` of the lab notebook this kernel runs, when it is one, else None.
+
+    JupyterLab tells a kernel its notebook's path in ``JPY_SESSION_NAME``; the headless runner
+    (:func:`stslab.labs.run_lab`) does the same.
+    """
+    name = Path(os.environ.get("JPY_SESSION_NAME", "")).name
+    m = _LAB_NOTEBOOK.match(name)
+    return f"lab-{m.group(1)}" if m else None
 
 
 def learner_name(label: str | None = None) -> str:

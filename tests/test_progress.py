@@ -29,10 +29,16 @@ def _no_current_lab() -> Iterator[None]:
     progress._warned.clear()
 
 
-def test_lab_of_namespace() -> None:
+def test_lab_of_namespace_and_notebook(monkeypatch: pytest.MonkeyPatch) -> None:
     assert progress.lab_of("lab-03") == "lab-03"
     assert progress.lab_of("learner-07-lab-01") == "lab-01"
     assert progress.lab_of("learner-ann") == "learner-ann"
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert progress.lab_of_notebook() is None
+    monkeypatch.setenv("JPY_SESSION_NAME", "labs/03-pv-lifecycle.ipynb")  # as JupyterLab sets it
+    assert progress.lab_of_notebook() == "lab-03"
+    monkeypatch.setenv("JPY_SESSION_NAME", "scratch.ipynb")
+    assert progress.lab_of_notebook() is None
 
 
 def test_checks_outside_a_lab_are_not_recorded(isolated_state: Path) -> None:

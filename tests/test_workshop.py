@@ -147,11 +147,14 @@ def test_progress_goes_to_the_learners_configmap(
     monkeypatch.setenv("KUBECONFIG", learner.kubeconfig)
     monkeypatch.setenv("STSLAB_STATE", str(tmp_path / "ann"))
     monkeypatch.delenv("STSLAB_LEARNER", raising=False)
+    # JupyterLab names the notebook to its kernel: that is how the lab is known here.
+    monkeypatch.setenv("JPY_SESSION_NAME", "labs/01-stateless-vs-stateful.ipynb")
     ExistingBackend().up(UpOptions(context=ns, namespace=ns))
     core, _ = _learner_api(ws, "ann")
     core.create_namespaced_config_map(ns, {"metadata": {"name": "leftover"}})
     try:
-        lab = Lab(ns, "existing", timeout=60, lab="lab-01")
+        lab = Lab(ns, "existing", timeout=60)
+        assert lab.lab == "lab-01"
         assert lab.shared  # a learner's namespace is emptied, never deleted
         left = {c.metadata.name for c in core.list_namespaced_config_map(ns).items}
         assert "leftover" not in left and "mine" not in left
