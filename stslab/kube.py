@@ -51,6 +51,6 @@ def wait_for_default_service_account(core: client.CoreV1Api, namespace: str) -> 
     """Wait until a new namespace can take pods: its default ServiceAccount must exist first."""
     wait_until(
         lambda: core.list_namespaced_service_account(namespace).items,
-        timeout=30,
+        timeout=90,  # the controller-manager may still be starting on a busy machine
         what=f"the default ServiceAccount of {namespace}",
     )
