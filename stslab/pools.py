@@ -17,6 +17,7 @@ from kubernetes import client
 from stslab.errors import ClusterStateError
 from stslab.kube import wait_until
 from stslab.nodes import GPU_RESOURCE, create_node, kwok_node
+from stslab.watch import pod_gpus
 
 POOL_LABEL = "stslab.dev/pool"
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
@@ -65,11 +66,7 @@ def pool_table(core: client.CoreV1Api, pools: list[str] | None = None) -> list[d
     used: dict[str, int] = {}
     for p in core.list_pod_for_all_namespaces(field_selector="status.phase!=Succeeded").items:
         if p.spec.node_name and p.status.phase != "Failed":
-            for c in p.spec.containers:
-                limits = (c.resources.limits if c.resources else None) or {}
-                used[p.spec.node_name] = used.get(p.spec.node_name, 0) + int(
-                    limits.get(GPU_RESOURCE, 0)
-                )
+            used[p.spec.node_name] = used.get(p.spec.node_name, 0) + pod_gpus(p)
     rows = []
     for n in core.list_node(label_selector=POOL_LABEL).items:
         pool = n.metadata.labels[POOL_LABEL]

@@ -65,14 +65,17 @@ def _pod_row(p: Any) -> dict[str, Any]:
         "node": p.spec.node_name,
         "ip": p.status.pod_ip,
         "reason": waiting[0] if waiting else p.status.reason,
-        "gpus": sum(_gpus(c) for c in p.spec.containers or []),
+        "gpus": pod_gpus(p),
     }
 
 
-def _gpus(container: Any) -> int:
-    """GPUs a container asks for (an extended resource: its limit is its request)."""
-    limits = (container.resources.limits if container.resources else None) or {}
-    return int(limits.get(GPU_RESOURCE, 0))
+def pod_gpus(pod: Any) -> int:
+    """GPUs a pod's containers ask for (an extended resource: its limit is its request)."""
+    total = 0
+    for c in pod.spec.containers or []:
+        limits = (c.resources.limits if c.resources else None) or {}
+        total += int(limits.get(GPU_RESOURCE, 0))
+    return total
 
 
 def _pvc_row(c: Any) -> dict[str, Any]:
