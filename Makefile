@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 LAB_PORT ?= 8888
 
-.PHONY: help install binaries kubelet lab up down test unit lint bench clean
+.PHONY: help install binaries kubelet kindnode kind-image lab up down test unit lint bench clean
 
 help:
 	@echo "make lab     start learning: installs, builds, starts the lab cluster, opens JupyterLab"
@@ -32,6 +32,14 @@ binaries:
 kubelet:
 	@scripts/build-binaries.sh kubelet
 
+# What the offline kind node image is made of (kubeadm, kube-proxy, kind, CoreDNS, ...).
+kindnode:
+	@scripts/build-binaries.sh kubelet kindnode
+
+# kind's node image built offline from Debian packages and our build (needs a Docker engine).
+kind-image: install binaries kindnode
+	$(BIN)/stslab kind-image
+
 # Start the lab cluster unless it is already up (auto: kind, else k3d, else kwok).
 up: install
 	@if $(BIN)/stslab status >/dev/null 2>&1; then $(BIN)/stslab status; else \
@@ -52,9 +60,9 @@ lint: install
 	$(BIN)/mypy stslab
 
 unit: install
-	$(BIN)/pytest -m "not cluster and not realnode"
+	$(BIN)/pytest -m "not cluster and not realnode and not kind"
 
-test: install binaries kubelet lint
+test: install binaries kubelet kindnode lint
 	$(BIN)/pytest
 
 bench: install binaries

@@ -3,6 +3,7 @@
 #
 #   scripts/build-binaries.sh            build what is missing (idempotent; a warm run is a no-op)
 #   scripts/build-binaries.sh kubelet    also (or only) the real kubelet of the real-node tier
+#   scripts/build-binaries.sh kindnode   what the offline kind node image needs (scripts/build-kind-images.sh)
 #   STSLAB_CACHE=/some/dir ...           cache root (default: ~/.cache/stslab)
 #
 # Layout: $STSLAB_CACHE/bin/<component>-<version>/<binaries> plus a .complete stamp, so a
@@ -97,6 +98,39 @@ build_kubelet() {
     -o "$out/kubelet" k8s.io/kubernetes/cmd/kubelet)
   mark_done kubelet "$v"
   say "kubelet $v: done"
+}
+
+# Everything the offline kind node image needs besides the kubelet: kubeadm and kube-proxy from
+# the pinned Kubernetes, the kind CLI, CoreDNS with the plugins kubeadm's Corefile uses
+# (health, forward, loop, reload, ...), the local-path provisioner, and the pause binary compiled
+# from the pause.c that ships in the k8s.io/kubernetes module.
+build_kindnode() {
+  local v=$KUBERNETES_VERSION out; out=$(target kindnode "$v-kind-$KIND_VERSION")
+  is_done kindnode "$v-kind-$KIND_VERSION" && return 0
+  proxy_check
+  command -v "$(go env CC)" >/dev/null || die "a C compiler is needed for the pause binary; install gcc and re-run."
+  say "kind node binaries for $v (kubeadm, kube-proxy, kind $KIND_VERSION, coredns, local-path-provisioner, pause; cold: about 4 min)"
+  mkdir -p "$out"
+  local mod="$work/kindnode-$v"
+  kube_module "$mod" "$v"
+  (cd "$mod" && rm -f go.sum && go get "k8s.io/kubernetes/cmd/kubeadm@$v" "k8s.io/kubernetes/cmd/kube-proxy@$v")
+  (cd "$mod" && go build -tags selinux,notest -trimpath -ldflags "$(kube_ldflags "$v")" \
+    -o "$out/" k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kube-proxy)
+  local src; src=$(cd "$mod" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+  "$(go env CC)" -Os -static -DVERSION="stslab-$v" -o "$out/pause" "$src/build/pause/linux/pause.c"
+  GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@$KIND_VERSION"
+  local cd="$work/coredns-kubeadm-$COREDNS_VERSION"
+  mkdir -p "$cd"
+  printf 'module stslab.local/coredns-kubeadm\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" > "$cd/go.mod"
+  cp "$here/scripts/coredns_kubeadm_main.go" "$cd/main.go"
+  (cd "$cd" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
+  local lp="$work/local-path-$LOCAL_PATH_PROVISIONER_VERSION"
+  mkdir -p "$lp"
+  printf 'module stslab.local/local-path\n\ngo 1.26\n\nrequire github.com/rancher/local-path-provisioner %s\n' "$LOCAL_PATH_PROVISIONER_VERSION" > "$lp/go.mod"
+  (cd "$lp" && go get "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
+    && go build -trimpath -ldflags "-s -w" -o "$out/local-path-provisioner" github.com/rancher/local-path-provisioner)
+  mark_done kindnode "$v-kind-$KIND_VERSION"
+  say "kind node binaries: done"
 }
 
 build_etcd() {

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from stslab.backends import BACKENDS, CHOICES, UpOptions, get_backend, resolve
 from stslab.backends.containers import K3dBackend, KindBackend
-from stslab.errors import StslabError, UsageError
+from stslab.errors import StslabError, ToolMissingError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--real-node",
         action="store_true",
         help="kwok: also join a real node (kubelet + containerd, real pods; needs root)",
+    )
+    p.add_argument(
+        "--node-image",
+        help="kind: `offline` for stslab's node image built from Debian packages and our own "
+        "Kubernetes build (`make kind-image`), or an image reference (default: the pinned one)",
     )
     p.add_argument("--context", help="existing: the kubeconfig context of the shared cluster")
     p.add_argument("--namespace", help="existing: your namespace (default stslab-<user>)")
@@ -118,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("images", help="commands that preload the labs' images (offline workshops)")
     p.add_argument("--backend", choices=("kind", "k3d"), default="kind")
 
+    p = sub.add_parser(
+        "kind-image", help="build kind's node image offline (Debian packages + our build)"
+    )
+    p.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    p.add_argument("--prune", action="store_true", help="remove older stslab node images")
+
     gpu = sub.add_parser("gpu", help="the fake GPU device plugin")
     gpu_sub = gpu.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
     p = gpu_sub.add_parser("plugin", help="run the plugin in the foreground (until SIGTERM)")
@@ -142,6 +153,11 @@ def _up(args: argparse.Namespace) -> int:
             f"--real-node works only with the kwok backend, not {backend.name}",
             "use `stslab up --backend kwok --real-node`",
         )
+    if args.node_image and backend.name != "kind":
+        raise UsageError(
+            f"--node-image works only with the kind backend, not {backend.name}",
+            "use `stslab up --backend kind --node-image offline`",
+        )
     print(f"backend: {why}")
     opts = UpOptions(
         nodes=args.nodes,
@@ -152,6 +168,7 @@ def _up(args: argparse.Namespace) -> int:
         context=args.context,
         namespace=args.namespace,
         real_node=args.real_node,
+        node_image=args.node_image,
     )
     start = time.monotonic()
     rec = backend.up(opts)
@@ -318,6 +335,25 @@ def _progress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kind_image(args: argparse.Namespace) -> int:
+    from stslab import kindnode
+    from stslab.backends.containers import docker_usable
+
+    ok, why = docker_usable()
+    if not ok:
+        raise ToolMissingError(
+            f"building the kind node image needs a Docker engine: {why}",
+            "start Docker (e.g. `sudo systemctl start docker`) and re-run",
+        )
+    start = time.monotonic()
+    ref = kindnode.build(say=lambda m: print(f"[kind-image] {m}", flush=True), force=args.force)
+    if args.prune:
+        kindnode.remove_stale(ref, say=lambda m: print(f"[kind-image] {m}"))
+    print(f"{ref} ({time.monotonic() - start:.1f}s)")
+    print("use it with:  stslab up --backend kind --node-image offline")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stslab`` command."""
     try:
@@ -358,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _images(args)
         if args.command == "gpu":
             return _gpu(args)
+        if args.command == "kind-image":
+            return _kind_image(args)
         if args.command == "workshop":
             return _workshop(args)
         if args.command == "progress":

@@ -18,6 +18,7 @@ class Versions:
     coredns: str
     kind: str
     kind_node_image: str
+    local_path: str
     k3s_image: str
 
     @property
@@ -48,5 +49,6 @@ def pinned() -> Versions:
         coredns=env["COREDNS_VERSION"],
         kind=env["KIND_VERSION"],
         kind_node_image=env["KIND_NODE_IMAGE"],
+        local_path=env["LOCAL_PATH_PROVISIONER_VERSION"],
         k3s_image=env["K3S_IMAGE"],
     )

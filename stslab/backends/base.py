@@ -28,6 +28,7 @@ class UpOptions:
     context: str | None = None
     namespace: str | None = None
     real_node: bool = False  # kwok: also join a real kubelet (stslab.realnode)
+    node_image: str | None = None  # kind: "offline" (stslab.kindnode) or a reference
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for out-of-range values."""

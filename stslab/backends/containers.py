@@ -7,6 +7,7 @@ does, and advertise simulated GPUs through the node status until the fake device
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from stslab import kindnode
 from stslab import nodes as labnodes
 from stslab.backends.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.errors import ClusterStateError, ToolMissingError
-from stslab.kube import api_client
+from stslab.kube import api_client, wait_until
 from stslab.paths import project_root
 from stslab.procs import run, which
 from stslab.versions import pinned
@@ -85,6 +87,9 @@ class _ContainerBackend(Backend):
     def render_config(self, opts: UpOptions) -> dict[str, Any]:
         raise NotImplementedError
 
+    def before_create(self, opts: UpOptions) -> None:
+        """Anything to make ready before the create command runs (e.g. a node image)."""
+
     def preload_commands(self, images: list[str] | None = None) -> list[list[str]]:
         """Commands that pull the labs' images once and load them into the nodes (offline)."""
         raise NotImplementedError
@@ -94,6 +99,7 @@ class _ContainerBackend(Backend):
         opts.validate()
         self.require_absent()
         self._require_tools()
+        self.before_create(opts)
         self.dir.mkdir(parents=True, exist_ok=True)
         config = self.dir / "config.yaml"
         config.write_text(yaml.safe_dump(self.render_config(opts), sort_keys=False))
@@ -101,6 +107,14 @@ class _ContainerBackend(Backend):
             run(self.create_command(opts, config), timeout=600, what=f"{self.tool} create")
             self.write_kubeconfig()
             core = client.CoreV1Api(api_client(self.kubeconfig_path))
+            # kind waits for the control plane only; labs need every worker.
+            wait_until(
+                lambda: all(n["ready"] for n in labnodes.node_summary(core)) or None,
+                timeout=300,
+                what="every node Ready",
+                interval=1,
+            )
+            self.wait_for_dns()
             for row in labnodes.node_summary(core):
                 if row["zone"]:  # workers carry a zone; the control plane does not
                     labnodes.advertise_gpus(core, row["name"], opts.gpus_per_node)
@@ -116,6 +130,9 @@ class _ContainerBackend(Backend):
         except BaseException:
             self.down()
             raise
+
+    def wait_for_dns(self) -> None:
+        """Wait until the cluster's DNS answers (the labs' first steps look names up)."""
 
     @property
     def context(self) -> str:
@@ -159,10 +176,69 @@ class KindBackend(_ContainerBackend):
 
     name = "kind"
     tool = "kind"
-    install_fix = f"install kind {pinned().kind}: `go install sigs.k8s.io/kind@{pinned().kind}`"
+    install_fix = (
+        f"install kind {pinned().kind}: `make binaries kindnode` builds it into the stslab cache"
+    )
+
+    @property
+    def kind(self) -> str:
+        """The kind CLI: on PATH, else the one `make binaries kindnode` built."""
+        found = shutil.which("kind")
+        if found:
+            return found
+        built = kindnode.kind_binary_path()
+        return str(built) if built.is_file() else "kind"
+
+    def checks(self) -> list[Check]:
+        """Docker, and kind on PATH or in the stslab cache."""
+        out = super().checks()
+        if not out[-1].ok and Path(self.kind).is_file():
+            out[-1] = Check("kind", True, self.kind)
+        return out
+
+    def wait_for_dns(self) -> None:
+        """Wait for kubeadm's CoreDNS Deployment to have a ready replica."""
+        apps = client.AppsV1Api(api_client(self.kubeconfig_path))
+        wait_until(
+            lambda: (
+                (
+                    apps.read_namespaced_deployment("coredns", "kube-system").status.ready_replicas
+                    or 0
+                )
+                > 0
+                or None
+            ),
+            timeout=300,
+            what="CoreDNS ready",
+            interval=1,
+        )
+
+    def node_image(self, opts: UpOptions) -> str:
+        """The node image ``--node-image`` asks for (default: the pinned kindest/node)."""
+        if opts.node_image == "offline":
+            return kindnode.image_ref()
+        return opts.node_image or pinned().kind_node_image
+
+    def before_create(self, opts: UpOptions) -> None:
+        """Refuse a kind cluster of our name made elsewhere; build the offline image if asked."""
+        clusters = run([self.kind, "get", "clusters"], what="kind get clusters").split()
+        if CLUSTER in clusters:
+            raise ClusterStateError(
+                f"a kind cluster named {CLUSTER!r} already exists, made outside this state dir",
+                f"remove it with `kind delete cluster --name {CLUSTER}` if it is a lab "
+                "cluster you no longer need, then re-run",
+            )
+        image = self.node_image(opts)
+        if opts.node_image == "offline":
+            kindnode.build()
+        if kindnode.image_exists(image):
+            kindnode.check_image(image)
 
     def render_config(self, opts: UpOptions) -> dict[str, Any]:
-        """clusters/kind/kind.yaml with ``opts.nodes`` workers, zones round-robin."""
+        """clusters/kind/kind.yaml with ``opts.nodes`` workers, zones round-robin.
+
+        With the offline node image, kubeadm is also told to run our etcd and CoreDNS tags.
+        """
         base = yaml.safe_load((project_root() / "clusters/kind/kind.yaml").read_text())
         cp = [n for n in base["nodes"] if n["role"] == "control-plane"]
         template = next(n for n in base["nodes"] if n["role"] == "worker")
@@ -171,12 +247,18 @@ class KindBackend(_ContainerBackend):
             w = copy.deepcopy(template)
             w["labels"][labnodes.ZONE_LABEL] = labnodes.ZONES[i % len(labnodes.ZONES)]
             workers.append(w)
-        return dict(base) | {"nodes": cp + workers}
+        cfg = dict(base) | {"nodes": cp + workers}
+        if opts.node_image == "offline":
+            cfg["kubeadmConfigPatches"] = [
+                *cfg.get("kubeadmConfigPatches", []),
+                *kindnode.kubeadm_patches(),
+            ]
+        return cfg
 
     def create_command(self, opts: UpOptions, config: Path) -> list[str]:
         """``kind create cluster`` with the pinned node image and our kubeconfig path."""
         return [
-            "kind",
+            self.kind,
             "create",
             "cluster",
             "--name",
@@ -184,7 +266,7 @@ class KindBackend(_ContainerBackend):
             "--config",
             str(config),
             "--image",
-            pinned().kind_node_image,
+            self.node_image(opts),
             "--kubeconfig",
             str(self.kubeconfig_path),
             "--wait",
@@ -194,7 +276,7 @@ class KindBackend(_ContainerBackend):
     def delete_command(self) -> list[str]:
         """``kind delete cluster`` touching only our kubeconfig."""
         return [
-            "kind",
+            self.kind,
             "delete",
             "cluster",
             "--name",

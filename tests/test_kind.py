@@ -1,0 +1,309 @@
+"""The kind backend for real: a Docker engine, stslab's offline node image, a kind cluster.
+
+Marked ``kind``. It uses a running Docker engine, or starts a private one (root and Debian's
+``docker.io``; stopped again at the end), builds the node image offline (``make kind-image``,
+a no-op when it exists), and brings up ``stslab up --backend kind --node-image offline`` with one
+worker. Where the engine or the image's ingredients are missing the tier skips and names them,
+unless ``STSLAB_KIND=1`` (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.stream import stream
+
+from stslab import kindnode
+from stslab.backends.containers import CLUSTER, docker_usable
+from stslab.cli import main
+from stslab.dockerd import PrivateDockerd
+from stslab.kube import api_client, wait_for_default_service_account, wait_until
+from stslab.versions import pinned
+
+pytestmark = pytest.mark.kind
+
+TIMINGS: dict[str, float] = {}
+NGINX = "registry.k8s.io/nginx-slim:0.21"
+BUSYBOX = "docker.io/library/busybox:1.28"
+
+
+def _need(why: str) -> None:
+    if os.environ.get("STSLAB_KIND") == "1":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Docker engine: the one running, else a private one this module stops again."""
+    ok, why = docker_usable()
+    if ok:
+        yield os.environ.get("DOCKER_HOST", "")
+        return
+    if shutil.which("dockerd") is None or os.geteuid() != 0:
+        _need(f"kind tier needs a Docker engine ({why}); install docker.io and run as root")
+    daemon = PrivateDockerd()
+    start = time.monotonic()
+    host = daemon.start()
+    TIMINGS["dockerd start"] = time.monotonic() - start
+    old = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = host
+    try:
+        yield host
+    finally:
+        daemon.stop()
+        if old is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = old
+
+
+def _kind_containers() -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={CLUSTER}",
+         "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def cluster(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """``stslab up --backend kind --node-image offline --nodes 1``; down at the end."""
+    del engine
+    if shutil.which("debootstrap") is None:
+        _need("kind tier needs debootstrap (apt-get install -y debootstrap)")
+    state = tmp_path_factory.mktemp("kind-state")
+    old = os.environ.get("STSLAB_STATE")
+    os.environ["STSLAB_STATE"] = str(state)
+    start = time.monotonic()
+    kindnode.build(say=lambda m: print(f"[kind-image] {m}"))
+    TIMINGS["node image (build or reuse)"] = time.monotonic() - start
+    start = time.monotonic()
+    try:
+        assert main(["up", "--backend", "kind", "--node-image", "offline", "--nodes", "1"]) == 0
+        TIMINGS["stslab up --backend kind (1 worker)"] = time.monotonic() - start
+        kubeconfig = state / "kind" / "kubeconfig"
+        api = api_client(kubeconfig)
+        yield {"api": api, "kubeconfig": kubeconfig, "state": state}
+    finally:
+        start = time.monotonic()
+        if _kind_containers():
+            assert main(["down", "--backend", "kind"]) == 0
+        TIMINGS["stslab down --backend kind"] = time.monotonic() - start
+        if old is None:
+            os.environ.pop("STSLAB_STATE", None)
+        else:
+            os.environ["STSLAB_STATE"] = old
+        print("\nkind tier timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+
+
+@pytest.fixture()
+def ns(cluster: dict[str, Any]) -> Iterator[str]:
+    core = client.CoreV1Api(cluster["api"])
+    name = f"kind-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for_default_service_account(core, name)
+    yield name
+    core.delete_namespace(name)
+
+
+def _exec(core: client.CoreV1Api, ns: str, pod: str, cmd: list[str]) -> str:
+    return str(
+        stream(
+            core.connect_get_namespaced_pod_exec, pod, ns, command=cmd,
+            stderr=True, stdin=False, stdout=True, tty=False,
+        )
+    )  # fmt: skip
+
+
+def _running(core: client.CoreV1Api, ns: str, pod: str, timeout: float = 120) -> client.V1Pod:
+    def ready() -> client.V1Pod | None:
+        try:
+            p = core.read_namespaced_pod(pod, ns)
+        except client.ApiException:
+            return None
+        conds = {c.type: c.status for c in p.status.conditions or []}
+        return p if conds.get("Ready") == "True" else None
+
+    return wait_until(ready, timeout=timeout, what=f"pod {ns}/{pod} Ready")
+
+
+def _client_pod(core: client.CoreV1Api, ns: str) -> None:
+    """A busybox pod to run nslookup and wget in (busybox is preloaded in the node image)."""
+    core.create_namespaced_pod(ns, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
+        "spec": {"containers": [{"name": "client", "image": BUSYBOX, "imagePullPolicy": "Never",
+                                 "command": ["sleep", "3600"]}],
+                 "terminationGracePeriodSeconds": 0},
+    })  # fmt: skip
+    _running(core, ns, "client")
+
+
+def _lookup(core: client.CoreV1Api, ns: str, name: str) -> str:
+    """nslookup ``name`` in the client pod (via the cluster DNS service); its one address."""
+
+    def answered() -> str | None:
+        out = _exec(core, ns, "client", ["nslookup", name])
+        if "10.96.0.10" not in out or "Name:" not in out:
+            return None
+        after = out.split("Name:", 1)[1]
+        return after.split("Address", 1)[1].split(":", 1)[1].split()[0]
+
+    return wait_until(answered, timeout=90, what=f"nslookup {name}")
+
+
+def _web(ns: str, replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "serviceName": "nginx",
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {
+                "metadata": {"labels": {"app": "nginx"}},
+                "spec": {
+                    "containers": [{
+                        "name": "nginx", "image": NGINX, "imagePullPolicy": "IfNotPresent",
+                        "ports": [{"name": "web", "containerPort": 80}],
+                        "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}],
+                    }],
+                },
+            },
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "www"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}},
+            }],
+        },
+    }  # fmt: skip
+
+
+def _headless(ns: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "nginx", "namespace": ns},
+        "spec": {"clusterIP": "None", "selector": {"app": "nginx"},
+                 "ports": [{"name": "web", "port": 80}]},
+    }  # fmt: skip
+
+
+def test_nodes_are_ready_at_the_pinned_version(cluster: dict[str, Any]) -> None:
+    core = client.CoreV1Api(cluster["api"])
+    nodes = core.list_node().items
+    assert len(nodes) == 2
+    for n in nodes:
+        conds = {c.type: c.status for c in n.status.conditions}
+        assert conds["Ready"] == "True", n.metadata.name
+        assert n.status.node_info.kubelet_version == pinned().kubernetes
+        assert n.status.node_info.container_runtime_version.startswith("containerd://")
+    workers = [n for n in nodes if "node-role.kubernetes.io/control-plane" not in n.metadata.labels]
+    assert workers[0].metadata.labels["topology.kubernetes.io/zone"] == "zone-a"
+
+
+def test_system_pods_run_from_preloaded_images(cluster: dict[str, Any]) -> None:
+    core = client.CoreV1Api(cluster["api"])
+
+    def all_running() -> list[client.V1Pod] | None:
+        pods = core.list_namespaced_pod("kube-system").items
+        pods += core.list_namespaced_pod("local-path-storage").items
+        return pods if pods and all(p.status.phase == "Running" for p in pods) else None
+
+    pods = wait_until(
+        all_running, timeout=120, what="kube-system and local-path-storage pods Running"
+    )
+    images = {c.image for p in pods for c in p.spec.containers}
+    assert kindnode.etcd_ref() in images
+    assert kindnode.coredns_ref() in images
+    assert f"registry.k8s.io/kube-proxy:{pinned().kubernetes}" in images
+
+
+def test_statefulset_exec_logs_and_data_survive_pod_deletion(
+    cluster: dict[str, Any], ns: str
+) -> None:
+    from kubernetes import dynamic
+
+    dyn = dynamic.DynamicClient(cluster["api"])
+    core = client.CoreV1Api(cluster["api"])
+    dyn.resources.get(api_version="v1", kind="Service").create(body=_headless(ns), namespace=ns)
+    start = time.monotonic()
+    dyn.resources.get(api_version="apps/v1", kind="StatefulSet").create(body=_web(ns), namespace=ns)
+    _running(core, ns, "web-0", 180)
+    web1 = _running(core, ns, "web-1", 180)
+    TIMINGS["2-member StatefulSet with volumes Ready"] = time.monotonic() - start
+    # A volume of the default StorageClass, provisioned on the node's disk.
+    pvc = core.read_namespaced_persistent_volume_claim("www-web-0", ns)
+    assert pvc.status.phase == "Bound" and pvc.spec.storage_class_name == "standard"
+    # exec: write into the volume.
+    _exec(
+        core, ns, "web-0", ["sh", "-c", "echo hello-from-web-0 > /usr/share/nginx/html/index.html"]
+    )
+    # A client pod looks the member up by its DNS name and fetches the page (pod to pod inside
+    # kind's nodes, on the containers' own bridge); nginx logs the request to its output.
+    # Debian's static busybox wget cannot resolve names itself (and crashes with -q), so
+    # nslookup resolves first and wget's progress goes to /dev/null.
+    _client_pod(core, ns)
+    name = f"web-0.nginx.{ns}.svc.cluster.local"
+    ip = _lookup(core, ns, name)
+    assert ip == core.read_namespaced_pod("web-0", ns).status.pod_ip
+    page = _exec(core, ns, "client", ["sh", "-c", f"wget -O- http://{ip}/ 2>/dev/null"])
+    assert page.strip() == "hello-from-web-0"
+    logs = core.read_namespaced_pod_log("web-0", ns, container="nginx")
+    assert '"GET / HTTP/1.1" 200' in logs
+    old_uid = core.read_namespaced_pod("web-0", ns).metadata.uid
+    core.delete_namespaced_pod("web-0", ns)
+
+    def replaced() -> client.V1Pod | None:
+        try:
+            p = core.read_namespaced_pod("web-0", ns)
+        except client.ApiException:
+            return None
+        return p if p.metadata.uid != old_uid else None
+
+    wait_until(replaced, timeout=60, what="web-0 recreated")
+    _running(core, ns, "web-0", 120)
+    assert _exec(core, ns, "web-0", ["cat", "/usr/share/nginx/html/index.html"]).strip() == (
+        "hello-from-web-0"
+    )
+    assert web1.status.pod_ip
+
+
+def test_in_cluster_nslookup_gives_each_member_its_own_name(
+    cluster: dict[str, Any], ns: str
+) -> None:
+    from kubernetes import dynamic
+
+    dyn = dynamic.DynamicClient(cluster["api"])
+    core = client.CoreV1Api(cluster["api"])
+    dyn.resources.get(api_version="v1", kind="Service").create(body=_headless(ns), namespace=ns)
+    sts = _web(ns, replicas=2)
+    del sts["spec"]["volumeClaimTemplates"]
+    sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = []
+    dyn.resources.get(api_version="apps/v1", kind="StatefulSet").create(body=sts, namespace=ns)
+    _running(core, ns, "web-0")
+    web1 = _running(core, ns, "web-1")
+    _client_pod(core, ns)
+    assert _lookup(core, ns, f"web-1.nginx.{ns}.svc.cluster.local") == web1.status.pod_ip
+
+
+def test_down_leaves_no_containers_or_networks(engine: str, cluster: dict[str, Any]) -> None:
+    """Runs last in this module: down removes the nodes and kind's network."""
+    assert main(["down", "--backend", "kind"]) == 0
+    assert _kind_containers() == []
+    nets = subprocess.run(
+        ["docker", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True
+    ).stdout.split()
+    assert "kind" not in nets or not _kind_containers()
+    assert not (Path(cluster["state"]) / "kind").exists()
