@@ -13,6 +13,10 @@ scale     100 simulated nodes with 8 GPUs each and a 200-VM StatefulSet (4 GPUs 
 workshop  (only with --only workshop) a workshop of N learners (--learners, default 10) on one
           simulated cluster, each running lab 01 at the same moment in their own namespace with
           their own token (papermill, fast mode): wall time, passes, peak control-plane RSS
+kind      (only with --only kind) the offline kind node image: build time (warm: a no-op), then
+          `stslab up --backend kind --node-image offline` with N workers (--kind-nodes,
+          default 1) until every node is Ready and DNS answers, labs 01 and 02 on it, ``down``.
+          Needs root and Debian's docker.io; starts a private Docker engine when none runs.
 """
 
 from __future__ import annotations
@@ -494,12 +498,69 @@ def bench_workshop(learners: int) -> list[str]:
     return lines
 
 
+def bench_kind(workers: int) -> list[str]:
+    from stslab import kindnode
+    from stslab.backends.containers import docker_usable
+    from stslab.cli import main as cli
+    from stslab.dockerd import PrivateDockerd
+
+    def stslab(argv: list[str]) -> None:
+        if cli(argv) != 0:
+            raise SystemExit(f"stslab {' '.join(argv)} failed")
+
+    daemon = None if docker_usable()[0] else PrivateDockerd()
+    rows: list[tuple[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
+        if daemon is not None:
+            rows.append(("private Docker engine start", timed(daemon.start)))
+        try:
+            with _env(**({"DOCKER_HOST": daemon.host} if daemon else {}), STSLAB_STATE=tmp):
+                rows.append(("node image build (no-op when it exists)", timed(kindnode.build)))
+                up = ["up", "--backend", "kind", "--node-image", "offline", "--nodes", str(workers)]
+                rows.append(
+                    (
+                        f"`stslab up` with {workers} worker(s), nodes Ready, DNS ready",
+                        timed(stslab, up),
+                    )
+                )
+                for lab in ("01", "02"):
+                    build = Path(tmp) / "labs"
+                    rows.append(
+                        (
+                            f"lab {lab} headless",
+                            timed(stslab, ["labs", "run", lab, "--build", str(build)]),
+                        )
+                    )
+                rows.append(("`stslab down`", timed(stslab, ["down", "--backend", "kind"])))
+        finally:
+            if daemon is not None:
+                daemon.stop()
+    size = subprocess.run(
+        ["du", "-sh", str(kindnode.cache_dir() / "docker")], capture_output=True, text=True
+    ).stdout.split("\t")[0]
+    lines = [
+        "## kind with the offline node image",
+        "",
+        f"{os.cpu_count()} cores; image {kindnode.image_ref()}; Docker data {size}.",
+        "",
+        "| step | time |",
+        "|---|---|",
+        *(f"| {name} | {secs:.1f} s |" for name, secs in rows),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--only", choices=["cluster", "labs", "views", "scale", "workshop"], action="append"
+        "--only",
+        choices=["cluster", "labs", "views", "scale", "workshop", "kind"],
+        action="append",
     )
+    parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
     parser.add_argument("--learners", type=int, default=10, help="workshop: learners at once")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
@@ -522,6 +583,8 @@ def main() -> None:
         lines += bench_scale()
     if "workshop" in parts:  # not by default: it loads the machine for several minutes
         lines += bench_workshop(args.learners)
+    if "kind" in parts:  # not by default: it needs root, Docker and ~2 GB of images
+        lines += bench_kind(args.kind_nodes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -12,7 +12,8 @@ give us:
   containerd's configuration, pod networking (``stslab-net``) and kind's ``/kind`` layout;
 - **every image the node runs**, built as OCI archives and loaded into the node's containerd
   at build time: pause, etcd, the control plane, kube-proxy, CoreDNS, the local-path
-  provisioner, busybox (its helper, and the labs' nslookup image) and the labs' nginx.
+  provisioner, busybox (its helper, and the labs' nslookup image), the labs' nginx and the
+  fake GPU device plugin.
 
 The image's tag carries a key of all inputs, so a changed pin or file builds a new image and a
 warm rebuild is a no-op (:func:`image_ref`). ``/kind/version`` and the image's labels name the
@@ -27,6 +28,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +51,9 @@ PROXY_PACKAGES = "iptables,conntrack,iproute2,kmod"
 # The labs' web server: Debian's nginx, under the names the labs' manifests use.
 NGINX_PACKAGES = "nginx-light"
 NGINX_TAGS = ("registry.k8s.io/nginx-slim:0.21", "registry.k8s.io/nginx-slim:0.24")
+# The fake GPU plugin's image: Debian's Python, with the plugin's wheels from PyPI.
+PYTHON_PACKAGES = "python3"
+PLUGIN_WHEELS = ("grpcio>=1.85.1", "protobuf>=7.35.1,<8", "kubernetes>=31", "PyYAML>=6")
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("STSLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BUILD_FIX = "run `make kind-image` (needs a Docker engine, debootstrap and `make binaries`)"
@@ -75,6 +80,8 @@ def _inputs_key() -> str:
         PROXY_PACKAGES,
         NGINX_PACKAGES,
         *NGINX_TAGS,
+        PYTHON_PACKAGES,
+        *PLUGIN_WHEELS,
         DEBIAN_SUITE,
     ]
     for path in sorted((root / FILES).rglob("*")):
@@ -240,6 +247,55 @@ def _nginx_images(dest: Path, nginx_root: Path) -> None:
         for ref in NGINX_TAGS
     ]
     ociimage.write_archive(nginx_root, images, dest / "nginx.tar")
+
+
+def _plugin_image(dest: Path, root: Path) -> None:
+    """The fake GPU device plugin (``stslab gpu plugin``), as clusters/gpu/Dockerfile makes it.
+
+    ``root`` is a Debian root filesystem with Python; the plugin's wheels come from PyPI for
+    that Python and this machine's platform, and stslab itself is copied in.
+    """
+    from stslab.gpu.install import plugin_image
+
+    pythons = sorted((root / "usr/lib").glob("python3.[0-9]*"))
+    if not pythons:
+        raise UsageError("the plugin's root filesystem has no Python", BUILD_FIX)
+    version = pythons[-1].name.removeprefix("python")
+    site = root / "usr/local/lib" / f"python{version}" / "dist-packages"
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(ociimage.go_arch(), ociimage.go_arch())
+    platforms = [f"--platform=manylinux_2_{n}_{machine}" for n in (17, 28, 34)]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(site),
+            "--only-binary=:all:",
+            f"--python-version={version}",
+            "--implementation=cp",
+            *platforms,
+            *PLUGIN_WHEELS,
+        ],
+        check=True,
+    )
+    shutil.copytree(
+        project_root() / "stslab", site / "stslab", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    # stslab reads its pins from <root>/clusters/versions.env; installed, its root is site.
+    (site / "clusters").mkdir()
+    shutil.copy2(project_root() / "clusters/versions.env", site / "clusters/versions.env")
+    cli = root / "usr/local/bin/stslab"
+    cli.write_text(
+        "#!/usr/bin/python3\nimport sys\n\nfrom stslab.cli import main\n\nsys.exit(main())\n"
+    )
+    cli.chmod(0o755)
+    image = ociimage.Image(
+        [f"docker.io/{plugin_image()}"], cmd=(), entrypoint=["stslab", "gpu", "plugin"]
+    )
+    ociimage.write_archive(root, [image], dest / "fake-gpu-plugin.tar")
 
 
 def etcd_ref() -> str:
@@ -442,18 +498,20 @@ def build(say: Say = print, force: bool = False) -> str:
     base = _rootfs_tar("node", NODE_PACKAGES, say)
     proxy = _rootfs_tar("kube-proxy", PROXY_PACKAGES, say)
     nginx = _rootfs_tar("nginx", NGINX_PACKAGES, say)
+    python = _rootfs_tar("python", PYTHON_PACKAGES, say)
     work_parent = cache_dir() / "kind-node"
     with tempfile.TemporaryDirectory(dir=work_parent) as tmp:
         work = Path(tmp)
         say(
             "node images: pause, etcd, control plane, kube-proxy, CoreDNS, local-path, busybox,"
-            " nginx"
+            " nginx, the fake GPU plugin"
         )
         root = _extract(base, work / "rootfs")
         images = work / "images"
         images.mkdir()
         refs = _component_images(images, work, proxy)
         _nginx_images(images, _extract(nginx, work / "nginx", devices=False))
+        _plugin_image(images, _extract(python, work / "plugin", devices=False))
         _node_files(root, refs)
         say(f"kind node image {ref}: importing into Docker")
         stage = f"{REPO}-stage:{ref.rsplit(':', 1)[1]}"

@@ -28,7 +28,7 @@ def test_kind_config_and_command(isolated_state: Path) -> None:
     assert zones == ["zone-a", "zone-b", "zone-c", "zone-a"]
     assert cfg["networking"]["apiServerAddress"] == "127.0.0.1"
     cmd = kind.create_command(UpOptions(), isolated_state / "kind" / "config.yaml")
-    assert cmd[:3] == ["kind", "create", "cluster"]
+    assert Path(cmd[0]).name == "kind" and cmd[1:3] == ["create", "cluster"]
     assert cmd[cmd.index("--image") + 1] == pinned().kind_node_image
     # The kubeconfig goes to the state dir, never to ~/.kube/config.
     assert cmd[cmd.index("--kubeconfig") + 1] == str(isolated_state / "kind" / "kubeconfig")

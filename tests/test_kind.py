@@ -69,10 +69,19 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _kind_containers() -> list[str]:
     out = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={CLUSTER}",
-         "--format", "{{.Names}}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=io.x-k8s.kind.cluster={CLUSTER}",
+            "--format",
+            "{{.Names}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.split()
 
 
@@ -120,10 +129,16 @@ def ns(cluster: dict[str, Any]) -> Iterator[str]:
 def _exec(core: client.CoreV1Api, ns: str, pod: str, cmd: list[str]) -> str:
     return str(
         stream(
-            core.connect_get_namespaced_pod_exec, pod, ns, command=cmd,
-            stderr=True, stdin=False, stdout=True, tty=False,
+            core.connect_get_namespaced_pod_exec,
+            pod,
+            ns,
+            command=cmd,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
         )
-    )  # fmt: skip
+    )
 
 
 def _running(core: client.CoreV1Api, ns: str, pod: str, timeout: float = 120) -> client.V1Pod:
@@ -140,12 +155,25 @@ def _running(core: client.CoreV1Api, ns: str, pod: str, timeout: float = 120) ->
 
 def _client_pod(core: client.CoreV1Api, ns: str) -> None:
     """A busybox pod to run nslookup and wget in (busybox is preloaded in the node image)."""
-    core.create_namespaced_pod(ns, {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
-        "spec": {"containers": [{"name": "client", "image": BUSYBOX, "imagePullPolicy": "Never",
-                                 "command": ["sleep", "3600"]}],
-                 "terminationGracePeriodSeconds": 0},
-    })  # fmt: skip
+    core.create_namespaced_pod(
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "client"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "client",
+                        "image": BUSYBOX,
+                        "imagePullPolicy": "Never",
+                        "command": ["sleep", "3600"],
+                    }
+                ],
+                "terminationGracePeriodSeconds": 0,
+            },
+        },
+    )
     _running(core, ns, "client")
 
 
@@ -174,20 +202,28 @@ def _web(ns: str, replicas: int = 2) -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": {"app": "nginx"}},
                 "spec": {
-                    "containers": [{
-                        "name": "nginx", "image": NGINX, "imagePullPolicy": "IfNotPresent",
-                        "ports": [{"name": "web", "containerPort": 80}],
-                        "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}],
-                    }],
+                    "containers": [
+                        {
+                            "name": "nginx",
+                            "image": NGINX,
+                            "imagePullPolicy": "IfNotPresent",
+                            "ports": [{"name": "web", "containerPort": 80}],
+                            "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}],
+                        }
+                    ],
                 },
             },
-            "volumeClaimTemplates": [{
-                "metadata": {"name": "www"},
-                "spec": {"accessModes": ["ReadWriteOnce"],
-                         "resources": {"requests": {"storage": "1Gi"}}},
-            }],
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "www"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
+                }
+            ],
         },
-    }  # fmt: skip
+    }
 
 
 def _headless(ns: str) -> dict[str, Any]:
@@ -195,9 +231,12 @@ def _headless(ns: str) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "nginx", "namespace": ns},
-        "spec": {"clusterIP": "None", "selector": {"app": "nginx"},
-                 "ports": [{"name": "web", "port": 80}]},
-    }  # fmt: skip
+        "spec": {
+            "clusterIP": "None",
+            "selector": {"app": "nginx"},
+            "ports": [{"name": "web", "port": 80}],
+        },
+    }
 
 
 def test_nodes_are_ready_at_the_pinned_version(cluster: dict[str, Any]) -> None:
@@ -298,12 +337,88 @@ def test_in_cluster_nslookup_gives_each_member_its_own_name(
     assert _lookup(core, ns, f"web-1.nginx.{ns}.svc.cluster.local") == web1.status.pod_ip
 
 
+def test_fake_gpu_plugin_runs_as_a_daemonset_under_real_kubelets(
+    cluster: dict[str, Any], ns: str
+) -> None:
+    """The plugin image is preloaded in the node image; its DaemonSet registers with kubelets."""
+    from kubernetes import dynamic
+
+    from stslab.gpu.install import daemonset
+
+    core = client.CoreV1Api(cluster["api"])
+    dyn = dynamic.DynamicClient(cluster["api"])
+    ds = daemonset(count=4)
+    resource = dyn.resources.get(api_version="apps/v1", kind="DaemonSet")
+    resource.create(body=ds, namespace="kube-system")
+    try:
+        worker = next(
+            n.metadata.name
+            for n in core.list_node().items
+            if "node-role.kubernetes.io/control-plane" not in n.metadata.labels
+        )
+
+        def four() -> bool:  # `stslab up` advertised 8; the plugin's kubelet now says 4
+            return (core.read_node(worker).status.allocatable or {}).get("nvidia.com/gpu") == "4"
+
+        start = time.monotonic()
+        wait_until(four, timeout=120, what="the plugin's 4 GPUs in the node's allocatable")
+        TIMINGS["GPU plugin DaemonSet registered"] = time.monotonic() - start
+        core.create_namespaced_pod(
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "gpu"},
+                "spec": {
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [
+                        {
+                            "name": "gpu",
+                            "image": BUSYBOX,
+                            "imagePullPolicy": "Never",
+                            "command": ["sleep", "3600"],
+                            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                        }
+                    ],
+                },
+            },
+        )
+        _running(core, ns, "gpu")
+        env = _exec(core, ns, "gpu", ["sh", "-c", "echo $NVIDIA_VISIBLE_DEVICES $STSLAB_GPU_MODEL"])
+        assert env.split() == ["gpu-0", "stslab-fake-a100"]
+        assert "stslab fake GPU gpu-0" in _exec(core, ns, "gpu", ["cat", "/dev/stslab-gpu/gpu-0"])
+    finally:
+        resource.delete(name=ds["metadata"]["name"], namespace="kube-system")
+
+
+def test_labs_01_and_02_run_on_kind_and_clean_up(cluster: dict[str, Any], tmp_path: Path) -> None:
+    """The labs themselves, headless, on real pods: ordinals, volumes, in-cluster nslookup."""
+    start = time.monotonic()
+    assert main(["labs", "run", "01", "02", "--build", str(tmp_path)]) == 0
+    TIMINGS["labs 01 + 02 headless"] = time.monotonic() - start
+    core = client.CoreV1Api(cluster["api"])
+    names = {n.metadata.name for n in core.list_namespace().items}
+    assert not {"lab-01", "lab-02"} & names
+    assert not [
+        pv
+        for pv in core.list_persistent_volume().items
+        if (pv.spec.claim_ref and pv.spec.claim_ref.namespace in ("lab-01", "lab-02"))
+    ]
+
+
 def test_down_leaves_no_containers_or_networks(engine: str, cluster: dict[str, Any]) -> None:
     """Runs last in this module: down removes the nodes and kind's network."""
     assert main(["down", "--backend", "kind"]) == 0
     assert _kind_containers() == []
-    nets = subprocess.run(
-        ["docker", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True
-    ).stdout.split()
-    assert "kind" not in nets or not _kind_containers()
     assert not (Path(cluster["state"]) / "kind").exists()
+    # The node image stays (that is the cache); no stage image or build container is left.
+    images = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert kindnode.image_ref() in images
+    assert not [i for i in images if i.startswith(kindnode.REPO + "-stage")]
+    left = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=True)
+    assert left.stdout.split() == []
