@@ -129,7 +129,11 @@ class PrivateDockerd:
             self.forward_rule = True
 
     def stop(self) -> None:
-        """Stop the daemon this object started (its containers stop with it)."""
+        """Stop the daemon this object started (its containers stop with it).
+
+        dockerd leaves its networks' bridges behind; ours goes too (the network itself stays in
+        the engine's data and gets a new bridge at the next start).
+        """
         if self.forward_rule:
             subprocess.run(["iptables", "-D", "FORWARD", *FORWARD_RULE], check=False)
             self.forward_rule = False
@@ -141,3 +145,5 @@ class PrivateDockerd:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        if Path("/sys/class/net", KIND_BRIDGE).exists():
+            subprocess.run(["ip", "link", "delete", KIND_BRIDGE], check=False)

@@ -52,6 +52,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("dockerd") is None or os.geteuid() != 0:
         _need(f"kind tier needs a Docker engine ({why}); install docker.io and run as root")
     daemon = PrivateDockerd()
+    links = set(os.listdir("/sys/class/net"))
+    firewall = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     start = time.monotonic()
     host = daemon.start()
     TIMINGS["dockerd start"] = time.monotonic() - start
@@ -61,10 +63,19 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield host
     finally:
         daemon.stop()
+        # The private engine leaves no interface and no firewall change behind.
+        assert set(os.listdir("/sys/class/net")) == links
+        after = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        assert _rules(after) == _rules(firewall)
         if old is None:
             os.environ.pop("DOCKER_HOST", None)
         else:
             os.environ["DOCKER_HOST"] = old
+
+
+def _rules(save: str) -> list[str]:
+    """iptables-save output without its comments and counters."""
+    return [ln.split(" [")[0] for ln in save.splitlines() if not ln.startswith("#")]
 
 
 def _kind_containers() -> list[str]:
