@@ -166,7 +166,7 @@ def _rootfs_tar(name: str, packages: str, say: Say) -> Path:
     say(f"{name}: Debian {DEBIAN_SUITE} root filesystem from packages (cold: about 1 min)")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         root = Path(tmp) / "rootfs"
-        subprocess.run(
+        boot = subprocess.run(
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -175,9 +175,19 @@ def _rootfs_tar(name: str, packages: str, say: Say) -> Path:
                 str(root),
                 DEBIAN_MIRROR,
             ],
-            check=True,
             capture_output=True,
+            text=True,
+            check=False,
         )
+        if boot.returncode != 0:
+            # debootstrap mounts /proc and /sys in the target while it installs.
+            for sub in ("proc", "sys"):
+                subprocess.run(["umount", "-l", str(root / sub)], capture_output=True)
+            last = (boot.stderr or boot.stdout).strip().splitlines()
+            raise UsageError(
+                f"debootstrap of the {name} root filesystem failed: {last[-1] if last else ''}",
+                f"check that {DEBIAN_MIRROR} is reachable (STSLAB_DEBIAN_MIRROR) and re-run",
+            )
         # Package caches and lists are not needed in an image.
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(root / junk, ignore_errors=True)

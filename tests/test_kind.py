@@ -29,7 +29,8 @@ from stslab.dockerd import PrivateDockerd
 from stslab.kube import api_client, wait_for_default_service_account, wait_until
 from stslab.versions import pinned
 
-pytestmark = pytest.mark.kind
+# The first test also pays for the fixtures: a cold node image build (~5 min) and `up` (~1 min).
+pytestmark = [pytest.mark.kind, pytest.mark.timeout(1500)]
 
 TIMINGS: dict[str, float] = {}
 NGINX = "registry.k8s.io/nginx-slim:0.21"
