@@ -282,8 +282,20 @@ def test_lab01_live_timeline_in_chromium(
                 )
                 page.evaluate(OBSERVE_FRAMES)
 
-                page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-                page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+                # Run → Run All Cells. Seen once on a cold machine: the click landed and no cell
+                # was queued (the kernel stayed idle), so if nothing starts, click again.
+                for _attempt in range(3):
+                    page.click(".jp-Notebook .jp-Cell >> nth=0")
+                    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+                    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+                    started_run = time.monotonic()
+                    while time.monotonic() - started_run < 15:
+                        progress = page.evaluate(PROGRESS)
+                        if progress["ran"] or progress["busy"]:
+                            break
+                        page.wait_for_timeout(500)
+                    if progress["ran"] or progress["busy"]:
+                        break
 
                 deadline = time.monotonic() + RUN_TIMEOUT
                 while time.monotonic() < deadline:
