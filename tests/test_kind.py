@@ -27,13 +27,13 @@ from stslab.backends.containers import CLUSTER, docker_usable
 from stslab.cli import main
 from stslab.dockerd import PrivateDockerd
 from stslab.kube import api_client, wait_for_default_service_account, wait_until
+from stslab.manifests import headless_service, statefulset
 from stslab.versions import pinned
 
 # The first test also pays for the fixtures: a cold node image build (~5 min) and `up` (~1 min).
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1500)]
 
 TIMINGS: dict[str, float] = {}
-NGINX = "registry.k8s.io/nginx-slim:0.21"
 BUSYBOX = "docker.io/library/busybox:1.28"
 
 
@@ -202,53 +202,13 @@ def _lookup(core: client.CoreV1Api, ns: str, name: str) -> str:
     return wait_until(answered, timeout=90, what=f"nslookup {name}")
 
 
-def _web(ns: str, replicas: int = 2) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": "web", "namespace": ns},
-        "spec": {
-            "serviceName": "nginx",
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "nginx"}},
-            "template": {
-                "metadata": {"labels": {"app": "nginx"}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "nginx",
-                            "image": NGINX,
-                            "imagePullPolicy": "IfNotPresent",
-                            "ports": [{"name": "web", "containerPort": 80}],
-                            "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}],
-                        }
-                    ],
-                },
-            },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "www"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "resources": {"requests": {"storage": "1Gi"}},
-                    },
-                }
-            ],
-        },
-    }
+def _create(cluster: dict[str, Any], ns: str, *manifests: dict[str, Any]) -> None:
+    """Create raw manifests in ``ns`` (the dynamic client: the typed one validates models)."""
+    from kubernetes import dynamic
 
-
-def _headless(ns: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "nginx", "namespace": ns},
-        "spec": {
-            "clusterIP": "None",
-            "selector": {"app": "nginx"},
-            "ports": [{"name": "web", "port": 80}],
-        },
-    }
+    dyn = dynamic.DynamicClient(cluster["api"])
+    for m in manifests:
+        dyn.resources.get(api_version=m["apiVersion"], kind=m["kind"]).create(body=m, namespace=ns)
 
 
 def test_nodes_are_ready_at_the_pinned_version(cluster: dict[str, Any]) -> None:
@@ -284,13 +244,9 @@ def test_system_pods_run_from_preloaded_images(cluster: dict[str, Any]) -> None:
 def test_statefulset_exec_logs_and_data_survive_pod_deletion(
     cluster: dict[str, Any], ns: str
 ) -> None:
-    from kubernetes import dynamic
-
-    dyn = dynamic.DynamicClient(cluster["api"])
     core = client.CoreV1Api(cluster["api"])
-    dyn.resources.get(api_version="v1", kind="Service").create(body=_headless(ns), namespace=ns)
     start = time.monotonic()
-    dyn.resources.get(api_version="apps/v1", kind="StatefulSet").create(body=_web(ns), namespace=ns)
+    _create(cluster, ns, headless_service("web"), statefulset("web", replicas=2))
     _running(core, ns, "web-0", 180)
     web1 = _running(core, ns, "web-1", 180)
     TIMINGS["2-member StatefulSet with volumes Ready"] = time.monotonic() - start
@@ -306,7 +262,7 @@ def test_statefulset_exec_logs_and_data_survive_pod_deletion(
     # Debian's static busybox wget cannot resolve names itself (and crashes with -q), so
     # nslookup resolves first and wget's progress goes to /dev/null.
     _client_pod(core, ns)
-    name = f"web-0.nginx.{ns}.svc.cluster.local"
+    name = f"web-0.web.{ns}.svc.cluster.local"
     ip = _lookup(core, ns, name)
     assert ip == core.read_namespaced_pod("web-0", ns).status.pod_ip
     page = _exec(core, ns, "client", ["sh", "-c", f"wget -O- http://{ip}/ 2>/dev/null"])
@@ -334,19 +290,12 @@ def test_statefulset_exec_logs_and_data_survive_pod_deletion(
 def test_in_cluster_nslookup_gives_each_member_its_own_name(
     cluster: dict[str, Any], ns: str
 ) -> None:
-    from kubernetes import dynamic
-
-    dyn = dynamic.DynamicClient(cluster["api"])
     core = client.CoreV1Api(cluster["api"])
-    dyn.resources.get(api_version="v1", kind="Service").create(body=_headless(ns), namespace=ns)
-    sts = _web(ns, replicas=2)
-    del sts["spec"]["volumeClaimTemplates"]
-    sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = []
-    dyn.resources.get(api_version="apps/v1", kind="StatefulSet").create(body=sts, namespace=ns)
+    _create(cluster, ns, headless_service("web"), statefulset("web", replicas=2, claims=False))
     _running(core, ns, "web-0")
     web1 = _running(core, ns, "web-1")
     _client_pod(core, ns)
-    assert _lookup(core, ns, f"web-1.nginx.{ns}.svc.cluster.local") == web1.status.pod_ip
+    assert _lookup(core, ns, f"web-1.web.{ns}.svc.cluster.local") == web1.status.pod_ip
 
 
 def test_fake_gpu_plugin_runs_as_a_daemonset_under_real_kubelets(
