@@ -39,11 +39,11 @@ from typing import TypeVar
 
 import pandas as pd
 
-from stslab.backends.base import UpOptions
-from stslab.backends.kwok import KwokBackend
-from stslab.paths import project_root
-from stslab.procs import free_port, pid_cmdline
-from stslab.versions import pinned
+from stslab.cluster.base import UpOptions
+from stslab.cluster.kwok import KwokBackend
+from stslab.core.paths import project_root
+from stslab.core.procs import free_port, pid_cmdline
+from stslab.core.versions import pinned
 
 T = TypeVar("T")
 
@@ -127,7 +127,7 @@ def _with_cluster(fn: Callable[[], T]) -> T:
 
 
 def bench_labs() -> list[str]:
-    from stslab.labs import run_labs
+    from stslab.ops.runner import run_labs
 
     with tempfile.TemporaryDirectory(prefix="stslab-bench-labs-") as build:
         results = _with_cluster(lambda: run_labs([], backend="kwok", build=Path(build)))
@@ -153,9 +153,9 @@ def bench_labs() -> list[str]:
 
 
 def _lag() -> list[str]:
-    from stslab.lab import Lab
-    from stslab.views import live_timeline
-    from stslab.watch import Recorder
+    from stslab.lab.context import Lab
+    from stslab.observe.recorder import Recorder
+    from stslab.observe.timeline import live_timeline
 
     lab = Lab("bench-lag")
     rec = Recorder(lab.api, lab.namespace, kinds=["Pod"]).start()
@@ -212,8 +212,8 @@ def _lag() -> list[str]:
 def bench_views() -> list[str]:
     import matplotlib.pyplot as plt
 
-    from stslab.views import draw_timeline
-    from stslab.watch import COLUMNS
+    from stslab.observe.recorder import COLUMNS
+    from stslab.observe.timeline import draw_timeline
 
     t0 = pd.Timestamp("2026-01-01", tz="UTC")
     rows = []
@@ -252,9 +252,9 @@ def bench_views() -> list[str]:
 
 
 def _scale() -> list[str]:
-    from stslab.lab import Lab
-    from stslab.manifests import vm_statefulset
-    from stslab.pools import create_pool
+    from stslab.lab.context import Lab
+    from stslab.lab.manifests import vm_statefulset
+    from stslab.lab.pools import create_pool
 
     lab = Lab("bench-scale", timeout=300)
     start = time.perf_counter()
@@ -299,7 +299,7 @@ def _scale() -> list[str]:
         fmt = lambda x: f"{x:.1f} s" if x is not None else "not within 900 s"  # noqa: E731
         lines.append(f"| 200 VMs, {policy} | {fmt(scheduled)} | {fmt(ready)} |")
         lab.apps.delete_namespaced_stateful_set(name, lab.namespace)
-        from stslab.kube import wait_until
+        from stslab.core.kube import wait_until
 
         wait_until(
             lambda: not lab.core.list_namespaced_pod(lab.namespace).items,
@@ -364,7 +364,7 @@ RUN_LIMIT_S = 2700  # the whole workshop run; a learner's run still going then i
 _LEARNER_RUN = """
 import json, sys
 from pathlib import Path
-from stslab.labs import run_lab, select
+from stslab.ops.runner import run_lab, select
 [path] = select(["01"])
 ns, build, out = sys.argv[1:4]
 r = run_lab(path, backend="existing", fast=True, build=Path(build), timeout=1800,
@@ -374,8 +374,9 @@ Path(out).write_text(json.dumps({"ok": r.ok, "seconds": r.seconds, "error": r.er
 
 
 def _workshop(learners: int) -> list[str]:
-    from stslab import progress, workshop
-    from stslab.backends.existing import ExistingBackend
+    from stslab.cluster.existing import ExistingBackend
+    from stslab.lab import progress
+    from stslab.ops import workshop
 
     state = Path(os.environ["STSLAB_STATE"])
     kwok = KwokBackend(state)
@@ -499,10 +500,10 @@ def bench_workshop(learners: int) -> list[str]:
 
 
 def bench_kind(workers: int) -> list[str]:
-    from stslab import kindnode
-    from stslab.backends.containers import docker_usable
     from stslab.cli import main as cli
-    from stslab.dockerd import PrivateDockerd
+    from stslab.cluster import kindnode
+    from stslab.cluster.containers import docker_usable
+    from stslab.testing.dockerd import PrivateDockerd
 
     def stslab(argv: list[str]) -> None:
         if cli(argv) != 0:

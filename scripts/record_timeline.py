@@ -13,14 +13,14 @@ from datetime import date
 
 import pandas as pd
 
-from stslab.cluster import record
-from stslab.kube import wait_until
-from stslab.lab import Lab
-from stslab.manifests import headless_service, statefulset
-from stslab.replay import save
-from stslab.versions import pinned
-from stslab.views import ready_members
-from stslab.watch import Recorder
+from stslab.cluster.lifecycle import record
+from stslab.core.kube import wait_until
+from stslab.core.versions import pinned
+from stslab.lab.context import Lab
+from stslab.lab.manifests import headless_service, statefulset
+from stslab.observe.recorder import Recorder
+from stslab.observe.replay import save
+from stslab.observe.timeline import ready_members
 
 
 def main() -> None:

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from stslab.backends import BACKENDS, CHOICES, UpOptions, get_backend, resolve
-from stslab.backends.containers import K3dBackend, KindBackend
-from stslab.errors import StslabError, ToolMissingError, UsageError
+from stslab.cluster.choose import BACKENDS, CHOICES, UpOptions, get_backend, resolve
+from stslab.cluster.containers import K3dBackend, KindBackend
+from stslab.core.errors import StslabError, ToolMissingError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -220,7 +220,7 @@ def _images(args: argparse.Namespace) -> int:
 
 
 def _labs(args: argparse.Namespace) -> int:
-    from stslab import labs
+    from stslab.ops import runner as labs
 
     if args.labs_command == "list":
         for number, path in labs.discover().items():
@@ -237,7 +237,8 @@ def _labs(args: argparse.Namespace) -> int:
 
 
 def _gpu(args: argparse.Namespace) -> int:
-    from stslab.gpu import GpuConfig, install, run_plugin
+    from stslab.cluster import gpu_install
+    from stslab.gpu import GpuConfig, run_plugin
 
     if args.gpu_command == "plugin":
         given = {
@@ -252,14 +253,14 @@ def _gpu(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         run_plugin(config)
     elif args.gpu_command == "manifest":
-        print(install.manifest_yaml(args.count), end="")
+        print(gpu_install.manifest_yaml(args.count), end="")
     else:
-        install.install(resolve(args.backend, for_up=False)[0], dry_run=args.dry_run)
+        gpu_install.install(resolve(args.backend, for_up=False)[0], dry_run=args.dry_run)
     return 0
 
 
 def _workshop(args: argparse.Namespace) -> int:
-    from stslab import workshop
+    from stslab.ops import workshop
 
     if args.workshop_command == "create":
         names = workshop.learner_names(args.learners, args.names)
@@ -308,7 +309,8 @@ def _workshop(args: argparse.Namespace) -> int:
 def _progress(args: argparse.Namespace) -> int:
     import os
 
-    from stslab import progress, workshop
+    from stslab.lab import progress
+    from stslab.ops import workshop
 
     rec = workshop.WorkshopRecord.load() if args.all else None
     if rec is not None:
@@ -336,8 +338,8 @@ def _progress(args: argparse.Namespace) -> int:
 
 
 def _kind_image(args: argparse.Namespace) -> int:
-    from stslab import kindnode
-    from stslab.backends.containers import docker_usable
+    from stslab.cluster import kindnode
+    from stslab.cluster.containers import docker_usable
 
     ok, why = docker_usable()
     if not ok:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from stslab.backends.base import ClusterRecord, UpOptions
-from stslab.backends.kwok import KwokBackend
-from stslab.kube import api_client, wait_for_default_service_account
-from stslab.procs import free_port
+from stslab.cluster.base import ClusterRecord, UpOptions
+from stslab.cluster.kwok import KwokBackend
+from stslab.core.kube import api_client, wait_for_default_service_account
+from stslab.core.procs import free_port
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

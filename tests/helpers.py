@@ -1,4 +1,4 @@
-"""Small helpers shared by the cluster tests (the manifests come from stslab.manifests)."""
+"""Small helpers shared by the cluster tests (the manifests come from stslab.lab.manifests)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime
 
 from kubernetes import client
 
-from stslab.kube import wait_until
-from stslab.lookup import parse
+from stslab.core.kube import wait_until
+from stslab.lab.nslookup import parse
 
 
 def wait_ready_pods(

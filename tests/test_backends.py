@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stslab.backends import choose_auto
-from stslab.backends.base import UpOptions
-from stslab.backends.containers import K3dBackend, KindBackend
-from stslab.backends.existing import default_namespace, extract_context
-from stslab.errors import UsageError
-from stslab.nodes import ZONE_LABEL
-from stslab.versions import pinned
+from stslab.cluster.base import UpOptions
+from stslab.cluster.choose import choose_auto
+from stslab.cluster.containers import K3dBackend, KindBackend
+from stslab.cluster.existing import default_namespace, extract_context
+from stslab.core.errors import UsageError
+from stslab.core.labels import ZONE_LABEL
+from stslab.core.versions import pinned
 
 
 def test_kind_config_and_command(isolated_state: Path) -> None:
@@ -147,7 +147,7 @@ def test_existing_unknown_context_lists_the_known_ones() -> None:
 
 
 def test_existing_needs_a_context(isolated_state: Path) -> None:
-    from stslab.backends.existing import ExistingBackend
+    from stslab.cluster.existing import ExistingBackend
 
     with pytest.raises(UsageError, match="--context"):
         ExistingBackend().up(UpOptions())

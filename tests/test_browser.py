@@ -26,9 +26,9 @@ import nbformat
 import pytest
 from kubernetes import client
 
-from stslab.backends.base import ClusterRecord
-from stslab.lab import Lab
-from stslab.procs import LOOPBACK, free_port
+from stslab.cluster.base import ClusterRecord
+from stslab.core.procs import LOOPBACK, free_port
+from stslab.lab.context import Lab
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "labs" / "01-stateless-vs-stateful.ipynb"

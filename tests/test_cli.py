@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from stslab import realnode
-from stslab.backends.kwok import KwokBackend
 from stslab.cli import main
-from stslab.errors import StslabError
-from stslab.procs import free_port
+from stslab.cluster import realnode
+from stslab.cluster.kwok import KwokBackend
+from stslab.core.errors import StslabError
+from stslab.core.procs import free_port
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -10,12 +10,12 @@ import pytest
 from helpers import condition_time, nslookup, wait_ready_pods
 from kubernetes import client
 
-from stslab.backends.base import ClusterRecord, UpOptions
-from stslab.backends.kwok import KwokBackend
-from stslab.errors import ClusterStateError
-from stslab.kube import wait_until
-from stslab.manifests import headless_service, statefulset
-from stslab.nodes import GPU_RESOURCE, ZONE_LABEL
+from stslab.cluster.base import ClusterRecord, UpOptions
+from stslab.cluster.kwok import KwokBackend
+from stslab.core.errors import ClusterStateError
+from stslab.core.kube import wait_until
+from stslab.core.labels import GPU_RESOURCE, ZONE_LABEL
+from stslab.lab.manifests import headless_service, statefulset
 
 pytestmark = pytest.mark.cluster
 

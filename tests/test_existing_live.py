@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from stslab.backends.base import ClusterRecord, UpOptions
-from stslab.backends.existing import ExistingBackend
-from stslab.kube import api_client
+from stslab.cluster.base import ClusterRecord, UpOptions
+from stslab.cluster.existing import ExistingBackend
+from stslab.core.kube import api_client
 
 pytestmark = pytest.mark.cluster
 

@@ -10,9 +10,10 @@ import pytest
 from kubernetes import client
 
 from stslab.cli import main
-from stslab.gpu_usage import draw_gpu_usage, usage
-from stslab.kube import wait_until
-from stslab.nodes import GPU_MODEL, GPU_RESOURCE, advertise_gpus, lab_workers
+from stslab.cluster.nodes import GPU_MODEL, advertise_gpus, lab_workers
+from stslab.core.kube import wait_until
+from stslab.core.labels import GPU_RESOURCE
+from stslab.observe.gpu_usage import draw_gpu_usage, usage
 
 
 def _pod(name: str, node: str, resource: str, count: int) -> dict[str, Any]:

@@ -19,16 +19,16 @@ import pytest
 import yaml
 
 import stslab
-from stslab.backends.base import ClusterRecord
-from stslab.backends.containers import K3dBackend, KindBackend
 from stslab.cli import main
-from stslab.errors import ToolMissingError, UsageError
+from stslab.cluster import gpu_install
+from stslab.cluster.base import ClusterRecord
+from stslab.cluster.containers import K3dBackend, KindBackend
+from stslab.core.errors import ToolMissingError, UsageError
 from stslab.gpu import GpuConfig, PluginServer, RegistrationError
-from stslab.gpu import install as gpu_install
 from stslab.gpu.config import extended_resource_problem
-from stslab.gpu.harness import FakeKubelet
 from stslab.gpu.plugin import preferred
 from stslab.gpu.v1beta1 import api_pb2
+from stslab.testing.fake_kubelet import FakeKubelet
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = ROOT / "stslab" / "gpu" / "v1beta1"
@@ -480,7 +480,7 @@ def test_install_commands_for_kind_and_k3d(isolated_state: Path) -> None:
 def test_install_needs_docker(isolated_state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     record(isolated_state, "kind")
     monkeypatch.setattr(
-        "stslab.backends.containers.docker_usable",
+        "stslab.cluster.containers.docker_usable",
         lambda: (False, "no Docker engine is running (or no permission to use it)"),
     )
     ran: list[list[str]] = []

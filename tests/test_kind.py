@@ -22,13 +22,13 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import stream
 
-from stslab import kindnode
-from stslab.backends.containers import CLUSTER, docker_usable
 from stslab.cli import main
-from stslab.dockerd import PrivateDockerd
-from stslab.kube import api_client, wait_for_default_service_account, wait_until
-from stslab.manifests import headless_service, statefulset
-from stslab.versions import pinned
+from stslab.cluster import kindnode
+from stslab.cluster.containers import CLUSTER, docker_usable
+from stslab.core.kube import api_client, wait_for_default_service_account, wait_until
+from stslab.core.versions import pinned
+from stslab.lab.manifests import headless_service, statefulset
+from stslab.testing.dockerd import PrivateDockerd
 
 # The first test also pays for the fixtures: a cold node image build (~5 min) and `up` (~1 min).
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1500)]
@@ -304,7 +304,7 @@ def test_fake_gpu_plugin_runs_as_a_daemonset_under_real_kubelets(
     """The plugin image is preloaded in the node image; its DaemonSet registers with kubelets."""
     from kubernetes import dynamic
 
-    from stslab.gpu.install import daemonset
+    from stslab.cluster.gpu_install import daemonset
 
     core = client.CoreV1Api(cluster["api"])
     dyn = dynamic.DynamicClient(cluster["api"])

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stslab import kindnode
-from stslab.backends.base import UpOptions
-from stslab.backends.containers import KindBackend
 from stslab.cli import main
-from stslab.paths import project_root
-from stslab.versions import pinned
+from stslab.cluster import kindnode
+from stslab.cluster.base import UpOptions
+from stslab.cluster.containers import KindBackend
+from stslab.core.paths import project_root
+from stslab.core.versions import pinned
 
 FILES = project_root() / kindnode.FILES
 

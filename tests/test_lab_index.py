@@ -7,7 +7,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from stslab.backends.base import ClusterRecord
+from stslab.cluster.base import ClusterRecord
 
 pytestmark = pytest.mark.cluster
 LAB = Path(__file__).resolve().parent.parent / "labs" / "00-index.ipynb"

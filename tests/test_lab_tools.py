@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stslab.errors import UsageError
-from stslab.labs import discover, select
-from stslab.lookup import parse
-from stslab.session_demo import run_demo
+from stslab.core.errors import UsageError
+from stslab.lab.nslookup import parse
+from stslab.lab.session_demo import run_demo
+from stslab.ops.runner import discover, select
 
 DEBIAN = """Server:\t\t127.0.0.1
 Address:\t127.0.0.1#35353
@@ -75,7 +75,7 @@ def test_concept_table_matches_the_labs_tags() -> None:
     import json
     import re
 
-    from stslab.labs import labs_dir
+    from stslab.ops.runner import labs_dir
 
     table = (labs_dir() / "CONCEPTS.md").read_text()
     listed = dict(re.findall(r"^\| (S\d+) \|.*\| ([^|]+) \|$", table, flags=re.M))

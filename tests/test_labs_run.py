@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from kubernetes import client
 
-from stslab.backends.base import ClusterRecord
-from stslab.labs import run_lab, select
+from stslab.cluster.base import ClusterRecord
+from stslab.ops.runner import run_lab, select
 
 
 def _outputs(path: Path) -> tuple[str, int]:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from stslab.backends.base import UpOptions
-from stslab.backends.kwok import KwokBackend
-from stslab.errors import ClusterStateError
-from stslab.kube import api_client, wait_until
-from stslab.procs import free_port, pid_cmdline, port_free
+from stslab.cluster.base import UpOptions
+from stslab.cluster.kwok import KwokBackend
+from stslab.core.errors import ClusterStateError
+from stslab.core.kube import api_client, wait_until
+from stslab.core.procs import free_port, pid_cmdline, port_free
 
 pytestmark = pytest.mark.cluster
 

@@ -1,4 +1,4 @@
-"""stslab.ociimage: an OCI image layout tarball from a root filesystem, byte for byte stable."""
+"""stslab.cluster.ociimage: an OCI image layout tarball from a root filesystem, byte-stable."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stslab import ociimage
+from stslab.cluster import ociimage
 
 
 def _rootfs(tmp_path: Path) -> Path:

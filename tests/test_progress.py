@@ -14,10 +14,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from stslab import check, progress
-from stslab.backends.base import ClusterRecord
 from stslab.cli import main
-from stslab.lab import LAB_LABEL
+from stslab.cluster.base import ClusterRecord
+from stslab.core.labels import LAB_LABEL
+from stslab.lab import check, progress
 
 
 @pytest.fixture(autouse=True)

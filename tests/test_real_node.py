@@ -23,13 +23,10 @@ import pytest
 from kubernetes import client
 from kubernetes.stream import stream
 
-from stslab.backends.base import ClusterRecord, UpOptions
-from stslab.backends.kwok import KwokBackend
 from stslab.cli import main
-from stslab.errors import WaitTimeoutError
-from stslab.kube import api_client, wait_for_default_service_account, wait_until
-from stslab.procs import free_port, pid_cmdline, terminate
-from stslab.realnode import (
+from stslab.cluster.base import ClusterRecord, UpOptions
+from stslab.cluster.kwok import KwokBackend
+from stslab.cluster.realnode import (
     BRIDGE,
     BUSYBOX_IMAGE,
     KERNEL_TUNABLES,
@@ -40,7 +37,10 @@ from stslab.realnode import (
     RealNode,
     missing_requirements,
 )
-from stslab.versions import pinned
+from stslab.core.errors import WaitTimeoutError
+from stslab.core.kube import api_client, wait_for_default_service_account, wait_until
+from stslab.core.procs import free_port, pid_cmdline, terminate
+from stslab.core.versions import pinned
 
 pytestmark = pytest.mark.realnode
 

@@ -6,8 +6,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from stslab.kube import wait_until
-from stslab.storage import claim, host_path_pv, why_pending
+from stslab.core.kube import wait_until
+from stslab.lab.storage import claim, host_path_pv, why_pending
 
 pytestmark = pytest.mark.cluster
 

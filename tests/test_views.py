@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stslab.check import CheckFailedError, answer, verdict
-from stslab.replay import load, replay_timeline, save
-from stslab.views import draw_timeline, pauses, pod_segments, ready_members
+from stslab.lab.check import CheckFailedError, answer, verdict
+from stslab.observe.replay import load, replay_timeline, save
+from stslab.observe.timeline import draw_timeline, pauses, pod_segments, ready_members
 
 
 def test_recording_says_where_it_came_from() -> None:
@@ -97,7 +97,7 @@ def test_check_verdicts(capsys) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_volume_phases_from_the_recording() -> None:
-    from stslab.views import draw_volumes, phase_of, volume_segments
+    from stslab.observe.timeline import draw_volumes, phase_of, volume_segments
 
     df = load("web-rollout").frame
     segments = volume_segments(df)

@@ -8,8 +8,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from stslab.kube import wait_until
-from stslab.watch import Recorder
+from stslab.core.kube import wait_until
+from stslab.observe.recorder import Recorder
 
 pytestmark = pytest.mark.cluster
 

@@ -17,12 +17,14 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from stslab import check, progress, workshop
-from stslab.backends.base import ClusterRecord, UpOptions
-from stslab.backends.existing import ExistingBackend
 from stslab.cli import main
-from stslab.kube import api_client
-from stslab.lab import Lab
+from stslab.cluster.base import ClusterRecord, UpOptions
+from stslab.cluster.existing import ExistingBackend
+from stslab.core.kube import api_client
+from stslab.core.labels import WORKSHOP_LABEL
+from stslab.lab import check, progress
+from stslab.lab.context import Lab
+from stslab.ops import workshop
 
 pytestmark = pytest.mark.cluster
 
@@ -100,7 +102,7 @@ def test_learners_work_in_their_own_namespace_only(ws: Workshop) -> None:
                 "spec": {"containers": [{"name": "c", "image": "busybox:1.28"}]},
             },
         )
-        assert core.read_namespace(ns).metadata.labels[workshop.WORKSHOP_LABEL] == ws.name
+        assert core.read_namespace(ns).metadata.labels[WORKSHOP_LABEL] == ws.name
         assert core.list_node().items  # the read the labs need cluster wide
     cm = {"metadata": {"name": "intruder"}}
     assert _status(lambda: ann.create_namespaced_config_map(bob_ns, cm)) == 403
@@ -213,7 +215,7 @@ def test_wrong_context_without_yes_is_refused(
         and (str(kwok_cluster.extra["api_port"]) in err)
     )
     core = client.CoreV1Api(api)
-    assert not core.list_namespace(label_selector=f"{workshop.WORKSHOP_LABEL}={name}").items
+    assert not core.list_namespace(label_selector=f"{WORKSHOP_LABEL}={name}").items
     assert _status(lambda: core.read_namespace("learner-zed")) == 404
     assert not (tmp_path / "state").exists()
     assert main(["workshop", "delete", *args]) == 2  # delete is guarded the same way
@@ -231,7 +233,7 @@ def test_delete_removes_namespaces_cluster_rbac_and_files(
     name = f"t-{uuid.uuid4().hex[:6]}"
     args = ["--kubeconfig", str(kubeconfig), "--workshop", name, "--yes"]
     assert main(["workshop", "create", "--learners", "2", *args]) == 0
-    sel = f"{workshop.WORKSHOP_LABEL}={name}"
+    sel = f"{WORKSHOP_LABEL}={name}"
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     assert len(core.list_namespace(label_selector=sel).items) == 2
     assert len(rbac.list_cluster_role_binding(label_selector=sel).items) == 2

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stslab import workshop
-from stslab.errors import StslabError, UsageError
+from stslab.core.errors import StslabError, UsageError
+from stslab.ops import workshop
 
 T = workshop.Target(Path("/nowhere/kubeconfig"), "prod-eu-1", "https://203.0.113.7:6443")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client, dynamic
 
-from stslab.manifests import load
-from stslab.paths import project_root
+from stslab.core.paths import project_root
+from stslab.lab.manifests import load
 
 pytestmark = pytest.mark.cluster
 DOCS = load("clusters/zookeeper/zookeeper.yaml")

@@ -3,8 +3,8 @@
 :class:`GpuConfig` says what it advertises (``nvidia.com/gpu`` × 8 by default),
 :class:`FakeGpuPlugin` is the DevicePlugin gRPC service, :class:`PluginServer` serves it on a
 unix socket and registers it with the kubelet, and :func:`run_plugin` is ``stslab gpu plugin``.
-:mod:`stslab.gpu.install` ships it to kind and k3d clusters as a DaemonSet;
-:mod:`stslab.gpu.harness` plays the kubelet in tests. The API stubs are in
+:mod:`stslab.cluster.gpu_install` ships it to kind and k3d clusters as a DaemonSet;
+:mod:`stslab.testing.fake_kubelet` plays the kubelet in tests. The API stubs are in
 :mod:`stslab.gpu.v1beta1`.
 """
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stslab.errors import UsageError
+from stslab.core.errors import UsageError
 
 DEFAULT_RESOURCE = "nvidia.com/gpu"
 DEFAULT_MODEL = "stslab-fake-a100"
@@ -17,8 +17,18 @@ DEFAULT_SOCKET_DIR = Path("/var/lib/kubelet/device-plugins")
 # hands the file's host path to the container runtime.
 DEFAULT_STATE_DIR = Path("/var/lib/stslab-gpu")
 MAX_DEVICES = 64
+# The plugin's container image, tagged with the stslab version it runs.
+IMAGE_REPO = "stslab/fake-gpu-plugin"
 # sun_path is 108 bytes on Linux, including the terminating NUL.
 MAX_SOCKET_PATH = 107
+
+
+def plugin_image() -> str:
+    """The plugin image of this stslab version."""
+    from stslab import __version__
+
+    return f"{IMAGE_REPO}:{__version__}"
+
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")

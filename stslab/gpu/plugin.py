@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from stslab.errors import UsageError
+from stslab.core.errors import UsageError
 from stslab.gpu.config import GpuConfig
 from stslab.gpu.v1beta1 import api_pb2, api_pb2_grpc
 

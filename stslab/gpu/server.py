@@ -21,7 +21,7 @@ from types import FrameType, TracebackType
 
 import grpc
 
-from stslab.errors import StslabError, UsageError
+from stslab.core.errors import StslabError, UsageError
 from stslab.gpu.config import GpuConfig
 from stslab.gpu.plugin import FakeGpuPlugin, plugin_options
 from stslab.gpu.v1beta1 import api_pb2, api_pb2_grpc
@@ -92,7 +92,7 @@ class PluginServer:
 
     :meth:`start` checks the directories, writes the device files, serves and registers; if any
     step fails it removes whatever it made (socket, device files) and raises a one-line
-    :class:`~stslab.errors.StslabError`. :meth:`watch` re-registers after a kubelet restart and
+    :class:`~stslab.core.errors.StslabError`. :meth:`watch` re-registers after a kubelet restart and
     applies the health file; :meth:`stop` ends the streams and removes the socket.
     """
 
@@ -251,7 +251,7 @@ def _remove(path: Path) -> None:
 def run_plugin(config: GpuConfig, stop: threading.Event | None = None) -> None:
     """Run the plugin in the foreground until SIGTERM or SIGINT (or ``stop`` is set).
 
-    Raises a one-line :class:`~stslab.errors.StslabError` if it cannot start; shuts down
+    Raises a one-line :class:`~stslab.core.errors.StslabError` if it cannot start; shuts down
     cleanly (socket removed) otherwise.
     """
     stop = stop or threading.Event()

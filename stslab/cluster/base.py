@@ -1,0 +1,178 @@
+"""What every backend provides, and the record a running lab cluster leaves in the state dir."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stslab.core.errors import ClusterStateError, UsageError
+from stslab.core.paths import state_dir
+
+MAX_NODES = 100
+MAX_GPUS_PER_NODE = 64
+
+
+@dataclass
+class UpOptions:
+    """Options of ``stslab up``; every backend validates what it uses."""
+
+    nodes: int = 3
+    gpus_per_node: int = 8
+    api_port: int | None = None
+    dns_port: int | None = None
+    ready_delay_ms: int | None = None
+    context: str | None = None
+    namespace: str | None = None
+    real_node: bool = False  # kwok: also join a real kubelet (stslab.cluster.realnode)
+    node_image: str | None = None  # kind: "offline" (stslab.cluster.kindnode) or a reference
+
+    def validate(self) -> None:
+        """Raise :class:`UsageError` for out-of-range values."""
+        if not 1 <= self.nodes <= MAX_NODES:
+            raise UsageError(
+                f"--nodes {self.nodes} is out of range", f"use 1 to {MAX_NODES} worker nodes"
+            )
+        if not 0 <= self.gpus_per_node <= MAX_GPUS_PER_NODE:
+            raise UsageError(
+                f"--gpus-per-node {self.gpus_per_node} is out of range",
+                f"use 0 to {MAX_GPUS_PER_NODE}",
+            )
+        for flag, port in (("--port", self.api_port), ("--dns-port", self.dns_port)):
+            if port is not None and not 1024 <= port <= 65535:
+                raise UsageError(f"{flag} {port} is not a usable port", "use 1024 to 65535")
+        if self.ready_delay_ms is not None and not 0 <= self.ready_delay_ms <= 600_000:
+            raise UsageError(
+                f"--ready-delay-ms {self.ready_delay_ms} is out of range", "use 0 to 600000"
+            )
+
+
+@dataclass
+class Check:
+    """One line of ``stslab doctor``: what was checked, whether it is fine, and the fix."""
+
+    what: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+
+
+@dataclass
+class ClusterRecord:
+    """What ``stslab up`` wrote down about a lab cluster (``<state>/<backend>/cluster.json``)."""
+
+    backend: str
+    kubeconfig: str
+    context: str
+    namespace: str = "default"
+    nodes: int = 0
+    gpus_per_node: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        """Write the record atomically."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> ClusterRecord:
+        """Read a record, raising :class:`ClusterStateError` when it is corrupt."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as e:
+            raise ClusterStateError(
+                f"the lab state in {path.parent} is corrupt ({e.__class__.__name__})",
+                f"run `stslab down --backend {path.parent.name}` to clean it up, then `stslab up`",
+            ) from e
+
+
+@dataclass
+class Status:
+    """What ``stslab status`` reports."""
+
+    backend: str
+    state: str  # "running", "stopped", "broken", "absent"
+    detail: str = ""
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    kubeconfig: str = ""
+
+
+class Backend(ABC):
+    """A way to bring a lab cluster up and down."""
+
+    name: str = ""
+
+    def __init__(self, state: Path | None = None) -> None:
+        # Fixed at construction, so a backend object always acts on the same directory.
+        self.dir = (state or state_dir()) / self.name
+
+    @property
+    def record_path(self) -> Path:
+        """Where the cluster record lives."""
+        return self.dir / "cluster.json"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        """The kubeconfig the labs use: always in the state dir, never ``~/.kube/config``."""
+        return self.dir / "kubeconfig"
+
+    def record(self) -> ClusterRecord | None:
+        """The record of the running cluster, or None."""
+        return ClusterRecord.load(self.record_path) if self.record_path.exists() else None
+
+    def exists(self) -> bool:
+        """True when this backend has any state (a cluster up, stopped or half made)."""
+        return self.dir.exists() and any(self.dir.iterdir())
+
+    def clear_state(self) -> None:
+        """Remove this backend's state directory (lab-owned, under the state dir)."""
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+
+    def require_absent(self) -> None:
+        """Refuse ``up`` when a cluster (or the remains of one) is already there."""
+        if self.exists():
+            raise ClusterStateError(
+                f"a {self.name} lab cluster already exists in {self.dir}",
+                f"use it (`stslab status --backend {self.name}`) or remove it first with "
+                f"`stslab down --backend {self.name}`",
+            )
+
+    @abstractmethod
+    def checks(self) -> list[Check]:
+        """What this backend needs, present or missing (for ``doctor`` and ``auto``)."""
+
+    def optional_checks(self) -> list[Check]:
+        """What optional features need (``doctor`` lists them; ``usable`` ignores them)."""
+        return []
+
+    def usable(self) -> tuple[bool, str]:
+        """Whether every check passes, and the first failure if not."""
+        for c in self.checks():
+            if not c.ok:
+                return False, f"{c.what}: {c.detail}"
+        return True, "all requirements present"
+
+    @abstractmethod
+    def up(self, opts: UpOptions) -> ClusterRecord:
+        """Bring the cluster up (or restart a stopped one) and wait until it is usable."""
+
+    @abstractmethod
+    def down(self) -> None:
+        """Tear the cluster down and remove its state; nothing of it is left behind."""
+
+    @abstractmethod
+    def status(self) -> Status:
+        """Report the cluster's state."""
+
+    def stop(self) -> None:
+        """Stop the cluster but keep its data (backends that can)."""
+        raise UsageError(
+            f"the {self.name} backend cannot be stopped and restarted",
+            f"use `stslab down --backend {self.name}`",
+        )

@@ -1,0 +1,340 @@
+"""The kind and k3d backends: real containers on a local Docker engine.
+
+Both keep the kubeconfig in the state dir, label workers with zones as the simulated backend
+does, and advertise simulated GPUs through the node status until the fake device plugin runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from stslab.cluster import kindnode
+from stslab.cluster import nodes as labnodes
+from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
+from stslab.core.errors import ClusterStateError, ToolMissingError
+from stslab.core.kube import api_client, wait_until
+from stslab.core.labels import MANAGED_LABEL, ZONE_LABEL
+from stslab.core.paths import project_root
+from stslab.core.procs import run, which
+from stslab.core.versions import pinned
+
+CLUSTER = "stslab"
+
+
+def docker_usable() -> tuple[bool, str]:
+    """Whether a Docker engine answers, and why not."""
+    try:
+        proc = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except FileNotFoundError:
+        return False, "the docker CLI is not installed"
+    except subprocess.TimeoutExpired:
+        return False, "the Docker engine did not answer within 10s"
+    if proc.returncode != 0:
+        return False, "no Docker engine is running (or no permission to use it)"
+    return True, f"Docker engine {proc.stdout.strip()}"
+
+
+def lab_images() -> list[str]:
+    """Images the labs use on real-container backends (clusters/images.txt)."""
+    lines = (project_root() / "clusters/images.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+class _ContainerBackend(Backend):
+    tool = ""
+    install_fix = ""
+
+    def checks(self) -> list[Check]:
+        ok, why = docker_usable()
+        out = [
+            Check(
+                "Docker engine",
+                ok,
+                why,
+                "" if ok else "install Docker and start it (e.g. `sudo systemctl start docker`)",
+            )
+        ]
+        try:
+            path = which(self.tool, self.install_fix)
+            out.append(Check(self.tool, True, path))
+        except ToolMissingError as e:
+            out.append(Check(self.tool, False, e.cause, e.fix))
+        return out
+
+    def _require_tools(self) -> None:
+        for c in self.checks():
+            if not c.ok:
+                raise ToolMissingError(f"the {self.name} backend needs {c.what}: {c.detail}", c.fix)
+
+    def create_command(self, opts: UpOptions, config: Path) -> list[str]:
+        raise NotImplementedError
+
+    def delete_command(self) -> list[str]:
+        raise NotImplementedError
+
+    def render_config(self, opts: UpOptions) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def before_create(self, opts: UpOptions) -> None:
+        """Anything to make ready before the create command runs (e.g. a node image)."""
+
+    def preload_commands(self, images: list[str] | None = None) -> list[list[str]]:
+        """Commands that pull the labs' images once and load them into the nodes (offline)."""
+        raise NotImplementedError
+
+    def up(self, opts: UpOptions) -> ClusterRecord:
+        """Create the cluster with the tool, then label nodes and advertise GPUs."""
+        opts.validate()
+        self.require_absent()
+        self._require_tools()
+        self.before_create(opts)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config = self.dir / "config.yaml"
+        config.write_text(yaml.safe_dump(self.render_config(opts), sort_keys=False))
+        try:
+            run(self.create_command(opts, config), timeout=600, what=f"{self.tool} create")
+            self.write_kubeconfig()
+            core = client.CoreV1Api(api_client(self.kubeconfig_path))
+            # kind waits for the control plane only; labs need every worker.
+            wait_until(
+                lambda: all(n["ready"] for n in labnodes.node_summary(core)) or None,
+                timeout=300,
+                what="every node Ready",
+                interval=1,
+            )
+            self.wait_for_dns()
+            for row in labnodes.node_summary(core):
+                if row["zone"]:  # workers carry a zone; the control plane does not
+                    labnodes.advertise_gpus(core, row["name"], opts.gpus_per_node)
+            rec = ClusterRecord(
+                self.name,
+                str(self.kubeconfig_path),
+                self.context,
+                nodes=opts.nodes,
+                gpus_per_node=opts.gpus_per_node,
+            )
+            rec.save(self.record_path)
+            return rec
+        except BaseException:
+            self.down()
+            raise
+
+    def wait_for_dns(self) -> None:
+        """Wait until the cluster's DNS answers (the labs' first steps look names up)."""
+
+    @property
+    def context(self) -> str:
+        return f"{self.name}-{CLUSTER}"
+
+    def write_kubeconfig(self) -> None:
+        """Make sure the kubeconfig sits in the state dir (kind writes it there itself)."""
+
+    def down(self) -> None:
+        """Delete the cluster's containers and the state dir."""
+        if not self.exists():
+            raise ClusterStateError(
+                f"there is no {self.name} lab cluster to take down",
+                "nothing to do; `stslab up` starts one",
+            )
+        try:
+            run(self.delete_command(), timeout=300, what=f"{self.tool} delete")
+        finally:
+            self.clear_state()
+
+    def status(self) -> Status:
+        """Running (with nodes) or absent."""
+        rec = self.record()
+        if rec is None:
+            return Status(self.name, "absent", f"no {self.name} lab cluster")
+        try:
+            core = client.CoreV1Api(api_client(rec.kubeconfig))
+            return Status(self.name, "running", "", labnodes.node_summary(core), rec.kubeconfig)
+        except Exception as e:  # noqa: BLE001
+            return Status(
+                self.name,
+                "broken",
+                f"API not answering ({e.__class__.__name__}); "
+                f"`stslab down --backend {self.name}` removes it",
+                kubeconfig=rec.kubeconfig,
+            )
+
+
+class KindBackend(_ContainerBackend):
+    """kind: Kubernetes nodes as Docker containers."""
+
+    name = "kind"
+    tool = "kind"
+    install_fix = (
+        f"install kind {pinned().kind}: `make binaries kindnode` builds it into the stslab cache"
+    )
+
+    @property
+    def kind(self) -> str:
+        """The kind CLI: on PATH, else the one `make binaries kindnode` built."""
+        found = shutil.which("kind")
+        if found:
+            return found
+        built = kindnode.kind_binary_path()
+        return str(built) if built.is_file() else "kind"
+
+    def checks(self) -> list[Check]:
+        """Docker, and kind on PATH or in the stslab cache."""
+        out = super().checks()
+        if not out[-1].ok and Path(self.kind).is_file():
+            out[-1] = Check("kind", True, self.kind)
+        return out
+
+    def wait_for_dns(self) -> None:
+        """Wait for kubeadm's CoreDNS Deployment to have a ready replica."""
+        apps = client.AppsV1Api(api_client(self.kubeconfig_path))
+        wait_until(
+            lambda: (
+                (
+                    apps.read_namespaced_deployment("coredns", "kube-system").status.ready_replicas
+                    or 0
+                )
+                > 0
+                or None
+            ),
+            timeout=300,
+            what="CoreDNS ready",
+            interval=1,
+        )
+
+    def node_image(self, opts: UpOptions) -> str:
+        """The node image ``--node-image`` asks for (default: the pinned kindest/node)."""
+        if opts.node_image == "offline":
+            return kindnode.image_ref()
+        return opts.node_image or pinned().kind_node_image
+
+    def before_create(self, opts: UpOptions) -> None:
+        """Refuse a kind cluster of our name made elsewhere; build the offline image if asked."""
+        clusters = run([self.kind, "get", "clusters"], what="kind get clusters").split()
+        if CLUSTER in clusters:
+            raise ClusterStateError(
+                f"a kind cluster named {CLUSTER!r} already exists, made outside this state dir",
+                f"remove it with `kind delete cluster --name {CLUSTER}` if it is a lab "
+                "cluster you no longer need, then re-run",
+            )
+        image = self.node_image(opts)
+        if opts.node_image == "offline":
+            kindnode.build()
+        if kindnode.image_exists(image):
+            kindnode.check_image(image)
+
+    def render_config(self, opts: UpOptions) -> dict[str, Any]:
+        """clusters/kind/kind.yaml with ``opts.nodes`` workers, zones round-robin.
+
+        With the offline node image, kubeadm is also told to run our etcd and CoreDNS tags.
+        """
+        base = yaml.safe_load((project_root() / "clusters/kind/kind.yaml").read_text())
+        cp = [n for n in base["nodes"] if n["role"] == "control-plane"]
+        template = next(n for n in base["nodes"] if n["role"] == "worker")
+        workers = []
+        for i in range(opts.nodes):
+            w = copy.deepcopy(template)
+            w["labels"][ZONE_LABEL] = labnodes.ZONES[i % len(labnodes.ZONES)]
+            workers.append(w)
+        cfg = dict(base) | {"nodes": cp + workers}
+        if opts.node_image == "offline":
+            cfg["kubeadmConfigPatches"] = [
+                *cfg.get("kubeadmConfigPatches", []),
+                *kindnode.kubeadm_patches(),
+            ]
+        return cfg
+
+    def create_command(self, opts: UpOptions, config: Path) -> list[str]:
+        """``kind create cluster`` with the pinned node image and our kubeconfig path."""
+        return [
+            self.kind,
+            "create",
+            "cluster",
+            "--name",
+            CLUSTER,
+            "--config",
+            str(config),
+            "--image",
+            self.node_image(opts),
+            "--kubeconfig",
+            str(self.kubeconfig_path),
+            "--wait",
+            "120s",
+        ]
+
+    def delete_command(self) -> list[str]:
+        """``kind delete cluster`` touching only our kubeconfig."""
+        return [
+            self.kind,
+            "delete",
+            "cluster",
+            "--name",
+            CLUSTER,
+            "--kubeconfig",
+            str(self.kubeconfig_path),
+        ]
+
+    def preload_commands(self, images: list[str] | None = None) -> list[list[str]]:
+        """``docker pull`` then ``kind load docker-image`` for each image."""
+        imgs = images or lab_images()
+        return [["docker", "pull", i] for i in imgs] + [
+            ["kind", "load", "docker-image", "--name", CLUSTER, *imgs]
+        ]
+
+
+class K3dBackend(_ContainerBackend):
+    """k3d: k3s nodes as Docker containers."""
+
+    name = "k3d"
+    tool = "k3d"
+    install_fix = "install k3d (https://k3d.io) and re-run"
+
+    def render_config(self, opts: UpOptions) -> dict[str, Any]:
+        """clusters/k3d/k3d.yaml with ``opts.nodes`` agents, zones round-robin."""
+        base = yaml.safe_load((project_root() / "clusters/k3d/k3d.yaml").read_text())
+        labels = [
+            {
+                "label": f"{ZONE_LABEL}={labnodes.ZONES[i % len(labnodes.ZONES)]}",
+                "nodeFilters": [f"agent:{i}"],
+            }
+            for i in range(opts.nodes)
+        ]
+        labels.append({"label": f"{MANAGED_LABEL}=true", "nodeFilters": ["agent:*"]})
+        cfg = copy.deepcopy(base)
+        cfg["agents"] = opts.nodes
+        cfg["image"] = pinned().k3s_image
+        cfg["options"]["k3s"]["nodeLabels"] = labels
+        return dict(cfg)
+
+    def create_command(self, opts: UpOptions, config: Path) -> list[str]:
+        """``k3d cluster create`` from the rendered config."""
+        return ["k3d", "cluster", "create", "--config", str(config), "--wait"]
+
+    def delete_command(self) -> list[str]:
+        """``k3d cluster delete``."""
+        return ["k3d", "cluster", "delete", CLUSTER]
+
+    def write_kubeconfig(self) -> None:
+        """``k3d kubeconfig get`` into the state dir (k3d's default would merge into ~/.kube)."""
+        text = run(["k3d", "kubeconfig", "get", CLUSTER], what="k3d kubeconfig get")
+        self.kubeconfig_path.write_text(text)
+        self.kubeconfig_path.chmod(0o600)
+
+    def preload_commands(self, images: list[str] | None = None) -> list[list[str]]:
+        """``docker pull`` then ``k3d image import`` for each image."""
+        imgs = images or lab_images()
+        return [["docker", "pull", i] for i in imgs] + [
+            ["k3d", "image", "import", "--cluster", CLUSTER, *imgs]
+        ]

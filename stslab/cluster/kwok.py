@@ -1,0 +1,466 @@
+"""The simulated backend: a real control plane run by kwokctl, kwok nodes, CoreDNS on loopback.
+
+Layout of ``<state>/kwok``::
+
+    cluster.json   the record (ports, nodes, GPUs)
+    kubeconfig     the labs' kubeconfig (context ``kwok-stslab``)
+    home/          kwokctl's work dir (certs, etcd data, component logs)
+    volumes/       what the controller-manager sees as /tmp: every host-path volume
+    bin/           the confined controller-manager wrapper
+    coredns.*      CoreDNS's Corefile, pid and log
+    realnode/      with ``--real-node``: the real node's state (see :mod:`stslab.cluster.realnode`)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+from kubernetes import client
+
+from stslab.cluster import nodes as labnodes
+from stslab.cluster import realnode
+from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
+from stslab.cluster.dns import CoreDNS
+from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
+from stslab.core.kube import api_client, wait_until
+from stslab.core.paths import binary_dir, project_root
+from stslab.core.procs import free_port, pid_alive, pid_cmdline, require_port, run, terminate
+from stslab.core.versions import pinned
+
+CLUSTER = "stslab"
+CONTEXT = f"kwok-{CLUSTER}"
+DEFAULT_API_PORT = 36443
+DEFAULT_DNS_PORT = 35353
+BUILD_FIX = "run `make binaries` (builds them from the Go module proxy into the cache)"
+
+
+class KwokBackend(Backend):
+    """A real Kubernetes control plane with kwok-simulated nodes; no containers needed."""
+
+    name = "kwok"
+
+    # -- paths -------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        """Kwokctl's work dir (``KWOK_WORKDIR``)."""
+        return self.dir / "home"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Kwokctl's directory for our cluster."""
+        return self.home / "clusters" / CLUSTER
+
+    @property
+    def volumes(self) -> Path:
+        """The lab-owned directory that holds every host-path volume."""
+        return self.dir / "volumes"
+
+    def binaries(self) -> dict[str, Path]:
+        """Paths of every binary the backend runs, in the versioned cache."""
+        v = pinned()
+        k8s = binary_dir("kubernetes", v.kubernetes)
+        kwok = binary_dir("kwok", v.kwok)
+        return {
+            "kube-apiserver": k8s / "kube-apiserver",
+            "kube-controller-manager": k8s / "kube-controller-manager",
+            "kube-scheduler": k8s / "kube-scheduler",
+            "kubectl": k8s / "kubectl",
+            "etcd": binary_dir("etcd", v.etcd) / "etcd",
+            "kwok": kwok / "kwok",
+            "kwokctl": kwok / "kwokctl",
+            "coredns": binary_dir("coredns", v.coredns) / "coredns",
+        }
+
+    def coredns(self, rec: ClusterRecord) -> CoreDNS:
+        """The CoreDNS of a recorded cluster."""
+        return CoreDNS(
+            binary=self.binaries()["coredns"],
+            workdir=self.dir,
+            port=int(rec.extra["dns_port"]),
+            ready_port=int(rec.extra["dns_ready_port"]),
+        )
+
+    def real_node(self) -> realnode.RealNode:
+        """The cluster's real node (``stslab up --real-node``), its state in ``realnode/``."""
+        return realnode.RealNode(self.dir / "realnode", self.kubeconfig_path, context=CONTEXT)
+
+    # -- requirements --------------------------------------------------------------------
+    def checks(self) -> list[Check]:
+        """Binaries built, and the tools used to confine the controller-manager."""
+        out = []
+        for name, path in self.binaries().items():
+            ok = path.is_file() and os.access(path, os.X_OK)
+            out.append(
+                Check(
+                    f"{name} {path.parent.name.rsplit('-', 1)[-1]}",
+                    ok,
+                    str(path) if ok else "not built yet",
+                    "" if ok else BUILD_FIX,
+                )
+            )
+        has_unshare = shutil.which("unshare") is not None
+        out.append(
+            Check(
+                "unshare (util-linux)",
+                has_unshare,
+                "" if has_unshare else "missing",
+                "" if has_unshare else "install util-linux",
+            )
+        )
+        return out
+
+    def optional_checks(self) -> list[Check]:
+        """What ``--real-node`` needs: root, the kubelet, containerd and friends."""
+        missing = realnode.missing_requirements()
+        if not missing:
+            return [Check("--real-node: real node requirements", True, "all present")]
+        return [Check(f"--real-node: {what}", False, "missing", fix) for what, fix in missing]
+
+    def _require_binaries(self) -> None:
+        missing = [c for c in self.checks() if not c.ok]
+        if missing:
+            names = ", ".join(c.what for c in missing)
+            raise ToolMissingError(f"the simulated cluster needs: {names}", missing[0].fix)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _kwokctl(self, *args: str, timeout: float = 180) -> str:
+        env = {"KWOK_WORKDIR": str(self.home)}
+        cmd = [str(self.binaries()["kwokctl"]), *args, "--name", CLUSTER]
+        return run(cmd, env=env, timeout=timeout, what=f"kwokctl {args[0]} {args[1]}")
+
+    def _stages(self, ready_delay_ms: int | None) -> Path:
+        """Write the pod/node stages, with the cluster-wide readiness delay applied."""
+        docs = list(yaml.safe_load_all((project_root() / "clusters/kwok/stages.yaml").read_text()))
+        if ready_delay_ms is not None:
+            for d in docs:
+                if d["metadata"]["name"] == "pod-ready":
+                    d["spec"]["delay"]["durationMilliseconds"] = ready_delay_ms
+                    d["spec"]["delay"]["jitterDurationMilliseconds"] = (
+                        ready_delay_ms + ready_delay_ms // 4
+                    )
+        path = self.dir / "stages.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        return path
+
+    def _confined_controller_manager(self) -> Path:
+        """A wrapper that runs kube-controller-manager with /tmp mapped to ``volumes``."""
+        real = self.binaries()["kube-controller-manager"]
+        confine = project_root() / "clusters/kwok/confine.sh"
+        unshare = "unshare --mount --propagation private"
+        if os.geteuid() != 0:  # an unprivileged user gets a user namespace to mount in
+            unshare = "unshare --user --map-root-user --mount --propagation private"
+        keep = f"{self.home}:{real.parent}"  # must stay visible should they lie under /tmp
+        wrapper = self.dir / "bin" / "kube-controller-manager"
+        wrapper.parent.mkdir(parents=True, exist_ok=True)
+        wrapper.write_text(
+            "#!/bin/sh\n# Written by stslab: kube-controller-manager confined to the lab volumes.\n"
+            f'exec {unshare} -- /bin/sh "{confine}" "{self.volumes}" "{keep}" "{real}" "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        return wrapper
+
+    def up(self, opts: UpOptions) -> ClusterRecord:
+        """Create the cluster, or restart it when it was stopped (its etcd data is kept)."""
+        opts.validate()
+        rec = self.record() if self.record_path.exists() else None
+        if rec is not None:
+            if self._healthy(rec):
+                raise ClusterStateError(
+                    "the kwok lab cluster is already up",
+                    "use it (`stslab status`), or `stslab down` first to start afresh",
+                )
+            return self._restart(rec, opts.real_node)
+        self.require_absent()  # a half-made cluster without a record
+        api_port = opts.api_port or DEFAULT_API_PORT
+        dns_port = opts.dns_port or DEFAULT_DNS_PORT
+        require_port(api_port, "kube-apiserver", "--port")
+        require_port(dns_port, "CoreDNS", "--dns-port")
+        if opts.real_node:  # before anything starts
+            realnode.require()
+            realnode.check_dir(self.real_node().dir)
+        self._require_binaries()
+        try:
+            return self._create(opts, api_port, dns_port)
+        except BaseException as e:
+            kept = self._keep_logs()
+            self._teardown()  # nothing half-started is left behind
+            if isinstance(e, StslabError) and kept:
+                e.fix = f"the components' logs are kept in {kept}"
+            raise
+
+    def _keep_logs(self) -> Path | None:
+        """Copy the components' logs out of the state about to be removed."""
+        logs = [self.cluster_dir / "logs", self.dir / "coredns.log", self.real_node().dir / "logs"]
+        src = [p for p in logs if p.exists()]
+        if not src:
+            return None
+        dest = self.dir.parent / "logs" / f"{self.name}-failed-up"
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        for p in src:
+            if p.is_dir():
+                shutil.copytree(p, dest, dirs_exist_ok=True)
+            else:
+                shutil.copy(p, dest)
+        return dest
+
+    def _create(self, opts: UpOptions, api_port: int, dns_port: int) -> ClusterRecord:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.volumes / "hostpath_pv").mkdir(parents=True, exist_ok=True)
+        b = self.binaries()
+        stages = self._stages(opts.ready_delay_ms)
+        self._kwokctl(
+            "create",
+            "cluster",
+            "--config",
+            str(project_root() / "clusters/kwok/kwokctl.yaml"),
+            "--config",
+            str(stages),
+            "--runtime",
+            "binary",
+            "--kube-apiserver-port",
+            str(api_port),
+            "--kube-apiserver-binary",
+            str(b["kube-apiserver"]),
+            "--kube-controller-manager-binary",
+            str(self._confined_controller_manager()),
+            "--kube-scheduler-binary",
+            str(b["kube-scheduler"]),
+            "--kwok-controller-binary",
+            str(b["kwok"]),
+            "--etcd-binary",
+            str(b["etcd"]),
+            "--kubeconfig",
+            "",  # never touch ~/.kube/config
+            "--wait",
+            "2m",
+        )
+        shutil.copyfile(self.cluster_dir / "kubeconfig.yaml", self.kubeconfig_path)
+        self.kubeconfig_path.chmod(0o600)
+        api = api_client(self.kubeconfig_path, CONTEXT)
+        core = client.CoreV1Api(api)
+        labnodes.create_kwok_nodes(core, opts.nodes, opts.gpus_per_node)
+        sc = yaml.safe_load((project_root() / "clusters/kwok/storageclass.yaml").read_text())
+        client.StorageV1Api(api).create_storage_class(sc)
+        rec = ClusterRecord(
+            backend=self.name,
+            kubeconfig=str(self.kubeconfig_path),
+            context=CONTEXT,
+            nodes=opts.nodes,
+            gpus_per_node=opts.gpus_per_node,
+            extra={
+                "api_port": api_port,
+                "dns_port": dns_port,
+                "dns_ready_port": free_port(),
+                "volumes": str(self.volumes),
+            },
+        )
+        self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
+        self._wait_nodes(core, opts.nodes)
+        if opts.real_node:
+            self._start_real_node(core)
+            rec.extra["real_node"] = realnode.NODE_NAME
+        rec.save(self.record_path)
+        return rec
+
+    def _start_real_node(self, core: client.CoreV1Api, timeout: float = 60) -> None:
+        """Start the real node and wait until its kubelet has reported it Ready."""
+        rn = self.real_node()
+        # A restarted node still shows the Ready status of its last run: wait for a fresh one.
+        since = datetime.now(timezone.utc) - timedelta(seconds=1)
+        rn.start()
+
+        def ready() -> bool:
+            conds = core.read_node(rn.name).status.conditions or []
+            return any(
+                c.type == "Ready" and c.status == "True" and c.last_heartbeat_time >= since
+                for c in conds
+            )
+
+        wait_until(ready, timeout=timeout, what=f"{rn.name} Ready", hint=f"see {rn.log('kubelet')}")
+
+    def _wait_nodes(self, core: client.CoreV1Api, count: int, timeout: float = 60) -> None:
+        def ready() -> bool:
+            rows = labnodes.node_summary(core)
+            return sum(bool(r["ready"]) for r in rows) >= count
+
+        wait_until(
+            ready,
+            timeout=timeout,
+            what=f"{count} nodes becoming Ready",
+            hint=f"see the kwok controller log in {self.cluster_dir / 'logs'}",
+        )
+
+    def _restart(self, rec: ClusterRecord, add_real_node: bool = False) -> ClusterRecord:
+        """Start a stopped (or crashed) cluster again from its etcd data.
+
+        Its real node too, if it has one (or ``add_real_node``); on a failure everything that
+        started is stopped again, and the cluster stays stopped.
+        """
+        with_real_node = add_real_node or bool(rec.extra.get("real_node"))
+        if with_real_node:
+            realnode.require()
+        self._require_binaries()
+        self.real_node().stop()  # what a crashed real node left: bridge, cgroups, processes
+        self._kill_leftovers()
+        try:
+            return self._start_again(rec, with_real_node)
+        except BaseException:
+            self._halt(rec)
+            raise
+
+    def _start_again(self, rec: ClusterRecord, with_real_node: bool) -> ClusterRecord:
+        # kwokctl skips a component whose pid file names a "running" process, and it counts
+        # zombies (which nothing may reap here) as running: drop pid files of dead processes.
+        for pid_file in (self.cluster_dir / "pids").glob("*.pid"):
+            try:
+                alive = pid_alive(int(pid_file.read_text().strip()))
+            except ValueError:
+                alive = False
+            if not alive:
+                pid_file.unlink()
+        self._confined_controller_manager()
+        self._kwokctl("start", "cluster", "--wait", "2m")
+        self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
+        core = client.CoreV1Api(api_client(self.kubeconfig_path, CONTEXT))
+        self._wait_nodes(core, rec.nodes)
+        if with_real_node:
+            self._start_real_node(core)
+            rec.extra["real_node"] = realnode.NODE_NAME
+        rec.extra["stopped"] = False
+        rec.save(self.record_path)
+        return rec
+
+    def stop(self) -> None:
+        """Stop every process but keep the cluster's data; `stslab up` starts it again."""
+        self._halt(self._require_record(), check=True)
+
+    def _halt(self, rec: ClusterRecord, check: bool = False) -> None:
+        """Stop the real node, then CoreDNS and the control plane; record the cluster stopped.
+
+        ``check``: a failing ``kwokctl stop`` raises (else the sweep below ends its processes).
+        """
+        self.real_node().stop()  # while the apiserver still answers the kubelet
+        running = self.process_pids()
+        self.coredns(rec).stop()
+        try:
+            self._kwokctl("stop", "cluster")
+        except StslabError:
+            if check:
+                raise
+        self._kill_leftovers(running)
+        rec.extra["stopped"] = True
+        rec.save(self.record_path)
+
+    def down(self) -> None:
+        """Stop everything and delete the state directory, volumes included."""
+        if not self.exists():
+            raise ClusterStateError(
+                "there is no kwok lab cluster to take down", "nothing to do; `stslab up` starts one"
+            )
+        self._teardown()
+
+    def _teardown(self) -> None:
+        self.real_node().stop()  # first: its kubelet talks to the apiserver
+        running = self.process_pids()
+        rec = None
+        try:
+            rec = self.record()
+        except ClusterStateError:
+            pass  # corrupt record: still clean up below
+        if rec is not None and "dns_port" in rec.extra:
+            self.coredns(rec).stop()
+        if self.cluster_dir.exists() and self.binaries()["kwokctl"].exists():
+            try:
+                self._kwokctl(
+                    "delete", "cluster", "--kubeconfig", str(self.kubeconfig_path), timeout=60
+                )
+            except StslabError:
+                pass  # a broken cluster: the leftover sweep below ends its processes
+        self._kill_leftovers(running)
+        self.clear_state()
+
+    def _kill_leftovers(self, known: list[int] | None = None) -> None:
+        """End every process of this cluster and wait until each is gone (ports released).
+
+        ``known`` are pids seen before a shutdown began: an exiting process no longer shows
+        its command line, yet still holds its ports until it is gone.
+        """
+        for pid in sorted(set(known or []) | set(_pids_mentioning(self.dir))):
+            cmd = pid_cmdline(pid)
+            if cmd and not any(str(self.dir) in part for part in cmd):
+                continue  # the pid now belongs to some other program: leave it alone
+            terminate(pid)
+
+    def _require_record(self) -> ClusterRecord:
+        rec = self.record()
+        if rec is None:
+            raise ClusterStateError("there is no kwok lab cluster", "start one with `stslab up`")
+        return rec
+
+    # -- status ----------------------------------------------------------------------------
+    def _healthy(self, rec: ClusterRecord) -> bool:
+        try:
+            api = api_client(rec.kubeconfig, rec.context)
+            client.VersionApi(api).get_code(_request_timeout=2)
+        except Exception:  # noqa: BLE001 - any failure means "not serving"
+            return False
+        return True
+
+    def status(self) -> Status:
+        """Running, stopped, broken or absent, with the nodes when running."""
+        if not self.exists():
+            return Status(self.name, "absent", "no kwok lab cluster; start one with `stslab up`")
+        rec = self.record()
+        if rec is None:
+            return Status(self.name, "broken", "half-created; run `stslab down` to clean up")
+        if rec.extra.get("stopped"):
+            return Status(
+                self.name,
+                "stopped",
+                "stopped; `stslab up` restarts it with its data",
+                kubeconfig=rec.kubeconfig,
+            )
+        if not self._healthy(rec):
+            return Status(
+                self.name,
+                "broken",
+                "its processes are not answering; `stslab up` restarts it, "
+                "`stslab down` removes it",
+                kubeconfig=rec.kubeconfig,
+            )
+        core = client.CoreV1Api(api_client(rec.kubeconfig, rec.context))
+        dns = self.coredns(rec)
+        detail = (
+            f"apiserver https://127.0.0.1:{rec.extra['api_port']}, "
+            f"DNS 127.0.0.1:{dns.port} ({'up' if dns.pid() else 'DOWN'})"
+        )
+        if rec.extra.get("real_node"):
+            rn = self.real_node()
+            detail += f", real node {rn.name} ({'up' if rn.pid('kubelet') else 'DOWN'})"
+        return Status(self.name, "running", detail, labnodes.node_summary(core), rec.kubeconfig)
+
+    def process_pids(self) -> list[int]:
+        """Pids of every control-plane process of this cluster (for benchmarks and tests)."""
+        return _pids_mentioning(self.dir)
+
+
+def _pids_mentioning(path: Path) -> list[int]:
+    """Pids of processes whose command line names a file under ``path`` (not this one)."""
+    needle = str(path)
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        cmd = pid_cmdline(pid)
+        if cmd and any(needle in part for part in cmd) and pid_alive(pid):
+            out.append(pid)
+    return sorted(out)
+
+
+__all__ = ["KwokBackend", "CLUSTER", "CONTEXT", "DEFAULT_API_PORT", "DEFAULT_DNS_PORT"]

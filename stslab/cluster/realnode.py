@@ -1,0 +1,654 @@
+"""A real node beside the simulated ones: Debian's containerd and a real kubelet, as processes.
+
+The kubelet is built from the same Kubernetes version as the control plane
+(``scripts/build-binaries.sh kubelet``); containerd, runc, the CNI plugins and busybox come from
+Debian (:data:`APT_PACKAGES`). Images are made locally (:mod:`~.ociimage`), never pulled.
+It needs root and cgroup v1 or v2.
+
+Layout of ``dir``::
+
+    containerd.toml, containerd.sock   containerd's config and API socket (CRI plugin on)
+    containerd/                        containerd's root and state
+    runc/                              runc's state
+    cni/net.d/, cni/ipam/              the bridge network's config and its address leases
+    kubelet/                           the kubelet's --root-dir (device-plugins/ is in it)
+    kubelet.yaml, resolv.conf, pki/    the kubelet's configuration and serving certificate
+    dns/                               the node's CoreDNS: Corefile, pid, log
+    pod-logs/                          container logs (kubectl logs reads them)
+    images/                            the image archive imported into containerd
+    logs/, pids/                       each process's log and pid
+    sysctl.json                        kernel settings before the kubelet changed them
+
+Isolation and cleanup. containerd and the kubelet share one private mount namespace, held by a
+``sleep`` process. There a tmpfs covers ``/run`` (containerd's shims put their sockets in
+``/run/containerd/s`` whatever the config says; network namespaces go to ``/run/netns``),
+``/var/log`` (the kubelet's ``/var/log/containers`` links) and ``/var/lib`` (CNI's cache). The
+kubelet serves device plugins at the fixed ``/var/lib/kubelet/device-plugins``: that is
+bind-mounted from ``dir/kubelet/device-plugins``, where plugins on the host find it. Every
+mount they make (container root filesystems, volumes, network namespaces) lives only in that
+namespace, so when its last process ends, the mounts go with it.
+
+Network. Pods get veths on our own bridge :data:`BRIDGE` (:data:`POD_CIDR`; no masquerading,
+no forwarding: pods reach each other and the node, nothing else). The bridge's address
+:data:`NODE_IP` is the node's InternalIP (the kubelet refuses a loopback one), where the
+kubelet listens and the apiserver calls it for exec and logs.
+
+:meth:`RealNode.stop` ends the pods' processes (by their cgroups) and the namespace's
+processes, removes the bridge and the kubelet's cgroups, and restores the kernel settings the
+kubelet changes at start (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops, ...).
+
+The kubelet registers with the taint :data:`TAINT`, so only pods that tolerate it (and select
+the node) run here; lab pods keep going to the simulated nodes.
+
+DNS. The lab's CoreDNS listens on the host's 127.0.0.1, which a pod (in its own network
+namespace) cannot reach. So the node runs a second CoreDNS (:mod:`~.dns`, same Corefile,
+same apiserver) on ``NODE_IP:53``, and the kubelet gives pods ``clusterDNS: [NODE_IP]`` and
+``clusterDomain: cluster.local``: their resolv.conf has that nameserver, the search domains
+``<ns>.svc.cluster.local svc.cluster.local cluster.local`` and ``ndots:5``, as on any cluster.
+Answers may name kwok's made-up pod IPs (10.244.x); nothing here sends traffic to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from stslab.cluster import ociimage
+from stslab.cluster.dns import CoreDNS
+from stslab.core.errors import (
+    ClusterStateError,
+    PortInUseError,
+    StslabError,
+    ToolMissingError,
+    UsageError,
+)
+from stslab.core.kube import wait_until
+from stslab.core.paths import binary_dir, is_within
+from stslab.core.procs import free_port, pid_alive, pid_cmdline, port_free, terminate
+from stslab.core.versions import pinned
+
+NODE_NAME = "real-node-1"
+BRIDGE = "stslab-br0"
+POD_CIDR = "10.245.0.0/24"  # not kwok's 10.244.0.0/16 nor the Services' 10.96.0.0/16
+NODE_IP = "10.245.0.1"
+DNS_PORT = 53  # pods' resolv.conf cannot name another port
+CLUSTER_DOMAIN = "cluster.local"
+CNI_BIN = Path("/usr/lib/cni")
+LABEL = "stslab.dev/real-node"
+# Lab pods keep landing on simulated nodes unless they tolerate this and select the node.
+TAINT = {"key": LABEL, "value": "true", "effect": "NoSchedule"}
+BUSYBOX_IMAGE = "stslab.local/busybox:1"
+PAUSE_IMAGE = "stslab.local/pause:1"
+# The labs' manifests name busybox:1.28; this is Debian's busybox (1.35) under that name.
+BUSYBOX_ALIASES = ("docker.io/library/busybox:1.28",)
+APT_PACKAGES = "containerd runc containernetworking-plugins busybox-static"
+APT_FIX = f"apt-get install -y --no-install-recommends {APT_PACKAGES}"
+# The kubelet sets these (KubeletConfiguration protectKernelDefaults=false); stop restores them.
+KERNEL_TUNABLES = (
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+)
+CGROUP_FS = Path("/sys/fs/cgroup")
+# Covered by a tmpfs in the node's mount namespace (see above).
+HIDDEN_DIRS = ("/run", "/var/log", "/var/lib")
+# Where the kubelet serves kubelet.sock for device plugins, whatever its --root-dir.
+KUBELET_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+# A unix socket's path has at most 107 bytes; the longest the node makes is the kubelet's
+# temporary pod-resources socket, ``<dir>/kubelet/pod-resources/<10 digits>``.
+MAX_DIR_LEN = 107 - len("/kubelet/pod-resources/1234567890")
+
+
+def kubelet_binary() -> Path:
+    """The kubelet built for the pinned Kubernetes version."""
+    return binary_dir("kubelet", pinned().kubernetes) / "kubelet"
+
+
+def coredns_binary() -> Path:
+    """The CoreDNS the simulated cluster uses (the node runs a second one for its pods)."""
+    return binary_dir("coredns", pinned().coredns) / "coredns"
+
+
+def missing_requirements() -> list[tuple[str, str]]:
+    """(what, fix) for everything a real node needs that this machine lacks."""
+    out = []
+    if os.geteuid() != 0:
+        out.append(("root", "run as root: containerd, runc, mounts and bridges need it"))
+    if not kubelet_binary().is_file():
+        out.append((f"kubelet {pinned().kubernetes}", "run `scripts/build-binaries.sh kubelet`"))
+    if not coredns_binary().is_file():
+        out.append((f"coredns {pinned().coredns}", "run `make binaries`"))
+    for tool in ("containerd", "containerd-shim-runc-v2", "ctr", "runc"):
+        if shutil.which(tool) is None:
+            out.append((tool, APT_FIX))
+    for plugin in ("bridge", "host-local", "loopback"):
+        if not (CNI_BIN / plugin).is_file():
+            out.append((f"CNI plugin {plugin}", APT_FIX))
+    if not ociimage.BUSYBOX.is_file():
+        out.append(("static busybox", APT_FIX))
+    for tool in ("unshare", "nsenter", "ip"):
+        if shutil.which(tool) is None:
+            out.append((tool, "apt-get install -y util-linux iproute2"))
+    return out
+
+
+def require() -> None:
+    """Raise :class:`ToolMissingError` naming everything missing, and the fixes."""
+    missing = missing_requirements()
+    if missing:
+        names = ", ".join(w for w, _ in missing)
+        fixes = list(dict.fromkeys(fix for _, fix in missing))
+        raise ToolMissingError(f"a real node needs: {names}", "; ".join(fixes))
+
+
+def check_dir(d: Path) -> None:
+    """Raise :class:`UsageError` when a real node cannot keep its state in ``d``."""
+    if len(str(d)) > MAX_DIR_LEN:
+        raise UsageError(
+            f"the real node's directory {d} is too long for the unix sockets in it",
+            f"use one of at most {MAX_DIR_LEN} characters (`stslab up`: a shorter STSLAB_STATE)",
+        )
+    hidden = [h for h in HIDDEN_DIRS if is_within(d, Path(h))]
+    if hidden:
+        raise UsageError(
+            f"the real node's directory {d} lies under {hidden[0]}",
+            "which the node's processes see as an empty tmpfs; pick another directory",
+        )
+
+
+def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=60, check=False)
+    if check and proc.returncode != 0:
+        raise StslabError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-200:]}")
+    return proc
+
+
+def _link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def _mnt_ns(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return ""
+
+
+@dataclass
+class RealNode:
+    """containerd + kubelet for one node named ``name``, state and logs in ``dir``."""
+
+    dir: Path
+    kubeconfig: Path
+    name: str = NODE_NAME
+    context: str = ""  # of the kubeconfig, for CoreDNS; empty: its current context
+    kubelet_port: int = 0
+    healthz_port: int = 0
+    dns_ready_port: int = 0
+    _popen: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def socket(self) -> Path:
+        """The API socket of containerd (the CRI endpoint)."""
+        return self.dir / "containerd.sock"
+
+    @property
+    def kubelet_root(self) -> Path:
+        """The kubelet's --root-dir."""
+        return self.dir / "kubelet"
+
+    @property
+    def device_plugin_dir(self) -> Path:
+        """Where device plugins put their sockets (and the kubelet its ``kubelet.sock``)."""
+        return self.kubelet_root / "device-plugins"
+
+    @property
+    def cgroup_root(self) -> str:
+        """The kubelet's cgroupRoot: every pod's cgroup lies below it."""
+        return f"/stslab-{self.name}"
+
+    @property
+    def dns(self) -> CoreDNS:
+        """The node's CoreDNS, on the bridge address where its pods reach it."""
+        return CoreDNS(
+            binary=coredns_binary(),
+            workdir=self.dir / "dns",
+            port=DNS_PORT,
+            ready_port=self.dns_ready_port,
+            host=NODE_IP,
+        )
+
+    def log(self, proc: str) -> Path:
+        """A process's log file."""
+        return self.dir / "logs" / f"{proc}.log"
+
+    def _pid_file(self, proc: str) -> Path:
+        return self.dir / "pids" / f"{proc}.pid"
+
+    def pid(self, proc: str) -> int | None:
+        """The pid of ``namespace``, ``containerd`` or ``kubelet`` if it is running."""
+        try:
+            pid = int(self._pid_file(proc).read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    # -- configuration files ---------------------------------------------------------------
+    def _write_containerd_config(self) -> Path:
+        d = self.dir
+        cri = 'plugins."io.containerd.grpc.v1.cri"'
+        text = f"""\
+# Written by stslab: containerd for the real node, nothing shared with a system containerd.
+version = 2
+root = "{d}/containerd/root"
+state = "{d}/containerd/state"
+disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "{self.socket}"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[{cri}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  # Never ask runc for a lower OOM score than containerd's own: lowering it needs
+  # CAP_SYS_RESOURCE, which sandboxed CI machines may withhold even from root.
+  restrict_oom_score_adj = true
+  [{cri}.containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [{cri}.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [{cri}.containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "{d}/runc"
+  [{cri}.cni]
+    bin_dir = "{CNI_BIN}"
+    conf_dir = "{d}/cni/net.d"
+"""
+        path = d / "containerd.toml"
+        path.write_text(text)
+        return path
+
+    def _write_cni_config(self) -> None:
+        conf = {
+            "cniVersion": "1.0.0",
+            "name": "stslab-real-node",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": BRIDGE,
+                    # The bridge already has NODE_IP (start() adds it); no forwarding, no NAT.
+                    "isGateway": False,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP}]],
+                        "dataDir": str(self.dir / "cni/ipam"),
+                    },
+                },
+                {"type": "loopback"},
+            ],
+        }
+        path = self.dir / "cni/net.d/10-stslab.conflist"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(conf, indent=2))
+
+    def _write_kubelet_config(self) -> Path:
+        resolv = self.dir / "resolv.conf"
+        # What pods with dnsPolicy Default (and host-network pods) get; ClusterFirst pods get
+        # clusterDNS below with the search domains. Both name the node's CoreDNS: the host's
+        # resolver is never handed to a pod.
+        resolv.write_text(
+            "# Written by stslab: the real node's CoreDNS (cluster.local names only).\n"
+            f"nameserver {NODE_IP}\n"
+        )
+        cfg = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            # A lab node on a loopback-only control plane: the apiserver calls the kubelet
+            # without a client certificate (exec, logs), so any caller that reaches the kubelet
+            # port may do anything. Only this machine and its pods can reach NODE_IP.
+            "authentication": {
+                "anonymous": {"enabled": True},
+                "webhook": {"enabled": False},
+            },
+            "authorization": {"mode": "AlwaysAllow"},
+            "address": NODE_IP,
+            "port": self.kubelet_port,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": self.healthz_port,
+            "containerRuntimeEndpoint": f"unix://{self.socket}",
+            "cgroupDriver": "cgroupfs",
+            "cgroupRoot": self.cgroup_root,
+            "failCgroupV1": False,  # Kubernetes >= 1.35 refuses cgroup v1 hosts otherwise
+            "failSwapOn": False,
+            "resolvConf": str(resolv),
+            "clusterDNS": [NODE_IP],
+            "clusterDomain": CLUSTER_DOMAIN,
+            "podLogsDir": str(self.dir / "pod-logs"),
+            "volumePluginDir": str(self.dir / "volume-plugins"),
+            "registerWithTaints": [TAINT],
+            "maxPods": 20,
+            # Images cannot be pulled again here: never garbage-collect them.
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%"},
+            # No KUBE-FIREWALL / canary chains in the host's iptables (kube-proxy is not here).
+            "makeIPTablesUtilChains": False,
+            "rotateCertificates": False,
+            "serverTLSBootstrap": False,
+        }
+        path = self.dir / "kubelet.yaml"
+        path.write_text("# Written by stslab: the real node's kubelet.\n" + yaml.safe_dump(cfg))
+        return path
+
+    # -- start -----------------------------------------------------------------------------
+    def start(self, timeout: float = 60) -> None:
+        """Start CoreDNS, containerd and the kubelet; on a failure stop what started, and raise."""
+        require()
+        check_dir(self.dir)
+        if any(self.pid(p) for p in ("namespace", "containerd", "kubelet")):
+            raise ClusterStateError(
+                f"the real node {self.name} in {self.dir} is already running", "stop it first"
+            )
+        if _link_exists(BRIDGE):
+            raise ClusterStateError(
+                f"network interface {BRIDGE} exists: another real node runs on this machine",
+                f"stop it, or remove the bridge (`ip link del {BRIDGE}`)",
+            )
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> None:
+        subs = ("logs", "pids", "pki", "pod-logs", "images", "cni/ipam", "volume-plugins", "dns")
+        for sub in subs:
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.kubelet_port = self.kubelet_port or free_port()
+        self.healthz_port = self.healthz_port or free_port()
+        self.dns_ready_port = self.dns_ready_port or free_port()
+        containerd_conf = self._write_containerd_config()
+        self._write_cni_config()
+        kubelet_conf = self._write_kubelet_config()
+        self._save_kernel_tunables()
+        self._make_cgroup_root()
+        # The bridge with the node's address, before the kubelet reports it as its InternalIP.
+        _sh("ip", "link", "add", BRIDGE, "type", "bridge")
+        _sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
+        _sh("ip", "link", "set", BRIDGE, "up")
+        # The pods' DNS: CoreDNS in the host's network namespace, on the bridge address.
+        if not port_free(DNS_PORT, NODE_IP):
+            raise PortInUseError(
+                f"port {DNS_PORT} on {NODE_IP} is in use (a DNS server on every address?)",
+                f"stop what listens on port {DNS_PORT} (`ss -lntup 'sport = :{DNS_PORT}'`)",
+            )
+        self.dns.start(self.kubeconfig, self.context)
+
+        plugins = self.device_plugin_dir
+        plugins.mkdir(parents=True, exist_ok=True)
+        mounts = (
+            f"set -e; for d in {' '.join(HIDDEN_DIRS)}; do "
+            "mount -t tmpfs -o mode=0755,size=64m stslab-node-tmpfs $d; done; "
+            # the kubelet's device-plugin socket path is fixed (v1beta1.KubeletSocket)
+            f"mkdir -p {KUBELET_PLUGIN_DIR}; mount --bind '{plugins}' {KUBELET_PLUGIN_DIR}; "
+            "exec sleep infinity"
+        )
+        ns = self._spawn(
+            "namespace",
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", mounts],
+        )
+        wait_until(
+            lambda: str(plugins) in Path(f"/proc/{ns}/mountinfo").read_text(),
+            timeout=10,
+            what="the real node's mount namespace",
+            hint=f"see {self.log('namespace')}",
+        )
+        enter = ["nsenter", f"--target={ns}", "--mount", "--"]
+        self._spawn("containerd", [*enter, "containerd", "--config", str(containerd_conf)])
+        wait_until(
+            lambda: self._ctr("version").returncode == 0,
+            timeout=timeout,
+            what="containerd answering",
+            hint=f"see {self.log('containerd')}",
+        )
+        self.import_images()
+        self._spawn(
+            "kubelet",
+            [
+                *enter,
+                str(kubelet_binary()),
+                f"--config={kubelet_conf}",
+                f"--kubeconfig={self.kubeconfig}",
+                f"--root-dir={self.kubelet_root}",
+                f"--cert-dir={self.dir / 'pki'}",
+                f"--hostname-override={self.name}",
+                f"--node-ip={NODE_IP}",
+                f"--node-labels={LABEL}=true",
+                "--v=2",
+            ],
+        )
+        wait_until(
+            self._kubelet_healthy,
+            timeout=timeout,
+            what="the kubelet's /healthz",
+            hint=f"see {self.log('kubelet')}",
+        )
+
+    def _spawn(self, proc: str, cmd: list[str]) -> int:
+        with self.log(proc).open("ab") as log:
+            p = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        self._popen[proc] = p
+        self._pid_file(proc).write_text(str(p.pid))
+        time.sleep(0.1)
+        if p.poll() is not None:
+            raise StslabError(
+                f"{proc} exited at once (exit {p.returncode})", f"see {self.log(proc)}"
+            )
+        return p.pid
+
+    def _ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``ctr`` against our containerd, run inside the node's mount namespace (its fifos)."""
+        ns = self.pid("namespace")
+        if ns is None:
+            raise ClusterStateError("the real node's mount namespace is gone", "start it again")
+        cmd = ["nsenter", f"--target={ns}", "--mount", "--", "ctr", "-a", str(self.socket)]
+        return subprocess.run(
+            [*cmd, "-n", "k8s.io", *args], capture_output=True, text=True, timeout=120, check=False
+        )
+
+    def _kubelet_healthy(self) -> bool:
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{self.healthz_port}/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+
+    def import_images(self) -> None:
+        """Build busybox and pause images from Debian's static busybox and import them."""
+        images = self.dir / "images"
+        rootfs = images / "rootfs"
+        if not rootfs.exists():
+            ociimage.busybox_rootfs(rootfs)
+        archive = ociimage.write_archive(
+            rootfs,
+            [
+                ociimage.Image(names=[BUSYBOX_IMAGE, *BUSYBOX_ALIASES]),
+                ociimage.Image(names=[PAUSE_IMAGE], cmd=(), entrypoint=ociimage.PAUSE_COMMAND),
+            ],
+            images / "images.tar",
+        )
+        res = self._ctr("images", "import", str(archive))
+        if res.returncode != 0:
+            raise StslabError(
+                f"importing the images failed: {res.stderr.strip()[-200:]}",
+                f"see {self.log('containerd')}",
+            )
+
+    # -- kernel settings and cgroups ---------------------------------------------------------
+    def _save_kernel_tunables(self) -> None:
+        path = self.dir / "sysctl.json"
+        if path.exists():  # a crashed run: keep the values from before the first kubelet
+            return
+        values = {k: Path("/proc/sys", k).read_text().strip() for k in KERNEL_TUNABLES}
+        path.write_text(json.dumps(values, indent=2))
+
+    def _restore_kernel_tunables(self) -> None:
+        path = self.dir / "sysctl.json"
+        if not path.exists():
+            return
+        for key, value in json.loads(path.read_text()).items():
+            target = Path("/proc/sys", key)
+            if target.read_text().strip() != value:
+                target.write_text(value)
+        path.unlink()
+
+    def _cgroup_dirs(self) -> list[Path]:
+        """Our cgroup root in every mounted hierarchy (v1: one per controller; v2: one)."""
+        if (CGROUP_FS / "cgroup.controllers").exists():  # unified (v2) hierarchy
+            return [CGROUP_FS / self.cgroup_root.lstrip("/")]
+        # v1, including a hybrid host's "unified" v2 tree, where the kubelet mirrors its cgroups
+        return [
+            h / self.cgroup_root.lstrip("/")
+            for h in sorted(CGROUP_FS.iterdir())
+            if h.is_dir() and not h.is_symlink()
+        ]
+
+    def _make_cgroup_root(self) -> None:
+        for d in self._cgroup_dirs():
+            d.mkdir(exist_ok=True)
+            if d.parent.name == "cpuset":  # a v1 cpuset cgroup starts with no cpus or mems
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    (d / f).write_text((d.parent / f).read_text())
+
+    def _cgroup_pids(self) -> set[int]:
+        pids: set[int] = set()
+        for d in self._cgroup_dirs():
+            for procs in d.rglob("cgroup.procs") if d.exists() else []:
+                try:
+                    pids |= {int(p) for p in procs.read_text().split()}
+                except OSError:
+                    continue
+        return pids
+
+    def _remove_cgroups(self) -> None:
+        for d in self._cgroup_dirs():
+            if not d.exists():
+                continue
+            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                sub.rmdir()
+            d.rmdir()
+
+    # -- stop ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """End every process, mount, interface and cgroup the node made (idempotent).
+
+        Does nothing unless this node's directory shows it started (pid files, or the saved
+        kernel settings): the bridge and the cgroup root have fixed names, and a node that
+        never started must not remove another one's.
+        """
+        if not self.started():
+            return
+        kubelet = self.pid("kubelet")
+        if kubelet:
+            terminate(kubelet)
+        # The pods' processes (sandboxes and containers) are in cgroups below our root.
+        for _ in range(3):
+            pods = self._cgroup_pids()
+            for pid in pods:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if not pods:
+                break
+            time.sleep(0.3)
+        ns = self.pid("namespace")
+        containerd = self.pid("containerd")
+        if containerd:
+            terminate(containerd)
+        if ns:
+            # containerd's shims stay in the namespace after containerd: end them, then it.
+            inside = _mnt_ns(ns)
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit() and int(entry.name) != ns and inside:
+                    if _mnt_ns(int(entry.name)) == inside:
+                        terminate(int(entry.name), timeout=3)
+            terminate(ns)
+        for p in self._popen.values():
+            if p.poll() is None:
+                p.wait(timeout=5)
+        self._popen.clear()
+        self.dns.stop()
+        if _link_exists(BRIDGE):
+            # A pod's veth goes with its network namespace, once nothing holds that any more.
+            ports = Path("/sys/class/net", BRIDGE, "brif")
+            try:
+                wait_until(lambda: not any(ports.iterdir()), timeout=10, what="pod veths gone")
+            except StslabError:
+                for veth in ports.iterdir():
+                    _sh("ip", "link", "del", veth.name, check=False)
+            _sh("ip", "link", "del", BRIDGE)
+        wait_until(lambda: not self._cgroup_pids(), timeout=10, what="the pods' processes ending")
+        self._remove_cgroups()
+        for proc in ("kubelet", "containerd", "namespace"):
+            self._pid_file(proc).unlink(missing_ok=True)
+        self._restore_kernel_tunables()
+
+    def started(self) -> bool:
+        """True when this node started and was not fully stopped since (or crashed)."""
+        pids = self.dir / "pids"
+        return (self.dir / "sysctl.json").exists() or (pids.is_dir() and any(pids.glob("*.pid")))
+
+    def leftovers(self) -> list[str]:
+        """What of this node still exists on the machine: processes, mounts, links (for tests)."""
+        out = []
+        needle = str(self.dir)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                cmd = pid_cmdline(int(entry.name))
+                if any(needle in part for part in cmd) and pid_alive(int(entry.name)):
+                    out.append(f"process {entry.name}: {' '.join(cmd)[:120]}")
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            if needle in line or "stslab-node-tmpfs" in line:
+                out.append(f"mount: {line}")
+        if _link_exists(BRIDGE):
+            out.append(f"interface {BRIDGE}")
+        out += [f"cgroup {d}" for d in self._cgroup_dirs() if d.exists()]
+        return out
+
+
+__all__ = [
+    "RealNode",
+    "NODE_NAME",
+    "BRIDGE",
+    "POD_CIDR",
+    "NODE_IP",
+    "DNS_PORT",
+    "missing_requirements",
+    "require",
+    "check_dir",
+]

@@ -1,0 +1,28 @@
+"""Every label, annotation and resource name stslab puts on cluster objects, in one place.
+
+Cleanup, reset, workshops and the live views all select by these keys, so a key spelled in one
+module and read in another must be the same string: import it from here.
+"""
+
+# Objects a lab made carry the lab's namespace under this label (cleanup selects by it).
+LAB_LABEL = "stslab.dev/lab"
+# A node a lab cordoned, annotated with that lab's namespace so cleanup uncordons only its own.
+CORDON_ANNOTATION = "stslab.dev/cordoned-by"
+# Node pools a lab adds (GPU and CPU machines); the value is "<namespace>-<pool>".
+POOL_LABEL = "stslab.dev/pool"
+# Lab nodes stslab created or labelled (zones, GPUs).
+MANAGED_LABEL = "stslab.dev/lab-node"
+# Objects of a cluster someone else runs that stslab itself made (existing backend).
+OWNED_LABEL = "stslab.dev/owned"
+# Workshop accounts and learner progress.
+PROGRESS_LABEL = "stslab.dev/progress"
+LEARNER_LABEL = "stslab.dev/learner"
+WORKSHOP_LABEL = "stslab.dev/workshop"
+# Per-pod knobs of the simulated kubelet (clusters/kwok/stages.yaml reads them).
+READY_DELAY_ANNOTATION = "stslab.dev/ready-delay-ms"
+NEVER_READY_ANNOTATION = "stslab.dev/never-ready"
+# Helper pods the labs start (nslookup).
+TOOL_LABEL = "stslab.dev/tool"
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+GPU_RESOURCE = "nvidia.com/gpu"

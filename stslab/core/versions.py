@@ -1,0 +1,54 @@
+"""Pinned versions, read from ``clusters/versions.env`` (the one place they are set)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from stslab.core.paths import project_root
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Every pinned component version."""
+
+    kubernetes: str
+    etcd: str
+    kwok: str
+    coredns: str
+    kind: str
+    kind_node_image: str
+    local_path: str
+    k3s_image: str
+
+    @property
+    def kubernetes_minor(self) -> str:
+        """``1.36`` for ``v1.36.3``."""
+        return ".".join(self.kubernetes.lstrip("v").split(".")[:2])
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines, ignoring blanks and ``#`` comments."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+@cache
+def pinned() -> Versions:
+    """Return the pinned versions."""
+    env = parse_env((project_root() / "clusters" / "versions.env").read_text())
+    return Versions(
+        kubernetes=env["KUBERNETES_VERSION"],
+        etcd=env["ETCD_VERSION"],
+        kwok=env["KWOK_VERSION"],
+        coredns=env["COREDNS_VERSION"],
+        kind=env["KIND_VERSION"],
+        kind_node_image=env["KIND_NODE_IMAGE"],
+        local_path=env["LOCAL_PATH_PROVISIONER_VERSION"],
+        k3s_image=env["K3S_IMAGE"],
+    )

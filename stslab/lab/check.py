@@ -1,0 +1,224 @@
+"""Checks for lab exercises, which print a plain-text verdict and raise with a hint.
+
+Each looks at the live cluster (or a recording) and raises :class:`CheckFailedError` with a
+hint when the answer is wrong.
+
+In JupyterLab a failed check shows its verdict and hint, not a traceback; in a headless run
+(papermill) it fails the notebook, so the checks are the labs' assertions.
+
+Every verdict is recorded as the learner's progress (:mod:`stslab.lab.progress`) under a stable
+exercise name: ``exercise`` when given, else the text a pass would print (``passed``), which
+does not change between a failing and a passing attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from stslab.lab import progress
+
+
+class CheckFailedError(AssertionError):
+    """An exercise's check did not pass; ``hint`` says where to look."""
+
+    def __init__(self, what: str, hint: str) -> None:
+        super().__init__(f"{what} — hint: {hint}")
+        self.what = what
+        self.hint = hint
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
+        return [f"FAIL: {self.what}", f"hint: {self.hint}"]
+
+
+def verdict(ok: bool, passed: str, failed: str, hint: str, *, exercise: str | None = None) -> None:
+    """Print ``PASS: ...`` or raise :class:`CheckFailedError` (after printing ``FAIL: ...``).
+
+    The result is recorded under ``exercise`` (default: ``passed``, else ``failed``).
+    """
+    progress.record(exercise or passed or failed, ok)
+    if ok:
+        print(f"PASS: {passed}")
+        return
+    print(f"FAIL: {failed}\nhint: {hint}")
+    raise CheckFailedError(failed, hint)
+
+
+def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
+    """Check a learner's prediction: ``given`` must equal ``expected``."""
+    if given is ...:
+        verdict(
+            False,
+            "",
+            f"{question}: no answer yet (replace ... with yours)",
+            hint,
+            exercise=question,
+        )
+    verdict(
+        given == expected,
+        f"{question}: {given!r}",
+        f"{question}: {given!r} is not right",
+        hint,
+        exercise=question,
+    )
+
+
+def _pods(api: client.ApiClient, ns: str, name: str) -> dict[int, Any]:
+    pods = client.CoreV1Api(api).list_namespaced_pod(ns).items
+    out = {}
+    for p in pods:
+        head, _, tail = p.metadata.name.rpartition("-")
+        if head == name and tail.isdigit():
+            out[int(tail)] = p
+    return out
+
+
+def _ready_at(pod: Any) -> Any:
+    for c in pod.status.conditions or []:
+        if c.type == "Ready" and c.status == "True":
+            return c.last_transition_time
+    return None
+
+
+def started_in_order(api: client.ApiClient, ns: str, name: str, replicas: int) -> None:
+    """Each ``name-n`` was created only after ``name-(n-1)`` was Ready (API timestamps)."""
+    pods = _pods(api, ns, name)
+    missing = [o for o in range(replicas) if o not in pods]
+    if missing:
+        verdict(
+            False,
+            "",
+            f"{name}-{missing[0]} does not exist",
+            "wait for the rollout to finish (the live view) and run the check again",
+            exercise=f"{name} started in order",
+        )
+    for o in range(1, replicas):
+        before, after = pods[o - 1], pods[o]
+        ready = _ready_at(before)
+        if ready is None or after.metadata.creation_timestamp < ready:
+            verdict(
+                False,
+                "",
+                f"{name}-{o} was created before {name}-{o - 1} was Ready",
+                "is podManagementPolicy OrderedReady (the default)?",
+                exercise=f"{name} started in order",
+            )
+    verdict(
+        True,
+        f"{name}-0..{replicas - 1} started one by one, each after the previous was Ready",
+        "",
+        "",
+        exercise=f"{name} started in order",
+    )
+
+
+def started_in_parallel(api: client.ApiClient, ns: str, name: str, replicas: int) -> None:
+    """Every ``name-n`` was created before ``name-0`` was Ready."""
+    pods = _pods(api, ns, name)
+    ready0 = _ready_at(pods[0]) if 0 in pods else None
+    late = [
+        o
+        for o in range(replicas)
+        if o not in pods or (ready0 is not None and pods[o].metadata.creation_timestamp > ready0)
+    ]
+    verdict(
+        not late,
+        f"{name}-0..{replicas - 1} were all created without waiting",
+        f"{name}-{late[0] if late else '?'} waited for {name}-0",
+        "set podManagementPolicy: Parallel",
+        exercise=f"{name} started in parallel",
+    )
+
+
+def snapshot(api: client.ApiClient, ns: str, pod: str) -> dict[str, Any]:
+    """What identifies a pod right now: uid, IP, node and the claims it mounts."""
+    p = client.CoreV1Api(api).read_namespaced_pod(pod, ns)
+    claims = sorted(
+        v.persistent_volume_claim.claim_name
+        for v in p.spec.volumes or []
+        if v.persistent_volume_claim
+    )
+    return {
+        "name": pod,
+        "uid": p.metadata.uid,
+        "ip": p.status.pod_ip,
+        "node": p.spec.node_name,
+        "claims": claims,
+    }
+
+
+def kept_identity(api: client.ApiClient, ns: str, before: dict[str, Any]) -> None:
+    """The pod was replaced (new uid) yet kept its name and its claims."""
+    try:
+        now = snapshot(api, ns, before["name"])
+    except ApiException:
+        verdict(
+            False,
+            "",
+            f"there is no pod {before['name']} now",
+            "wait until the replacement exists (the live view shows it)",
+            exercise=f"{before['name']} kept its identity",
+        )
+        return
+    verdict(
+        now["uid"] != before["uid"] and now["claims"] == before["claims"],
+        f"{before['name']} is a new pod (uid {now['uid'][:8]}…) with the same name and "
+        f"claims {now['claims']}",
+        f"{before['name']} still has uid {now['uid'][:8]}… or other claims {now['claims']}",
+        "delete the pod first, then wait for its replacement",
+        exercise=f"{before['name']} kept its identity",
+    )
+
+
+def deleted_in_reverse(df: pd.DataFrame, name: str, ordinals: Iterable[int]) -> None:
+    """From a recording: the given members were deleted highest ordinal first."""
+    want = sorted(ordinals, reverse=True)
+    gone = df[
+        (df["kind"] == "Pod")
+        & (df["event"] == "DELETED")
+        & df["name"].str.fullmatch(rf"{name}-\d+")
+    ]
+    order = [int(o) for o in gone["ordinal"] if int(o) in want]
+    verdict(
+        order == want,
+        f"{name} members went away in the order {order}",
+        f"{name} members went away in the order {order}, not {want}",
+        "scale the StatefulSet down (not delete pods by hand) while recording",
+        exercise=f"{name} deleted in reverse order",
+    )
+
+
+def claims_exist(
+    api: client.ApiClient, ns: str, names: Iterable[str], *, present: bool = True
+) -> None:
+    """The claims ``names`` exist (``present``) or are all gone."""
+    have = {
+        c.metadata.name
+        for c in client.CoreV1Api(api).list_namespaced_persistent_volume_claim(ns).items
+        if not c.metadata.deletion_timestamp
+    }
+    names = sorted(names)
+    wrong = [n for n in names if (n in have) != present]
+    state = "still exist" if present else "are gone"
+    verdict(
+        not wrong,
+        f"claims {names} {state}",
+        f"claims {wrong} {'are missing' if present else 'still exist'}",
+        "look at persistentVolumeClaimRetentionPolicy (whenScaled / whenDeleted)",
+    )
+
+
+def resolves(addresses: list[str], expected: Iterable[str], *, name: str) -> None:
+    """``name`` resolved to exactly the ``expected`` addresses."""
+    want = sorted(expected)
+    verdict(
+        sorted(addresses) == want,
+        f"{name} → {sorted(addresses)}",
+        f"{name} → {sorted(addresses)}, expected {want}",
+        "is the Service headless (clusterIP: None) and are the pods Ready?",
+        exercise=f"{name} resolves",
+    )

@@ -1,0 +1,279 @@
+"""What every lab does first and last: connect, get a fresh namespace, clean up.
+
+from stslab.lab import Lab
+lab = Lab("lab-01", backend)   # connect; remove what an earlier run left; make the namespace
+lab.apply(manifest)            # create the object in the lab's namespace
+lab.cleanup()                  # namespace, claims, their volumes, labelled cluster objects
+
+A lab's namespace is normally its own (``lab-NN``): cleanup deletes it and ``Lab`` makes it
+again. A *shared* namespace — a workshop learner's (``stslab.dev/learner``) or the one the
+existing backend made (``stslab.dev/owned``) — is never deleted: the learner could not make it
+again. Cleanup empties it instead (workloads, pods, services, claims, config maps and events;
+its service accounts, secrets, RBAC and the progress ConfigMap stay).
+
+Making a ``Lab`` makes its lab current for progress (:mod:`stslab.lab.progress`): the lab is
+``lab=`` when given, else the ``lab-NN`` of the notebook running (its file name), else the
+``lab-NN`` in the namespace's name, else the namespace.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from kubernetes import client, utils
+from kubernetes.client.exceptions import ApiException
+
+from stslab.cluster.lifecycle import connect, record, status
+from stslab.core.errors import ClusterStateError
+from stslab.core.kube import wait_for_default_service_account, wait_until
+from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, LEARNER_LABEL, OWNED_LABEL
+from stslab.lab import dra, progress
+from stslab.lab.storage import local_dir, volume_path
+
+# Namespaces that are someone's to keep: emptied by cleanup, never deleted.
+SHARED_LABELS = (LEARNER_LABEL, OWNED_LABEL)
+KEEP_CONFIGMAPS = ("kube-root-ca.crt", progress.CONFIGMAP)
+
+
+class Lab:
+    """A lab's connection and namespace. Re-running a lab from the top starts clean."""
+
+    def __init__(
+        self,
+        namespace: str,
+        backend: str | None = None,
+        timeout: float = 120,
+        *,
+        lab: str | None = None,
+    ) -> None:
+        self._connect(namespace, backend, timeout)
+        self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
+        self.cleanup()
+        if not self.shared:
+            self.core.create_namespace(
+                {"metadata": {"name": namespace, "labels": {LAB_LABEL: namespace}}}
+            )
+            wait_for_default_service_account(self.core, namespace)
+        if self.backend == "existing":  # a shared cluster: the instructor sees the results too
+            home = record(self.backend).namespace
+            progress.begin(self.lab, api=self.api, namespace=home)
+        else:
+            progress.begin(self.lab)
+
+    @classmethod
+    def attach(cls, namespace: str, backend: str | None = None, timeout: float = 120) -> Lab:
+        """Connect to a lab's namespace without cleaning or making it (for a reset)."""
+        attached = cls.__new__(cls)
+        attached._connect(namespace, backend, timeout)
+        attached.lab = progress.lab_of(namespace)
+        return attached
+
+    def _connect(self, namespace: str, backend: str | None, timeout: float) -> None:
+        st = status(backend)
+        if st.state != "running":
+            raise ClusterStateError(
+                f"the {st.backend} lab cluster is {st.state}: {st.detail}",
+                "start it with `stslab up` (or `make lab`), then re-run",
+            )
+        self.backend = st.backend
+        self.started = datetime.now(timezone.utc)  # to tell this run's events from older ones
+        self.namespace = namespace
+        self.timeout = timeout
+        self.api = connect(backend)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.shared = self._is_shared()
+
+    def _is_shared(self) -> bool:
+        """Whether the namespace is someone's to keep (see the module docstring)."""
+        try:
+            ns = self.core.read_namespace(self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            if e.status == 403:
+                fix = "ask the cluster's owner for access"
+                if self.backend == "existing":
+                    mine = record(self.backend).namespace
+                    fix = (
+                        f'use your own namespace: namespace = "{mine}" in the parameters cell '
+                        f"(for a reset: --namespace {mine})"
+                    )
+                raise ClusterStateError(
+                    f"this cluster does not let you use namespace {self.namespace}", fix
+                ) from e
+            raise
+        labels = ns.metadata.labels or {}
+        return LAB_LABEL not in labels and any(k in labels for k in SHARED_LABELS)
+
+    def apply(self, manifest: dict[str, Any]) -> Any:
+        """Create ``manifest`` in the lab namespace (cluster-scoped ones get the lab label)."""
+        meta = manifest.setdefault("metadata", {})
+        meta.setdefault("labels", {})[LAB_LABEL] = self.namespace
+        return utils.create_from_dict(self.api, manifest, namespace=self.namespace)
+
+    def cleanup(self) -> None:
+        """Remove the lab's namespace (a shared one's contents); wait for it and its volumes.
+
+        Also uncordons the nodes the lab cordoned, deletes the volumes and classes it labelled,
+        the machines it added and its hand-made volumes' directories.
+        """
+        if self.shared:
+            self._empty_namespace()
+        else:
+            try:
+                self.core.delete_namespace(self.namespace)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+        # Cluster-scoped leftovers. What this user may not list (403), this user cannot have
+        # made: a learner on a workshop cluster skips those steps instead of failing.
+        for node in _listed(self.core.list_node):  # nodes a lab cordoned (a drain exercise)
+            if (node.metadata.annotations or {}).get(CORDON_ANNOTATION) == self.namespace:
+                self.core.patch_node(
+                    node.metadata.name,
+                    {
+                        "metadata": {"annotations": {CORDON_ANNOTATION: None}},
+                        "spec": {"unschedulable": False},
+                    },
+                )
+        sel = f"{LAB_LABEL}={self.namespace}"
+        for pv in _listed(self.core.list_persistent_volume, label_selector=sel):
+            self.core.delete_persistent_volume(pv.metadata.name)
+        storage = client.StorageV1Api(self.api)
+        for sc in _listed(storage.list_storage_class, label_selector=sel):
+            storage.delete_storage_class(sc.metadata.name)
+        try:
+            dra.delete_labelled(self.api, sel)  # device classes and slices a lab published
+        except ApiException as e:
+            if e.status != 403:
+                raise
+        refused: set[str] = set()  # retained volumes this user may not delete (a learner)
+
+        def gone() -> bool:
+            left = self._leftovers() if self.shared else self._namespace_exists()
+            pvs = [
+                pv
+                for pv in _listed(self.core.list_persistent_volume)
+                if pv.spec.claim_ref
+                and pv.spec.claim_ref.namespace == self.namespace
+                and pv.metadata.name not in refused
+            ]
+            for pv in pvs:  # retained volumes outlive their claims: they are the lab's too
+                if pv.status.phase in ("Released", "Failed") and not pv.metadata.deletion_timestamp:
+                    try:
+                        self.core.delete_persistent_volume(pv.metadata.name)
+                    except ApiException as e:
+                        if e.status == 403:
+                            refused.add(pv.metadata.name)
+                        elif e.status != 404:
+                            raise
+            self._release_pods_of_missing_nodes()
+            return not left and not [pv for pv in pvs if pv.metadata.name not in refused]
+
+        what = f"namespace {self.namespace} being " + ("emptied" if self.shared else "removed")
+        wait_until(gone, timeout=self.timeout, what=what)
+        # Machines the lab added (node pools), once nothing of the lab runs on them.
+        for node in _listed(self.core.list_node, label_selector=sel):
+            self.core.delete_node(node.metadata.name)
+        # Hand-made volumes' directories (kwok: on this machine, inside the lab volume dir).
+        host = local_dir(volume_path(self.namespace, ""), self.backend)
+        if host is not None and host.exists():
+            shutil.rmtree(host)
+
+    def _namespace_exists(self) -> bool:
+        try:
+            self.core.read_namespace(self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    def _empty_namespace(self) -> None:
+        """Delete what labs make in a shared namespace; the namespace and its accounts stay."""
+        ns = self.namespace
+        apps, batch = self.apps, client.BatchV1Api(self.api)
+        policy = client.PolicyV1Api(self.api)
+        collections: list[Callable[..., Any]] = [
+            apps.delete_collection_namespaced_stateful_set,  # owners first: nothing is remade
+            apps.delete_collection_namespaced_deployment,
+            apps.delete_collection_namespaced_replica_set,
+            apps.delete_collection_namespaced_daemon_set,
+            batch.delete_collection_namespaced_cron_job,
+            batch.delete_collection_namespaced_job,
+            policy.delete_collection_namespaced_pod_disruption_budget,
+            self.core.delete_collection_namespaced_pod,
+            self.core.delete_collection_namespaced_persistent_volume_claim,
+            self.core.delete_collection_namespaced_event,
+        ]
+        for delete in collections:
+            _tolerating_absence(delete, ns, propagation_policy="Background")
+        for svc in self.core.list_namespaced_service(ns).items:
+            _tolerating_absence(self.core.delete_namespaced_service, svc.metadata.name, ns)
+        for cm in self.core.list_namespaced_config_map(ns).items:
+            if cm.metadata.name not in KEEP_CONFIGMAPS:
+                _tolerating_absence(self.core.delete_namespaced_config_map, cm.metadata.name, ns)
+
+    def _leftovers(self) -> list[str]:
+        """What of a lab is still in the shared namespace (pods, claims, sets)."""
+        ns = self.namespace
+        return [
+            f"{kind} {o.metadata.name}"
+            for kind, items in (
+                ("pod", self.core.list_namespaced_pod(ns).items),
+                ("claim", self.core.list_namespaced_persistent_volume_claim(ns).items),
+                ("statefulset", self.apps.list_namespaced_stateful_set(ns).items),
+                ("deployment", self.apps.list_namespaced_deployment(ns).items),
+            )
+            for o in items
+        ]
+
+    def _release_pods_of_missing_nodes(self) -> None:
+        """Force-delete this lab's terminating pods whose node was removed (a node-failure step).
+
+        No kubelet is left to confirm they stopped; the pod garbage collector would only
+        remove them after a while. The lab made the node go away, so it knows they are gone.
+        """
+        try:
+            nodes = {n.metadata.name for n in self.core.list_node().items}
+        except ApiException as e:
+            if e.status == 403:
+                return  # without seeing the nodes, no pod can be judged orphaned
+            raise
+        for p in self.core.list_namespaced_pod(self.namespace).items:
+            if p.metadata.deletion_timestamp and p.spec.node_name not in nodes:
+                try:
+                    self.core.delete_namespaced_pod(
+                        p.metadata.name, self.namespace, grace_period_seconds=0
+                    )
+                except ApiException as e:
+                    if e.status != 404:
+                        raise
+
+
+def _listed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+    """``call(...)``'s items; none when this user may not see them (403)."""
+    try:
+        return list(call(*args, **kwargs).items)
+    except ApiException as e:
+        if e.status == 403:
+            return []
+        raise
+
+
+def _tolerating_absence(delete: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run a delete; an object already gone, or a kind this user may not touch, is no error."""
+    try:
+        delete(*args, **kwargs)
+    except ApiException as e:
+        if e.status not in (403, 404, 405):
+            raise
+
+
+def reset(namespace: str, backend: str | None = None, timeout: float = 120) -> None:
+    """Return a lab to its starting point: remove what :meth:`Lab.cleanup` removes, make nothing."""
+    Lab.attach(namespace, backend, timeout).cleanup()

@@ -1,0 +1,158 @@
+"""Storage helpers for the labs: static volume pools, why a claim is Pending, host paths.
+
+On the simulated backend a hostPath volume lives on this machine: the controller-manager sees
+``/tmp`` as the lab's volume directory, so a PV at ``/tmp/<namespace>/<name>`` is the directory
+``<state>/kwok/volumes/<namespace>/<name>`` here — real files a lab can write and read back.
+On kind/k3d the path is on the node (inside its container).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from stslab.cluster.lifecycle import record
+
+DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def default_class(api: client.ApiClient) -> str | None:
+    """The name of the cluster's default StorageClass (never hard-code it), or None."""
+    for sc in client.StorageV1Api(api).list_storage_class().items:
+        if (sc.metadata.annotations or {}).get(DEFAULT_ANNOTATION) == "true":
+            return str(sc.metadata.name)
+    return None
+
+
+def volume_path(namespace: str, name: str) -> str:
+    """The hostPath of a lab's hand-made volume (as the cluster sees it)."""
+    return f"/tmp/stslab-{namespace}/{name}"
+
+
+def local_dir(path: str, backend: str | None = None) -> Path | None:
+    """Where a hostPath volume's files are on *this* machine (kwok only), else None."""
+    rec = record(backend)
+    if rec.backend != "kwok" or not path.startswith("/tmp/"):
+        return None
+    return Path(rec.extra["volumes"]) / path.removeprefix("/tmp/")
+
+
+def host_path_pv(
+    namespace: str,
+    name: str,
+    *,
+    size: str = "1Gi",
+    access_modes: list[str] | None = None,
+    storage_class: str = "",
+    reclaim: str = "Retain",
+    path: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A hand-made (static) hostPath PersistentVolume."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+        "spec": {
+            "capacity": {"storage": size},
+            "accessModes": access_modes or ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": reclaim,
+            "storageClassName": storage_class,
+            "hostPath": {"path": path or volume_path(namespace, name), "type": "DirectoryOrCreate"},
+        },
+    }
+
+
+def claim(
+    name: str,
+    *,
+    size: str = "1Gi",
+    access_modes: list[str] | None = None,
+    storage_class: str | None = None,
+    volume_name: str | None = None,
+    selector: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A PersistentVolumeClaim (``storage_class`` None: the default class; "" : static only)."""
+    spec: dict[str, Any] = {
+        "accessModes": access_modes or ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    if volume_name:
+        spec["volumeName"] = volume_name
+    if selector:
+        spec["selector"] = {"matchLabels": selector}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def _quantity(q: str) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+    for u, f in units.items():
+        if q.endswith(u):
+            return float(q[: -len(u)]) * f
+    return float(q)
+
+
+def why_pending(api: client.ApiClient, namespace: str, name: str) -> list[str]:
+    """Plain reasons why claim ``name`` is not Bound: one line per candidate volume, or class."""
+    core = client.CoreV1Api(api)
+    c = core.read_namespaced_persistent_volume_claim(name, namespace)
+    if c.status.phase == "Bound":
+        return [f"{name} is Bound to {c.spec.volume_name}"]
+    want = _quantity(c.spec.resources.requests["storage"])
+    modes = set(c.spec.access_modes or [])
+    cls = c.spec.storage_class_name
+    reasons = []
+    classes = {sc.metadata.name: sc for sc in client.StorageV1Api(api).list_storage_class().items}
+    if cls and cls in classes:
+        sc = classes[cls]
+        if sc.volume_binding_mode == "WaitForFirstConsumer":
+            reasons.append(
+                f"class {cls} binds only when a pod that uses the claim is scheduled "
+                "(WaitForFirstConsumer)"
+            )
+        else:
+            reasons.append(
+                f"class {cls} provisions through {sc.provisioner}; see the claim's events"
+            )
+    elif cls:
+        reasons.append(
+            f"there is no StorageClass {cls!r}: nothing can provision it, and only a "
+            f"volume of class {cls!r} could bind"
+        )
+    for pv in core.list_persistent_volume().items:
+        s = pv.spec
+        why = []
+        if (s.storage_class_name or "") != (cls or ""):
+            why.append(f"class {s.storage_class_name or '(none)'} ≠ {cls or '(none)'}")
+        if _quantity(s.capacity["storage"]) < want:
+            why.append(f"size {s.capacity['storage']} < {c.spec.resources.requests['storage']}")
+        if not modes <= set(s.access_modes or []):
+            why.append(f"modes {s.access_modes} lack {sorted(modes - set(s.access_modes or []))}")
+        if (s.volume_mode or "Filesystem") != (c.spec.volume_mode or "Filesystem"):
+            why.append(f"volumeMode {s.volume_mode} ≠ {c.spec.volume_mode}")
+        if c.spec.selector and c.spec.selector.match_labels:
+            labels = pv.metadata.labels or {}
+            if any(labels.get(k) != v for k, v in c.spec.selector.match_labels.items()):
+                why.append("labels do not match the claim's selector")
+        if pv.status.phase != "Available":
+            why.append(f"it is {pv.status.phase}")
+        if why:
+            reasons.append(f"PV {pv.metadata.name}: " + "; ".join(why))
+    events = [
+        e.message
+        for e in core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        ).items
+    ]
+    if events:
+        reasons.append(f"latest event: {events[-1]}")
+    return reasons

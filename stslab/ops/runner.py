@@ -1,0 +1,168 @@
+"""Run the labs headless with papermill (``stslab labs run``).
+
+For maintainers, and for instructors checking a workshop's cluster before class.
+
+Each lab gets its parameters injected (backend, its own namespace ``lab-NN``, fast mode), runs
+top to bottom, and is written executed to the build directory; its checks are its assertions.
+
+``stslab labs reset NN`` returns labs to their starting point (:func:`reset_labs`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from stslab.core.errors import UsageError
+from stslab.core.paths import project_root
+
+
+@dataclass
+class LabResult:
+    """How one headless run went."""
+
+    number: str
+    path: Path
+    output: Path
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def labs_dir() -> Path:
+    """Where the numbered notebooks live."""
+    return project_root() / "labs"
+
+
+def discover() -> dict[str, Path]:
+    """Numbered labs by their number (``"01"`` → ``labs/01-....ipynb``)."""
+    return {p.name[:2]: p for p in sorted(labs_dir().glob("[0-9][0-9]-*.ipynb"))}
+
+
+def select(numbers: list[str]) -> list[Path]:
+    """The labs named by number (``1``, ``01`` or ``01-stateless...``), all when empty."""
+    found = discover()
+    if not numbers:
+        return list(found.values())
+    out = []
+    for n in numbers:
+        key = n.split("-")[0].zfill(2)
+        if key not in found:
+            raise UsageError(f"there is no lab {n!r}", f"choose from {', '.join(found)}")
+        out.append(found[key])
+    return out
+
+
+def run_lab(
+    path: Path,
+    *,
+    backend: str | None,
+    fast: bool,
+    build: Path,
+    timeout: float = 600,
+    namespace: str | None = None,
+    parameters: Mapping[str, object] | None = None,
+) -> LabResult:
+    """Execute one lab with papermill; never raises for a failing lab.
+
+    ``namespace`` replaces the lab's own ``lab-NN`` (a learner's namespace on a shared cluster);
+    ``parameters`` are further values for the lab's parameters cell (``timeout``, ...).
+    """
+    import papermill as pm
+
+    number = path.name[:2]
+    build.mkdir(parents=True, exist_ok=True)
+    out = build / path.name
+    params: dict[str, object] = {
+        "backend": backend,
+        "namespace": namespace or f"lab-{number}",
+        "fast": fast,
+    }
+    params |= dict(parameters or {})
+    start = time.monotonic()
+    # The kernel learns its notebook as under JupyterLab (progress files results by lab).
+    session = os.environ.get("JPY_SESSION_NAME")
+    os.environ["JPY_SESSION_NAME"] = str(path)
+    try:
+        pm.execute_notebook(
+            str(path),
+            str(out),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(path.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except pm.PapermillExecutionError as e:
+        return LabResult(
+            number,
+            path,
+            out,
+            False,
+            time.monotonic() - start,
+            f"cell {e.exec_count}: {e.ename}: {e.evalue}".splitlines()[0][:200],
+        )
+    finally:
+        if session is None:
+            os.environ.pop("JPY_SESSION_NAME", None)
+        else:
+            os.environ["JPY_SESSION_NAME"] = session
+    return LabResult(number, path, out, True, time.monotonic() - start)
+
+
+def run_labs(
+    numbers: list[str], *, backend: str | None = None, fast: bool = True, build: Path | None = None
+) -> list[LabResult]:
+    """Run the selected labs one after another, printing a line as each ends."""
+    build = build or project_root() / "build" / "labs"
+    results = []
+    for path in select(numbers):
+        print(f"running {path.name} ...", flush=True)
+        results.append(run_lab(path, backend=backend, fast=fast, build=build))
+    return results
+
+
+def reset_labs(
+    numbers: list[str], *, backend: str | None = None, namespace: str | None = None
+) -> list[str]:
+    """Return labs to their starting point; return the namespaces reset.
+
+    For each lab: what :meth:`stslab.lab.Lab.cleanup` removes (its namespace, claims, volumes,
+    labelled cluster objects, machines it added, cordons) and its progress records, here and,
+    on a shared cluster, in the learner's progress ConfigMap. Other labs are left alone.
+    ``namespace`` resets a lab run in another namespace (a learner's, on a shared cluster).
+    """
+    from stslab.cluster.lifecycle import connect, record
+    from stslab.lab import progress
+    from stslab.lab.context import reset
+
+    if not numbers:
+        raise UsageError("say which labs to reset", f"choose from {', '.join(discover())}")
+    if namespace and len(numbers) > 1:
+        raise UsageError("--namespace resets one lab at a time", "name a single lab")
+    paths = select(numbers)  # unknown numbers fail here, before anything is removed
+    done = []
+    for path in paths:
+        lab = f"lab-{path.name[:2]}"
+        ns = namespace or lab
+        reset(ns, backend)
+        progress.clear_local(lab)
+        rec = record(backend)
+        if rec.backend == "existing":
+            progress.clear_cluster(connect(backend), rec.namespace, lab)
+        done.append(ns)
+    return done
+
+
+def table(results: list[LabResult]) -> str:
+    """The per-lab pass/fail/time table."""
+    lines = [f"{'LAB':<34}{'RESULT':<8}{'TIME':>8}"]
+    for r in results:
+        lines.append(
+            f"{r.path.stem:<34}{'pass' if r.ok else 'FAIL':<8}{r.seconds:>7.1f}s"
+            + (f"   {r.error}" if r.error else "")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,487 @@
+"""Workshops on a shared cluster: a namespace, an account and a kubeconfig per learner.
+
+``stslab workshop create --learners N`` (or ``--names ann,bob``) uses the instructor's
+kubeconfig context — read only, never written — and makes for each learner:
+
+- the namespace ``learner-<name>``, labelled ``stslab.dev/workshop=<workshop>`` and
+  ``stslab.dev/learner=<name>``;
+- the ServiceAccount ``learner`` in it, with a Role and RoleBinding giving full rights over
+  what labs make there (workloads, pods and their logs/exec/eviction, services, claims, config
+  maps, secrets, events, budgets, DRA claims) and ``get`` on its own namespace — nowhere else;
+- a ClusterRoleBinding to one shared ClusterRole that only *reads* what labs look at cluster
+  wide: nodes, PersistentVolumes, StorageClasses, DRA device classes and resource slices.
+  RBAC cannot limit creating cluster-scoped objects to names with the learner's prefix, so
+  learners may not create or change any;
+- a token from the TokenRequest API (24 h by default) and a kubeconfig with it, pointing at
+  the same server and CA: ``<state>/workshop/<name>/kubeconfig``.
+
+Every cluster object carries the workshop label, so ``stslab workshop delete`` removes exactly
+those (and the kubeconfig files). Before changing anything, both commands show the context and
+its server and ask on a terminal; without a terminal they need ``--yes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from stslab.cluster.existing import extract_context, user_kubeconfig
+from stslab.core.errors import StslabError, UsageError
+from stslab.core.kube import wait_until
+from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
+from stslab.core.paths import is_within, state_dir
+
+DEFAULT_WORKSHOP = "stslab"
+NAMESPACE_PREFIX = "learner-"
+ACCOUNT = "learner"
+ROLE = "stslab-learner"
+DEFAULT_HOURS = 24
+MAX_LEARNERS = 200
+_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_READ = ["get", "list", "watch"]
+
+ROLE_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": [""],
+        "resources": [
+            "pods",
+            "pods/log",
+            "pods/exec",
+            "pods/attach",
+            "pods/portforward",
+            "pods/eviction",
+            "services",
+            "endpoints",
+            "persistentvolumeclaims",
+            "configmaps",
+            "secrets",
+            "serviceaccounts",
+            "events",
+            "replicationcontrollers",
+        ],
+        "verbs": ["*"],
+    },
+    # A Role's rule on namespaces covers only the namespace it lives in: the learner's own.
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+    {
+        "apiGroups": ["apps", "batch", "autoscaling", "policy", "events.k8s.io", "resource.k8s.io"],
+        "resources": ["*"],
+        "verbs": ["*"],
+    },
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ},
+]
+CLUSTER_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["nodes", "persistentvolumes"], "verbs": _READ},
+    {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": _READ},
+    {
+        "apiGroups": ["resource.k8s.io"],
+        "resources": ["deviceclasses", "resourceslices"],
+        "verbs": _READ,
+    },
+]
+
+
+@dataclass
+class Target:
+    """The cluster an instructor's command acts on: a context of their kubeconfig."""
+
+    kubeconfig: Path
+    context: str
+    server: str
+
+    def describe(self) -> str:
+        """``context 'x' (server https://..., kubeconfig /path)``."""
+        return f"context {self.context!r} (server {self.server}, kubeconfig {self.kubeconfig})"
+
+
+@dataclass
+class Learner:
+    """One learner's namespace and kubeconfig."""
+
+    name: str
+    namespace: str
+    kubeconfig: str
+    expires: str = ""
+
+
+@dataclass
+class WorkshopRecord:
+    """What ``create`` wrote down (``<state>/workshop/workshop.json``)."""
+
+    workshop: str
+    kubeconfig: str
+    context: str
+    server: str
+    learners: dict[str, Learner] = field(default_factory=dict)
+
+    def save(self) -> None:
+        """Write the record atomically."""
+        path = record_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = asdict(self)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls) -> WorkshopRecord | None:
+        """The record, or None when there is none (or it is unreadable)."""
+        try:
+            data = json.loads(record_path().read_text())
+            learners = {k: Learner(**v) for k, v in data.pop("learners", {}).items()}
+            return cls(**data, learners=learners)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def workshop_dir() -> Path:
+    """Where the learners' kubeconfigs and the workshop record live."""
+    return state_dir() / "workshop"
+
+
+def record_path() -> Path:
+    """The workshop record."""
+    return workshop_dir() / "workshop.json"
+
+
+def namespace_of(name: str) -> str:
+    """A learner's namespace."""
+    return f"{NAMESPACE_PREFIX}{name}"
+
+
+def learner_names(count: int | None = None, names: str | None = None) -> list[str]:
+    """``01..NN`` for ``count`` learners, or the comma-separated ``names`` (validated)."""
+    if (count is None) == (names is None):
+        raise UsageError("say who the learners are", "pass --learners N or --names a,b,c")
+    if count is not None:
+        if not 1 <= count <= MAX_LEARNERS:
+            raise UsageError(f"--learners {count} is out of range", f"use 1 to {MAX_LEARNERS}")
+        width = max(2, len(str(count)))
+        return [str(i).zfill(width) for i in range(1, count + 1)]
+    out = [n.strip() for n in (names or "").split(",") if n.strip()]
+    if not out:
+        raise UsageError("--names is empty", "pass names like --names ann,bob")
+    for n in out:
+        if not _LABEL_RE.match(n) or len(namespace_of(n)) > 63:
+            raise UsageError(
+                f"learner name {n!r} cannot be part of a namespace name",
+                "use lowercase letters, digits and '-', at most 55 characters",
+            )
+    dupes = sorted({n for n in out if out.count(n) > 1})
+    if dupes:
+        raise UsageError(f"--names repeats {', '.join(dupes)}", "give each learner one name")
+    if len(out) > MAX_LEARNERS:
+        raise UsageError(f"{len(out)} learners are too many", f"use at most {MAX_LEARNERS}")
+    return out
+
+
+def target(kubeconfig: Path | None = None, context: str | None = None) -> Target:
+    """The instructor's context (default: the kubeconfig's current one), read only."""
+    path = kubeconfig or user_kubeconfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        raise UsageError(
+            f"cannot read the kubeconfig {path}: {e.strerror}",
+            "pass --kubeconfig PATH (or set KUBECONFIG)",
+        ) from e
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path} is not a kubeconfig (bad YAML)", "pass --kubeconfig PATH") from e
+    name = context or data.get("current-context")
+    if not name:
+        raise UsageError(f"{path} has no current context", "pass --context NAME")
+    mine = extract_context(data, name)
+    clusters = mine["clusters"]
+    server = clusters[0].get("cluster", {}).get("server") if clusters else None
+    if not server:
+        raise UsageError(f"context {name!r} names no cluster with a server", "fix the kubeconfig")
+    return Target(path, name, str(server))
+
+
+def admin_client(t: Target) -> client.ApiClient:
+    """An API client for the instructor's context; the kubeconfig is never written back."""
+    return config.new_client_from_config(
+        config_file=str(t.kubeconfig), context=t.context, persist_config=False
+    )
+
+
+def confirm(t: Target, action: str, *, yes: bool) -> None:
+    """Show the context and server; ask on a terminal, else require ``yes``."""
+    print(f"{action} on {t.describe()}")
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"refusing to {action} on context {t.context!r} ({t.server}) without confirmation",
+            "check that this is the workshop's cluster and pass --yes",
+        )
+    reply = input(f"Is {t.context!r} the workshop's cluster? Type 'yes' to go on: ")
+    if reply.strip().lower() not in ("y", "yes"):
+        raise StslabError("cancelled; nothing was changed", "")
+
+
+def _labels(workshop: str, learner: str | None = None) -> dict[str, str]:
+    labels = {WORKSHOP_LABEL: workshop}
+    if learner is not None:
+        labels[LEARNER_LABEL] = learner
+    return labels
+
+
+def _cluster_role(workshop: str) -> str:
+    return f"stslab-workshop-{workshop}-learner"
+
+
+def _ensure(create: Any, replace: Any, name: str, body: dict[str, Any], *ns: str) -> None:
+    """Create ``body``, or replace the object of that name (a re-run of ``create``)."""
+    try:
+        create(*ns, body)
+    except ApiException as e:
+        if e.status != 409:
+            raise
+        if replace is not None:
+            replace(name, *ns, body)
+
+
+def _check_free(core: client.CoreV1Api, names: list[str], workshop: str) -> None:
+    """Refuse (before changing anything) namespaces that exist and are not this workshop's."""
+    for n in names:
+        ns = namespace_of(n)
+        try:
+            obj = core.read_namespace(ns)
+        except ApiException as e:
+            if e.status == 404:
+                continue
+            raise
+        if (obj.metadata.labels or {}).get(WORKSHOP_LABEL) != workshop:
+            raise UsageError(
+                f"namespace {ns} exists and is not workshop {workshop!r}'s",
+                "choose other learner names with --names, or remove that namespace yourself",
+            )
+
+
+def _cluster_entry(api: client.ApiClient, server: str) -> dict[str, Any]:
+    """The learner kubeconfig's cluster: the instructor's server and CA."""
+    cfg = api.configuration
+    entry: dict[str, Any] = {"server": server}
+    if not cfg.verify_ssl:
+        entry["insecure-skip-tls-verify"] = True
+    elif cfg.ssl_ca_cert:
+        ca = Path(cfg.ssl_ca_cert).read_bytes()
+        entry["certificate-authority-data"] = base64.b64encode(ca).decode()
+    if getattr(cfg, "tls_server_name", None):
+        entry["tls-server-name"] = cfg.tls_server_name
+    return entry
+
+
+def learner_kubeconfig(
+    workshop: str, namespace: str, cluster: dict[str, Any], token: str
+) -> dict[str, Any]:
+    """A kubeconfig with one context, named after the learner's namespace, using ``token``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": workshop, "cluster": cluster}],
+        "users": [{"name": namespace, "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": namespace,
+                "context": {"cluster": workshop, "user": namespace, "namespace": namespace},
+            }
+        ],
+        "current-context": namespace,
+    }
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.chmod(0o600)
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def create(
+    api: client.ApiClient,
+    t: Target,
+    names: list[str],
+    *,
+    workshop: str = DEFAULT_WORKSHOP,
+    hours: int = DEFAULT_HOURS,
+) -> list[Learner]:
+    """Make every learner's namespace, account, rights, token and kubeconfig (idempotent)."""
+    if not _LABEL_RE.match(workshop) or len(workshop) > 40:
+        raise UsageError(
+            f"workshop name {workshop!r} is not usable",
+            "use lowercase letters, digits and '-', at most 40 characters",
+        )
+    if not 1 <= hours <= 24 * 7:
+        raise UsageError(f"--hours {hours} is out of range", "use 1 to 168 (a week)")
+    old = WorkshopRecord.load()
+    if old and (old.workshop, old.context, old.server) != (workshop, t.context, t.server):
+        raise UsageError(
+            f"workshop {old.workshop!r} on context {old.context!r} is already set up here",
+            "remove it first with `stslab workshop delete`",
+        )
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    _check_free(core, names, workshop)
+    role = _cluster_role(workshop)
+    _ensure(
+        rbac.create_cluster_role,
+        rbac.replace_cluster_role,
+        role,
+        {"metadata": {"name": role, "labels": _labels(workshop)}, "rules": CLUSTER_RULES},
+    )
+    cluster = _cluster_entry(api, t.server)
+    rec = old or WorkshopRecord(workshop, str(t.kubeconfig), t.context, t.server)
+    learners = []
+    for name in names:
+        ns = namespace_of(name)
+        labels = _labels(workshop, name)
+        meta = {"name": ns, "labels": labels}
+        _ensure(core.create_namespace, None, ns, {"metadata": meta})
+        account = {"metadata": {"name": ACCOUNT, "labels": labels}}
+        _ensure(core.create_namespaced_service_account, None, ACCOUNT, account, ns)
+        subject = {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": ns}
+        _ensure(
+            rbac.create_namespaced_role,
+            rbac.replace_namespaced_role,
+            ROLE,
+            {"metadata": {"name": ROLE, "labels": labels}, "rules": ROLE_RULES},
+            ns,
+        )
+        _ensure(
+            rbac.create_namespaced_role_binding,
+            rbac.replace_namespaced_role_binding,
+            ROLE,
+            {
+                "metadata": {"name": ROLE, "labels": labels},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE},
+                "subjects": [subject],
+            },
+            ns,
+        )
+        binding = f"{role}-{name}"
+        _ensure(
+            rbac.create_cluster_role_binding,
+            rbac.replace_cluster_role_binding,
+            binding,
+            {
+                "metadata": {"name": binding, "labels": labels},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role,
+                },
+                "subjects": [subject],
+            },
+        )
+        token = core.create_namespaced_service_account_token(
+            ACCOUNT, ns, {"spec": {"expirationSeconds": hours * 3600}}
+        )
+        path = workshop_dir() / name / "kubeconfig"
+        doc = learner_kubeconfig(workshop, ns, cluster, token.status.token)
+        _write_private(path, yaml.safe_dump(doc, sort_keys=False))
+        expires = token.status.expiration_timestamp
+        learner = Learner(name, ns, str(path), expires.isoformat() if expires else "")
+        rec.learners[name] = learner
+        learners.append(learner)
+    rec.save()
+    return learners
+
+
+def list_learners(api: client.ApiClient, workshop: str) -> list[dict[str, str]]:
+    """The workshop's learners as the cluster has them, with their local kubeconfigs."""
+    rec = WorkshopRecord.load()
+    known = rec.learners if rec and rec.workshop == workshop else {}
+    rows = []
+    selector = f"{WORKSHOP_LABEL}={workshop}"
+    for ns in client.CoreV1Api(api).list_namespace(label_selector=selector).items:
+        name = (ns.metadata.labels or {}).get(LEARNER_LABEL, "?")
+        path = workshop_dir() / name / "kubeconfig"
+        rows.append(
+            {
+                "learner": name,
+                "namespace": ns.metadata.name,
+                "phase": ns.status.phase if ns.status else "",
+                "token expires": known[name].expires if name in known else "",
+                "kubeconfig": str(path) if path.exists() else "-",
+            }
+        )
+    return sorted(rows, key=lambda r: r["learner"])
+
+
+@dataclass
+class Deleted:
+    """What ``delete`` removed."""
+
+    namespaces: list[str]
+    cluster_objects: list[str]
+    files: list[str]
+
+
+def delete(api: client.ApiClient, workshop: str, *, timeout: float = 180) -> Deleted:
+    """Remove what ``create`` made for ``workshop`` (by its label) and the kubeconfig files."""
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    selector = f"{WORKSHOP_LABEL}={workshop}"
+    spaces = core.list_namespace(label_selector=selector).items
+    names = {(ns.metadata.labels or {}).get(LEARNER_LABEL, "") for ns in spaces}
+    for ns in spaces:
+        _delete(core.delete_namespace, ns.metadata.name)
+    cluster_objects = []
+    for b in rbac.list_cluster_role_binding(label_selector=selector).items:
+        _delete(rbac.delete_cluster_role_binding, b.metadata.name)
+        cluster_objects.append(f"ClusterRoleBinding {b.metadata.name}")
+    for r in rbac.list_cluster_role(label_selector=selector).items:
+        _delete(rbac.delete_cluster_role, r.metadata.name)
+        cluster_objects.append(f"ClusterRole {r.metadata.name}")
+    rec = WorkshopRecord.load()
+    if rec and rec.workshop == workshop:
+        names |= set(rec.learners)
+    files = []
+    for name in sorted(n for n in names if n and _LABEL_RE.match(n)):
+        d = workshop_dir() / name
+        if d.is_dir() and is_within(d, workshop_dir()):
+            shutil.rmtree(d)
+            files.append(str(d / "kubeconfig"))
+    if rec and rec.workshop == workshop:
+        record_path().unlink()
+    if workshop_dir().is_dir() and not any(workshop_dir().iterdir()):
+        workshop_dir().rmdir()
+    gone = {ns.metadata.name for ns in spaces}
+    wait_until(
+        lambda: not gone & {n.metadata.name for n in core.list_namespace().items},
+        timeout=timeout,
+        what=f"the {len(gone)} learner namespaces being removed",
+    )
+    return Deleted(sorted(gone), cluster_objects, files)
+
+
+def _delete(fn: Any, name: str) -> None:
+    try:
+        fn(name)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+
+
+def table(rows: list[dict[str, str]]) -> str:
+    """Fixed-width text table of dict rows (same keys in every row)."""
+    if not rows:
+        return "(none)"
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    lines = ["  ".join(k.upper().ljust(widths[k]) for k in keys).rstrip()]
+    lines += ["  ".join(str(r[k]).ljust(widths[k]) for k in keys).rstrip() for r in rows]
+    return "\n".join(lines)
