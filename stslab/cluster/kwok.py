@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,13 +29,33 @@ from stslab.cluster.dns import CoreDNS
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.paths import binary_dir, project_root
-from stslab.core.procs import free_port, pid_alive, pid_cmdline, require_port, run, terminate
+from stslab.core.procs import pick_ports, pid_alive, pid_cmdline, require_port, run, terminate
 from stslab.core.versions import pinned
 
 CLUSTER = "stslab"
 CONTEXT = f"kwok-{CLUSTER}"
 DEFAULT_API_PORT = 36443
 DEFAULT_DNS_PORT = 35353
+# Every port a kwok lab cluster listens on. stslab picks each one itself when the cluster is
+# made (kwokctl would count down from 32766 for etcd and kwok, the same for every cluster on the
+# machine), keeps them in the record, and checks that each is free before anything starts.
+PICKED_PORTS = (
+    "etcd",
+    "etcd-peer",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+    "coredns-ready",
+)
+# kwokctl's configuration option for each port it starts a component on.
+KWOKCTL_PORT_OPTIONS = {
+    "kube-apiserver": "kubeApiserverPort",
+    "etcd": "etcdPort",
+    "etcd-peer": "etcdPeerPort",
+    "kube-controller-manager": "kubeControllerManagerPort",
+    "kube-scheduler": "kubeSchedulerPort",
+    "kwok-controller": "kwokControllerPort",
+}
 BUILD_FIX = "run `make binaries` (builds them from the Go module proxy into the cache)"
 
 
@@ -179,12 +200,16 @@ class KwokBackend(Backend):
         dns_port = opts.dns_port or DEFAULT_DNS_PORT
         require_port(api_port, "kube-apiserver", "--port")
         require_port(dns_port, "CoreDNS", "--dns-port")
+        picked = pick_ports(len(PICKED_PORTS), str(self.dir), taken={api_port, dns_port})
+        ports = {"kube-apiserver": api_port, "coredns": dns_port} | dict(
+            zip(PICKED_PORTS, picked, strict=True)
+        )
         if opts.real_node:  # before anything starts
             realnode.require()
             realnode.check_dir(self.real_node().dir)
         self._require_binaries()
         try:
-            return self._create(opts, api_port, dns_port)
+            return self._create(opts, ports)
         except BaseException as e:
             kept = self._keep_logs()
             self._teardown()  # nothing half-started is left behind
@@ -208,7 +233,22 @@ class KwokBackend(Backend):
                 shutil.copy(p, dest)
         return dest
 
-    def _create(self, opts: UpOptions, api_port: int, dns_port: int) -> ClusterRecord:
+    def _config(self, ports: dict[str, int]) -> Path:
+        """The shipped kwokctl configuration with this cluster's ports, written to the state."""
+        docs = list(yaml.safe_load_all((project_root() / "clusters/kwok/kwokctl.yaml").read_text()))
+        for d in docs:
+            if d["kind"] == "KwokctlConfiguration":
+                for component, option in KWOKCTL_PORT_OPTIONS.items():
+                    d["options"][option] = ports[component]
+                # Its own key prefix in etcd: should this cluster's apiserver ever reach another
+                # cluster's etcd, it writes beside that cluster's data, never into it (and the
+                # identity check in _check_identity then stops it).
+                d["options"]["etcdPrefix"] = f"/registry-{uuid.uuid4().hex[:8]}"
+        path = self.dir / "kwokctl.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        return path
+
+    def _create(self, opts: UpOptions, ports: dict[str, int]) -> ClusterRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.volumes / "hostpath_pv").mkdir(parents=True, exist_ok=True)
         b = self.binaries()
@@ -217,13 +257,11 @@ class KwokBackend(Backend):
             "create",
             "cluster",
             "--config",
-            str(project_root() / "clusters/kwok/kwokctl.yaml"),
+            str(self._config(ports)),
             "--config",
             str(stages),
             "--runtime",
             "binary",
-            "--kube-apiserver-port",
-            str(api_port),
             "--kube-apiserver-binary",
             str(b["kube-apiserver"]),
             "--kube-controller-manager-binary",
@@ -253,9 +291,11 @@ class KwokBackend(Backend):
             nodes=opts.nodes,
             gpus_per_node=opts.gpus_per_node,
             extra={
-                "api_port": api_port,
-                "dns_port": dns_port,
-                "dns_ready_port": free_port(),
+                "api_port": ports["kube-apiserver"],
+                "dns_port": ports["coredns"],
+                "dns_ready_port": ports["coredns-ready"],
+                "ports": ports,
+                "identity": _identity(core),
                 "volumes": str(self.volumes),
             },
         )
@@ -307,6 +347,8 @@ class KwokBackend(Backend):
         self._require_binaries()
         self.real_node().stop()  # what a crashed real node left: bridge, cgroups, processes
         self._kill_leftovers()
+        for component, port in self.ports(rec).items():  # before anything starts
+            require_port(port, f"{component} of this lab cluster")
         try:
             return self._start_again(rec, with_real_node)
         except BaseException:
@@ -325,8 +367,9 @@ class KwokBackend(Backend):
                 pid_file.unlink()
         self._confined_controller_manager()
         self._kwokctl("start", "cluster", "--wait", "2m")
-        self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
         core = client.CoreV1Api(api_client(self.kubeconfig_path, CONTEXT))
+        self._check_identity(rec, core)
+        self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
         self._wait_nodes(core, rec.nodes)
         if with_real_node:
             self._start_real_node(core)
@@ -334,6 +377,45 @@ class KwokBackend(Backend):
         rec.extra["stopped"] = False
         rec.save(self.record_path)
         return rec
+
+    def ports(self, rec: ClusterRecord) -> dict[str, int]:
+        """Every port of the cluster, by component (from kwokctl's files for older records)."""
+        if "ports" in rec.extra:
+            return {k: int(v) for k, v in rec.extra["ports"].items()}
+        ports = {
+            "kube-apiserver": int(rec.extra["api_port"]),
+            "coredns": int(rec.extra["dns_port"]),
+            "coredns-ready": int(rec.extra["dns_ready_port"]),
+        }
+        try:
+            saved = yaml.safe_load((self.cluster_dir / "kwok.yaml").read_text())
+            opts = saved.get("options", {}) if isinstance(saved, dict) else {}
+        except (OSError, yaml.YAMLError):
+            opts = {}
+        for component, option in KWOKCTL_PORT_OPTIONS.items():
+            if opts.get(option):
+                ports.setdefault(component, int(opts[option]))
+        return ports
+
+    def _check_identity(self, rec: ClusterRecord, core: client.CoreV1Api) -> None:
+        """Refuse an apiserver that serves another cluster's data (its etcd port was taken)."""
+        expected = rec.extra.get("identity")
+        if not expected:
+            return  # a record from before identities were kept
+        wait_until(
+            lambda: _identity(core, quiet=True) is not None,
+            timeout=60,
+            what="the restarted apiserver answering",
+            hint=f"see the component logs in {self.cluster_dir / 'logs'}",
+        )
+        found = _identity(core)
+        if found != expected:
+            raise ClusterStateError(
+                f"the restarted apiserver serves another cluster's data (kube-system uid "
+                f"{found}, this cluster's is {expected}): its etcd port "
+                f"{self.ports(rec).get('etcd', '?')} reached a different etcd",
+                "stop the other lab cluster on this machine, then `stslab up` again",
+            )
 
     def stop(self) -> None:
         """Stop every process but keep the cluster's data; `stslab up` starts it again."""
@@ -447,6 +529,16 @@ class KwokBackend(Backend):
     def process_pids(self) -> list[int]:
         """Pids of every control-plane process of this cluster (for benchmarks and tests)."""
         return _pids_mentioning(self.dir)
+
+
+def _identity(core: client.CoreV1Api, quiet: bool = False) -> str | None:
+    """The uid of the cluster's kube-system namespace: made once, when the cluster was made."""
+    try:
+        return str(core.read_namespace("kube-system", _request_timeout=5).metadata.uid)
+    except Exception:  # noqa: BLE001 - not answering yet
+        if quiet:
+            return None
+        raise
 
 
 def _pids_mentioning(path: Path) -> list[int]:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,13 +28,80 @@ def port_free(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
-def require_port(port: int, what: str, flag: str) -> None:
-    """Raise :class:`PortInUseError` when ``port`` is taken."""
+def port_holder(port: int) -> str:
+    """Who listens on TCP ``port``: "pid 123 (etcd …/state/kwok/…)", or "" when unknown.
+
+    Read from /proc: the listening socket's inode in /proc/net/tcp, then the process holding
+    that inode among its file descriptors (all of them as root, one's own otherwise).
+    """
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{f[9]}]")
+    if not inodes:
+        return ""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in inodes:
+                    cmd = pid_cmdline(int(proc.name))
+                    shown = " ".join(cmd)
+                    return f"pid {proc.name} ({shown[:160]})"
+            except OSError:
+                continue
+    return ""
+
+
+def require_port(port: int, what: str, flag: str = "") -> None:
+    """Raise :class:`PortInUseError` naming the holder when ``port`` is taken."""
     if not port_free(port):
+        holder = port_holder(port)
+        held = f" by {holder}" if holder else ""
+        fix = f"stop what uses it (`ss -ltnp 'sport = :{port}'`)"
         raise PortInUseError(
-            f"port {port} on {LOOPBACK} ({what}) is already in use",
-            f"stop what uses it (`ss -ltnp 'sport = :{port}'`) or pick another with {flag}",
+            f"port {port} on {LOOPBACK} ({what}) is already in use{held}",
+            f"{fix} or pick another with {flag}" if flag else fix,
         )
+
+
+# Ports stslab picks for itself lie below the kernel's ephemeral range (32768-60999 by
+# default), where outgoing connections take their local ports: a port picked from that range
+# can be free now and taken by some client's connection by the time the component restarts.
+PICK_FIRST, PICK_LAST = 20000, 32000
+
+
+def pick_ports(count: int, seed: str, taken: set[int] | None = None) -> list[int]:
+    """``count`` free loopback ports below the ephemeral range, starting where ``seed`` says.
+
+    Two state directories get different starting points, so their clusters rarely even
+    probe the same ports; a port in use (or in ``taken``) is skipped.
+    """
+    span = PICK_LAST - PICK_FIRST
+    start = PICK_FIRST + (zlib.crc32(seed.encode()) % (span // 16)) * 16
+    out: list[int] = []
+    for i in range(span):
+        port = PICK_FIRST + (start - PICK_FIRST + i) % span
+        if port in (taken or set()) or not port_free(port):
+            continue
+        out.append(port)
+        if len(out) == count:
+            return out
+    raise PortInUseError(
+        f"no {count} free ports between {PICK_FIRST} and {PICK_LAST} on {LOOPBACK}",
+        "stop other lab clusters (`stslab down`) or whatever holds those ports",
+    )
 
 
 def free_port() -> int:

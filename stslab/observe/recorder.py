@@ -5,6 +5,13 @@ client read timeout, the loop stops when :meth:`Recorder.stop` is called (or the
 ends, or ``max_seconds`` pass), and a ``410 Gone`` (history compacted) makes it list again
 instead of failing. Nothing here runs forever in a notebook.
 
+Every watch also survives: a watch BOOKMARK (its object is a plain dict) only moves the
+resourceVersion on; a dropped connection or a stopped apiserver is retried with a bounded,
+jittered backoff (0.2 s doubling to 5 s) while :attr:`Recorder.health` says "reconnecting";
+any other error is recorded in :attr:`Recorder.errors` and retried the same way, so a watch
+thread never dies quietly — and should one die anyway, :meth:`Recorder.revive` (which every
+live view calls once a frame) starts it again and says so.
+
     with Recorder(api, "lab-01") as rec:
         ...                      # create a StatefulSet, scale it, delete a pod
     rec.frame()                  # one row per change: time, kind, name, ordinal, phase, ready, ...
@@ -12,6 +19,7 @@ instead of failing. Nothing here runs forever in a notebook.
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -42,6 +50,10 @@ COLUMNS = [
     "gpus",
 ]
 KINDS = ("Pod", "PersistentVolumeClaim", "PersistentVolume", "Event")
+BACKOFF_FIRST = 0.2  # seconds before the first retry after a failure
+BACKOFF_MAX = 5.0  # the longest wait between two retries
+MAX_ERRORS = 100  # Recorder.errors keeps the newest ones
+REVIVED_NOTE_SECONDS = 10  # how long the views say that a watch was started again
 _ORDINAL = re.compile(r"-(\d+)$")
 
 
@@ -126,7 +138,10 @@ class _Source:
 class Recorder:
     """Watch pods, claims, volumes and events of one namespace into a table.
 
-    ``max_seconds`` bounds the whole recording even if nobody calls :meth:`stop`.
+    ``max_seconds`` bounds the whole recording even if nobody calls :meth:`stop`. Each watch
+    request ends server side after ``watch_seconds`` (the apiserver sends a BOOKMARK shortly
+    before) and client side after ``read_timeout`` s without data, so :meth:`stop` takes effect
+    promptly even when nothing happens.
     """
 
     def __init__(
@@ -137,15 +152,24 @@ class Recorder:
         kinds: Iterable[str] = KINDS,
         selector: str | None = None,
         max_seconds: float = 900,
+        watch_seconds: int = 20,
+        read_timeout: float = 1.0,
     ) -> None:
         self.api = api
         self.namespace = namespace
         self.kinds = tuple(kinds)
         self.selector = selector
         self.max_seconds = max_seconds
+        self.watch_seconds = watch_seconds
+        self.read_timeout = read_timeout
         self.rows: list[dict[str, Any]] = []
-        self.errors: list[str] = []
-        self.relists = 0
+        self.errors: list[str] = []  # the newest MAX_ERRORS problems, "Kind: what happened"
+        self.relists = 0  # lists again after 410 Gone
+        self.reconnects = 0  # retries after a failed or dropped request
+        self.bookmarks = 0  # BOOKMARK events seen (they carry only a resourceVersion)
+        self.revived = 0  # watch threads started again after they died
+        self._trouble: dict[str, tuple[float, str]] = {}  # kind -> (since, why) while failing
+        self._revived_at: tuple[float, str] | None = None  # when, and which watches
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -157,14 +181,7 @@ class Recorder:
         """Start watching; returns once every kind has been listed (so nothing is missed)."""
         self.started_at = time.monotonic()
         for kind in self.kinds:
-            t = threading.Thread(
-                target=self._run,
-                args=(_Source(kind, self.api, self.namespace, self.selector),),
-                name=f"stslab-watch-{kind}",
-                daemon=True,
-            )
-            t.start()
-            self._threads.append(t)
+            self._threads.append(self._spawn(kind, first=True))
         try:
             self._listed.wait(timeout=30)
         except threading.BrokenBarrierError:
@@ -181,6 +198,37 @@ class Recorder:
     def running(self) -> bool:
         """True while any watch thread is alive."""
         return any(t.is_alive() for t in self._threads)
+
+    @property
+    def health(self) -> str:
+        """Empty while every watch is live; else one line saying what is wrong (for the views)."""
+        if self.started_at is not None and self._expired():
+            return "recording stopped"
+        dead = [k for k, t in zip(self.kinds, self._threads, strict=False) if not t.is_alive()]
+        if dead:
+            return f"watch of {', '.join(dead)} died; revive() restarts it"
+        if not self._trouble:
+            if self._revived_at and time.monotonic() - self._revived_at[0] < REVIVED_NOTE_SECONDS:
+                return f"watch of {self._revived_at[1]} died and was started again"
+            return ""
+        now = time.monotonic()
+        since, why = min(self._trouble.values())
+        kinds = ", ".join(sorted(self._trouble))
+        return f"reconnecting… ({kinds}, {now - since:.0f} s: {why})"
+
+    def revive(self) -> int:
+        """Start again every watch thread that died while recording; return how many."""
+        if self.started_at is None or self._expired():
+            return 0
+        started = 0
+        for i, (kind, t) in enumerate(zip(self.kinds, self._threads, strict=False)):
+            if not t.is_alive():
+                self._note(kind, "watch thread died; started again")
+                self._threads[i] = self._spawn(kind, first=False)
+                self.revived += 1
+                started += 1
+                self._revived_at = (time.monotonic(), kind)
+        return started
 
     def __enter__(self) -> Recorder:
         return self.start()
@@ -223,31 +271,62 @@ class Recorder:
         assert self.started_at is not None
         return self._stop.is_set() or time.monotonic() - self.started_at > self.max_seconds
 
-    def _run(self, src: _Source) -> None:
-        src.rv = self._list(src, first=True)
+    def _spawn(self, kind: str, *, first: bool) -> threading.Thread:
+        src = _Source(kind, self.api, self.namespace, self.selector)
+        t = threading.Thread(
+            target=self._run, args=(src, first), name=f"stslab-watch-{kind}", daemon=True
+        )
+        t.start()
+        return t
+
+    def _note(self, kind: str, what: str) -> None:
+        self.errors.append(f"{kind}: {what}")
+        del self.errors[:-MAX_ERRORS]
+
+    def _failed(self, src: _Source, why: str, delay: float) -> float:
+        """Note a failure, wait ``delay`` (jittered), return the next delay (bounded)."""
+        self._trouble.setdefault(src.kind, (time.monotonic(), why))
+        self._note(src.kind, why)
+        self.reconnects += 1
+        self._stop.wait(delay * random.uniform(0.5, 1.0))
+        return min(delay * 2, BACKOFF_MAX)
+
+    def _run(self, src: _Source, first: bool) -> None:
+        src.rv = self._list(src, first=first)
+        delay = BACKOFF_FIRST
         while not self._expired():
             try:
                 self._watch(src)
+            except urllib3.exceptions.ReadTimeoutError:
+                pass  # the 1 s read timeout on a quiet watch: the server answered, watch again
             except ApiException as e:
                 if e.status == 410:  # our resourceVersion is too old: list afresh
                     self.relists += 1
                     src.rv = self._list(src)
                 else:
-                    self.errors.append(f"{src.kind}: {e.status} {e.reason}")
-                    self._stop.wait(1)
-            except (urllib3.exceptions.HTTPError, OSError):
-                continue  # the short read timeout, or a dropped connection: watch again
+                    delay = self._failed(src, f"{e.status} {e.reason}", delay)
+                    continue
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                delay = self._failed(src, _short(e), delay)  # dropped, refused, reset
+                continue
+            except Exception as e:  # noqa: BLE001 - a watch must not die quietly
+                delay = self._failed(src, f"{type(e).__name__}: {e}", delay)
+                continue
+            self._trouble.pop(src.kind, None)
+            delay = BACKOFF_FIRST
 
     def _list(self, src: _Source, first: bool = False) -> str:
+        delay = BACKOFF_FIRST
         try:
             while True:
                 try:
                     res = src.list(**src.kwargs)
                     break
                 except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
-                    self.errors.append(f"{src.kind} list: {e}")
-                    if self._stop.wait(1) or self._expired():
+                    delay = self._failed(src, f"list: {_short(e)}", delay)
+                    if self._expired():
                         return ""
+            self._trouble.pop(src.kind, None)
             for obj in res.items:
                 self.record(src.kind, "LISTED" if first else "RELISTED", obj, src.summary(obj))
             return str(res.metadata.resource_version)
@@ -259,29 +338,44 @@ class Recorder:
                     pass
 
     def _watch(self, src: _Source) -> None:
-        # Server side the watch ends after 20 s; client side a 1 s read timeout lets stop()
-        # take effect promptly even when nothing happens.
         w = watch.Watch()
         stream = w.stream(
             src.list,
             resource_version=src.rv,
-            timeout_seconds=20,
+            timeout_seconds=self.watch_seconds,
             allow_watch_bookmarks=True,
-            _request_timeout=(5, 1),
+            _request_timeout=(5, self.read_timeout),
             **src.kwargs,
         )
         try:
             for ev in stream:
-                obj = ev["object"]
-                if ev["type"] == "ERROR":
-                    code = obj.get("code") if isinstance(obj, dict) else getattr(obj, "code", None)
-                    if code == 410:
-                        raise ApiException(status=410, reason="Gone")
-                    continue
-                src.rv = obj.metadata.resource_version or src.rv
-                if ev["type"] != "BOOKMARK":
-                    self.record(src.kind, ev["type"], obj, src.summary(obj))
+                self._trouble.pop(src.kind, None)
+                self._handle(src, ev)
                 if self._expired():
                     break
         finally:
             w.stop()
+
+    def _handle(self, src: _Source, ev: dict[str, Any]) -> None:
+        """One watch event. ERROR and BOOKMARK objects arrive as plain dicts, not models."""
+        obj = ev["object"]
+        if ev["type"] == "ERROR":
+            code = obj.get("code") if isinstance(obj, dict) else getattr(obj, "code", None)
+            if code == 410:
+                raise ApiException(status=410, reason="Gone")
+            self._note(src.kind, f"watch error: {obj}")
+            return
+        if ev["type"] == "BOOKMARK":
+            self.bookmarks += 1
+            meta = obj.get("metadata", {}) if isinstance(obj, dict) else obj.metadata
+            rv = meta.get("resourceVersion") if isinstance(meta, dict) else meta.resource_version
+            src.rv = rv or src.rv
+            return
+        src.rv = obj.metadata.resource_version or src.rv
+        self.record(src.kind, ev["type"], obj, src.summary(obj))
+
+
+def _short(e: BaseException) -> str:
+    """The last line of an urllib3/OS error: what went wrong, without the pool's preamble."""
+    text = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -265,6 +265,22 @@ def finish_frame(
     fig.subplots_adjust(left=left, right=0.98, top=0.9, bottom=0.25)  # tight_layout costs 60 ms
 
 
+def show_health(fig: Figure, recorder: Any) -> str:
+    """Restart dead watches and write what is wrong with the recording on ``fig``; return it."""
+    revive = getattr(recorder, "revive", None)
+    if revive is not None:
+        revive()
+    note = getattr(recorder, "health", "")
+    old = getattr(fig, "_stslab_health", None)
+    if old is not None and old in fig.texts:  # draw() may have cleared the figure already
+        old.remove()
+    if note:
+        fig._stslab_health = fig.text(  # type: ignore[attr-defined]
+            0.01, 0.99, f"⚠ {note}", ha="left", va="top", fontsize=8, color="#b30000"
+        )
+    return str(note)
+
+
 def live_view(
     recorder: Any,
     draw: Callable[[pd.DataFrame, Figure], Figure],
@@ -278,7 +294,9 @@ def live_view(
     """Redraw ``draw(table, fig)`` from ``recorder`` about every ``interval`` s until ``until``.
 
     Returns the recorded table. Never hangs: it ends at ``timeout`` seconds whatever happens,
-    and an interrupt (the stop button) stops the recorder's watches too.
+    and an interrupt (the stop button) stops the recorder's watches too. Never freezes without
+    saying so: each frame restarts a watch that died and writes the recorder's
+    :attr:`~stslab.observe.recorder.Recorder.health` ("reconnecting…") across its top.
     """
     from IPython.display import display
 
@@ -292,6 +310,7 @@ def live_view(
             time.sleep(interval)
             df = recorder.frame()  # taken after the pause, so the frame shows what is new
             draw(df, fig)
+            show_health(fig, recorder)
             if handle is not None:
                 handle.update(fig)
             if on_frame is not None:
