@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import NoReturn
 from stslab.cluster.choose import BACKENDS, CHOICES, UpOptions, get_backend, resolve
 from stslab.cluster.containers import K3dBackend, KindBackend
 from stslab.core.errors import StslabError, ToolMissingError, UsageError
+from stslab.core.kube import explain
 
 
 class _Parser(argparse.ArgumentParser):
@@ -403,12 +405,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "progress":
             return _progress(args)
         raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")
-    except StslabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `stslab status | head -2`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:
+        known = explain(e)
+        if known is None:
+            raise
+        print(f"error: {known}", file=sys.stderr)
+        return known.exit_code
 
 
 if __name__ == "__main__":

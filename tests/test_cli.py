@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,3 +242,50 @@ def test_real_node_failing_after_the_cluster_came_up_leaves_nothing(
     assert not backend.dir.exists()
     assert backend.process_pids() == []
     shutil.rmtree(state)
+
+
+def test_api_and_connection_errors_are_one_line(tmp_path: Path) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from stslab.core.kube import explain
+
+    refused = ApiException(status=422, reason="Unprocessable Entity")
+    refused.body = '{"message": "StatefulSet.apps \\"web\\" is invalid: spec.replicas"}'
+    e = explain(refused)
+    assert e is not None and "422" in str(e) and "spec.replicas" in str(e) and "\n" not in str(e)
+    e = explain(ApiException(status=503, reason="Service Unavailable"))
+    assert e is not None and "stslab status" in e.fix
+    assert explain(ValueError("x")) is None  # not ours to explain: a bug shows its traceback
+
+
+def _cli(
+    args: list[str], env: dict[str, str], shell: bool = False
+) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).with_name("stslab"))
+    cmd: Any = f"{exe} {' '.join(args)}" if shell else [exe, *args]
+    return subprocess.run(
+        cmd, shell=shell, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_an_unreachable_shared_cluster_is_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: gone, context: {cluster: c, user: u}}]\ncurrent-context: gone\n"
+    )
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "STSLAB_STATE": str(tmp_path / "s")}
+    out = _cli(["workshop", "list", "--context", "gone"], env)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], out.stderr
+
+
+def test_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "STSLAB_STATE": str(tmp_path / "s")}
+    out = _cli(["doctor", "|", "head", "-1"], env, shell=True)
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr

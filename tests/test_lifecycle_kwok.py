@@ -12,6 +12,7 @@ from kubernetes import client
 
 from stslab.cluster.base import UpOptions
 from stslab.cluster.kwok import KwokBackend
+from stslab.cluster.supervisor import stop_supervisor
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.procs import free_port, pid_cmdline, port_free
@@ -74,7 +75,9 @@ def test_lifecycle_stop_restart_crash_down(tmp_path: Path) -> None:
         assert core.read_namespaced_config_map("kept", "default").data == {"k": "v"}
         assert backend.status().state == "running"
 
-        # A cluster whose processes died is reported, then brought back by `up`.
+        # A cluster whose processes died (and its supervisor with them, as when the machine
+        # slept) is reported, then brought back by `up`.
+        stop_supervisor(backend.dir)
         apiserver = [
             p for p in backend.process_pids() if Path(pid_cmdline(p)[0]).name == "kube-apiserver"
         ]

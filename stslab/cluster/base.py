@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stslab.core.errors import ClusterStateError, UsageError
+from stslab.core.files import write_atomic
 from stslab.core.paths import state_dir
 
 MAX_NODES = 100
@@ -74,9 +75,7 @@ class ClusterRecord:
 
     def save(self, path: Path) -> None:
         """Write the record atomically."""
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> ClusterRecord:

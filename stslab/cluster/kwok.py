@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +28,16 @@ from stslab.cluster import nodes as labnodes
 from stslab.cluster import realnode
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import CoreDNS
+from stslab.cluster.supervisor import (
+    Supervisor,
+    describe,
+    read_restarts,
+    serve,
+    stop_supervisor,
+    supervisor_pid,
+)
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
+from stslab.core.files import write_atomic
 from stslab.core.kube import api_client, wait_until
 from stslab.core.paths import binary_dir, project_root
 from stslab.core.procs import pick_ports, pid_alive, pid_cmdline, require_port, run, terminate
@@ -48,6 +59,14 @@ PICKED_PORTS = (
     "coredns-ready",
 )
 # kwokctl's configuration option for each port it starts a component on.
+# The processes kwokctl starts, by the name of their pid file in <cluster>/pids/.
+KWOKCTL_COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+)
 KWOKCTL_PORT_OPTIONS = {
     "kube-apiserver": "kubeApiserverPort",
     "etcd": "etcdPort",
@@ -189,6 +208,7 @@ class KwokBackend(Backend):
         opts.validate()
         rec = self.record() if self.record_path.exists() else None
         if rec is not None:
+            self.heal_kubeconfig()
             if self._healthy(rec):
                 raise ClusterStateError(
                     "the kwok lab cluster is already up",
@@ -277,8 +297,9 @@ class KwokBackend(Backend):
             "--wait",
             "2m",
         )
-        shutil.copyfile(self.cluster_dir / "kubeconfig.yaml", self.kubeconfig_path)
-        self.kubeconfig_path.chmod(0o600)
+        write_atomic(
+            self.kubeconfig_path, (self.cluster_dir / "kubeconfig.yaml").read_text(), mode=0o600
+        )
         api = api_client(self.kubeconfig_path, CONTEXT)
         core = client.CoreV1Api(api)
         labnodes.create_kwok_nodes(core, opts.nodes, opts.gpus_per_node)
@@ -305,6 +326,7 @@ class KwokBackend(Backend):
             self._start_real_node(core)
             rec.extra["real_node"] = realnode.NODE_NAME
         rec.save(self.record_path)
+        self._start_supervisor()
         return rec
 
     def _start_real_node(self, core: client.CoreV1Api, timeout: float = 60) -> None:
@@ -376,7 +398,88 @@ class KwokBackend(Backend):
             rec.extra["real_node"] = realnode.NODE_NAME
         rec.extra["stopped"] = False
         rec.save(self.record_path)
+        self._start_supervisor()
         return rec
+
+    # -- supervision -------------------------------------------------------------------------
+    def component_pids(self) -> dict[str, int | None]:
+        """The pid of each control-plane component and CoreDNS (None: not running)."""
+        out: dict[str, int | None] = {}
+        for name in KWOKCTL_COMPONENTS:
+            try:
+                out[name] = int((self.cluster_dir / "pids" / f"{name}.pid").read_text().strip())
+            except (OSError, ValueError):
+                out[name] = None
+        rec = self.record()
+        if rec is not None:
+            out["coredns"] = self.coredns(rec).pid()
+        return out
+
+    def revive(self, dead: list[str]) -> None:
+        """Start again the components in ``dead``, with their data (the supervisor calls it)."""
+        rec = self._require_record()
+        control_plane = [name for name in dead if name in KWOKCTL_COMPONENTS]
+        if control_plane:
+            for name in control_plane:  # kwokctl skips a component whose pid file it trusts
+                (self.cluster_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
+            self._confined_controller_manager()
+            self._kwokctl("start", "cluster", timeout=90)  # no --wait: the next look checks
+        if "kwok-controller" in dead:
+            self._release_node_leases()
+        if "coredns" in dead:
+            self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
+
+    def _release_node_leases(self) -> None:
+        """Free the simulated nodes' leases that a dead kwok-controller held.
+
+        Each kwok process has a random identity, and a node lease held by another identity is
+        left alone until it expires (200 s as kwokctl starts kwok): until then a restarted kwok
+        would play no pod. Deleting the leases lets it take the nodes over at once.
+        """
+        api = api_client(self.kubeconfig_path, CONTEXT)
+        core, leases = client.CoreV1Api(api), client.CoordinationV1Api(api)
+
+        def release() -> bool:
+            for node in core.list_node().items:
+                if (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake":
+                    try:
+                        leases.delete_namespaced_lease(node.metadata.name, "kube-node-lease")
+                    except client.ApiException as e:
+                        if e.status != 404:
+                            raise
+            return True
+
+        wait_until(release, timeout=30, what="releasing the simulated nodes' leases")
+
+    def _start_supervisor(self) -> None:
+        """Start this cluster's supervisor (see :mod:`stslab.cluster.supervisor`)."""
+        if supervisor_pid(self.dir) is not None:
+            return
+        package_parent = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package_parent), *sys.path])}
+        with open(self.dir / "supervisor.log", "ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "stslab.cluster.kwok", "--supervise", str(self.dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.dir,
+                start_new_session=True,  # not ended by a Ctrl-C in the terminal that ran up
+            )
+        wait_until(
+            lambda: supervisor_pid(self.dir) is not None,
+            timeout=15,
+            what="the cluster's supervisor starting",
+            hint=f"see {self.dir / 'supervisor.log'}",
+        )
+
+    def _still_up(self) -> bool:
+        try:
+            rec = self.record() if self.record_path.exists() else None
+        except ClusterStateError:
+            return False
+        return rec is not None and not rec.extra.get("stopped")
 
     def ports(self, rec: ClusterRecord) -> dict[str, int]:
         """Every port of the cluster, by component (from kwokctl's files for older records)."""
@@ -396,6 +499,19 @@ class KwokBackend(Backend):
             if opts.get(option):
                 ports.setdefault(component, int(opts[option]))
         return ports
+
+    def heal_kubeconfig(self) -> bool:
+        """Write the labs' kubeconfig again from kwokctl's when it is missing or damaged.
+
+        Returns True when it had to. Both files are the lab's own; nothing else is touched.
+        """
+        if _kubeconfig_ok(self.kubeconfig_path):
+            return False
+        source = self.cluster_dir / "kubeconfig.yaml"
+        if not _kubeconfig_ok(source):
+            return False  # nothing to heal from: status reports the cluster broken
+        write_atomic(self.kubeconfig_path, source.read_text(), mode=0o600)
+        return True
 
     def _check_identity(self, rec: ClusterRecord, core: client.CoreV1Api) -> None:
         """Refuse an apiserver that serves another cluster's data (its etcd port was taken)."""
@@ -426,6 +542,7 @@ class KwokBackend(Backend):
 
         ``check``: a failing ``kwokctl stop`` raises (else the sweep below ends its processes).
         """
+        stop_supervisor(self.dir)  # first, or it would start again what is being stopped
         self.real_node().stop()  # while the apiserver still answers the kubelet
         running = self.process_pids()
         self.coredns(rec).stop()
@@ -447,7 +564,8 @@ class KwokBackend(Backend):
         self._teardown()
 
     def _teardown(self) -> None:
-        self.real_node().stop()  # first: its kubelet talks to the apiserver
+        stop_supervisor(self.dir)
+        self.real_node().stop()  # before the control plane: its kubelet talks to the apiserver
         running = self.process_pids()
         rec = None
         try:
@@ -507,6 +625,7 @@ class KwokBackend(Backend):
                 "stopped; `stslab up` restarts it with its data",
                 kubeconfig=rec.kubeconfig,
             )
+        healed = self.heal_kubeconfig()
         if not self._healthy(rec):
             return Status(
                 self.name,
@@ -524,11 +643,30 @@ class KwokBackend(Backend):
         if rec.extra.get("real_node"):
             rn = self.real_node()
             detail += f", real node {rn.name} ({'up' if rn.pid('kubelet') else 'DOWN'})"
+        detail += f", supervisor {'up' if supervisor_pid(self.dir) else 'DOWN'}"
+        if healed:
+            detail += "; its kubeconfig was damaged and has been written again"
+        restarts = describe(read_restarts(self.dir))
+        if restarts:
+            detail += f"; {restarts}"
         return Status(self.name, "running", detail, labnodes.node_summary(core), rec.kubeconfig)
 
     def process_pids(self) -> list[int]:
         """Pids of every control-plane process of this cluster (for benchmarks and tests)."""
         return _pids_mentioning(self.dir)
+
+
+def _kubeconfig_ok(path: Path) -> bool:
+    """True when ``path`` is a kubeconfig with our context, a server and credentials."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    contexts = {c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)}
+    servers = [c.get("cluster", {}).get("server") for c in data.get("clusters") or []]
+    return CONTEXT in contexts and any(servers) and bool(data.get("users"))
 
 
 def _identity(core: client.CoreV1Api, quiet: bool = False) -> str | None:
@@ -556,3 +694,13 @@ def _pids_mentioning(path: Path) -> list[int]:
 
 
 __all__ = ["KwokBackend", "CLUSTER", "CONTEXT", "DEFAULT_API_PORT", "DEFAULT_DNS_PORT"]
+
+
+def _supervise(workdir: Path) -> None:
+    backend = KwokBackend(workdir.parent)
+    serve(Supervisor(workdir, backend.component_pids, backend.revive, backend._still_up))
+
+
+if __name__ == "__main__":  # the supervisor process: python -m stslab.cluster.kwok --supervise DIR
+    if len(sys.argv) == 3 and sys.argv[1] == "--supervise":
+        _supervise(Path(sys.argv[2]))

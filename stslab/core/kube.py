@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from kubernetes import client, config
 
-from stslab.core.errors import WaitTimeoutError
+from stslab.core.errors import StslabError, WaitTimeoutError
 
 T = TypeVar("T")
 
@@ -54,3 +54,53 @@ def wait_for_default_service_account(core: client.CoreV1Api, namespace: str) -> 
         timeout=90,  # the controller-manager may still be starting on a busy machine
         what=f"the default ServiceAccount of {namespace}",
     )
+
+
+# What each API status code usually means in a lab, and what to do about it.
+_STATUS_FIXES = {
+    401: "the credentials were refused (an expired workshop token?): ask for a new kubeconfig",
+    403: "this account may not do that: on a workshop account, stay in your own namespace",
+    404: "it does not exist (yet): check the name and namespace",
+    409: "it exists already or changed meanwhile: run the cell again",
+    422: "the server refused the object as invalid: read its message and fix the manifest",
+    429: "the API server is busy: wait a moment and run the cell again",
+}
+
+
+def explain(e: BaseException) -> StslabError | None:
+    """One-line cause and fix for an API or connection error, or None for other errors.
+
+    The CLI prints it instead of a traceback, and so does a notebook once a :class:`Lab` is
+    made (see :func:`stslab.lab.context.one_line_errors`).
+    """
+    import json
+
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(e, StslabError):
+        return e
+    if isinstance(e, ApiException):
+        message = e.reason or ""
+        try:
+            message = json.loads(e.body or "{}").get("message") or message
+        except (ValueError, AttributeError):
+            pass
+        status = e.status or 0
+        fix = _STATUS_FIXES.get(status, "")
+        if status >= 500:
+            fix = "the API server failed: `stslab status` shows whether the cluster is healthy"
+        return StslabError(f"the API server said {status}: {message}", fix)
+    if isinstance(e, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
+        where = ""
+        pool = getattr(e, "pool", None)
+        if pool is not None:
+            where = f" at {pool.host}:{pool.port}"
+        reason = getattr(e, "reason", None) or e
+        why = str(reason).rsplit(": ", 1)[-1].strip() or type(e).__name__
+        return StslabError(
+            f"cannot reach the API server{where} ({why})",
+            "is that cluster running? For the lab cluster: `stslab status`, and `stslab up` "
+            "starts or restarts it; for a shared cluster, check the context's server",
+        )
+    return None

@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 
 from stslab.cluster.lifecycle import connect, record, status
 from stslab.core.errors import ClusterStateError
-from stslab.core.kube import wait_for_default_service_account, wait_until
+from stslab.core.kube import explain, wait_for_default_service_account, wait_until
 from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, LEARNER_LABEL, OWNED_LABEL
 from stslab.lab import dra, progress
 from stslab.lab.storage import local_dir, volume_path
@@ -36,6 +36,32 @@ from stslab.lab.storage import local_dir, volume_path
 # Namespaces that are someone's to keep: emptied by cleanup, never deleted.
 SHARED_LABELS = (LEARNER_LABEL, OWNED_LABEL)
 KEEP_CONFIGMAPS = ("kube-root-ca.crt", progress.CONFIGMAP)
+
+
+def one_line_errors() -> bool:
+    """In a notebook, show API and connection errors as one line with the fix, not a traceback.
+
+    The cell still fails (a headless run still stops there); only what the learner reads
+    changes. Returns False outside IPython.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    def handler(
+        shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+    ) -> list[str]:
+        known = explain(value)
+        return [f"error: {known}" if known else f"{etype.__name__}: {value}"]
+
+    shell.set_custom_exc((ApiException, urllib3.exceptions.HTTPError), handler)
+    return True
 
 
 class Lab:
@@ -49,6 +75,7 @@ class Lab:
         *,
         lab: str | None = None,
     ) -> None:
+        one_line_errors()
         self._connect(namespace, backend, timeout)
         self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
         self.cleanup()

@@ -37,6 +37,7 @@ from kubernetes.client.exceptions import ApiException
 
 from stslab.cluster.existing import extract_context, user_kubeconfig
 from stslab.core.errors import StslabError, UsageError
+from stslab.core.files import write_atomic
 from stslab.core.kube import wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
 from stslab.core.paths import is_within, state_dir
@@ -126,12 +127,7 @@ class WorkshopRecord:
 
     def save(self) -> None:
         """Write the record atomically."""
-        path = record_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = asdict(self)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(path)
+        write_atomic(record_path(), json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def load(cls) -> WorkshopRecord | None:
@@ -305,11 +301,7 @@ def learner_kubeconfig(
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.chmod(0o600)
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text, mode=0o600)
 
 
 def create(

@@ -1,0 +1,134 @@
+"""kill -9 of each control-plane component in the middle of a rollout: the cluster heals.
+
+One simulated cluster for the module. For each component, a 3-member OrderedReady StatefulSet
+with claims (the heart of lab 01) starts rolling out under a Recorder; the component is
+killed; the supervisor starts it again; the rollout must finish, the data made before must be
+there, the restart must show in ``stslab status``, and the recorder must have seen every
+member Ready (its watches survived). Recovery times go to build/test-artifacts/recovery.tsv.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from stslab.cluster.base import UpOptions
+from stslab.cluster.kwok import KWOKCTL_COMPONENTS, KwokBackend
+from stslab.cluster.supervisor import read_restarts, stop_supervisor
+from stslab.core.kube import api_client, wait_until
+from stslab.core.procs import free_port, pid_alive
+from stslab.lab.manifests import headless_service, statefulset
+from stslab.observe.recorder import Recorder
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "build" / "test-artifacts"
+COMPONENTS = [*KWOKCTL_COMPONENTS, "coredns"]
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokBackend]:
+    b = KwokBackend(tmp_path_factory.mktemp("supervised") / "state")
+    b.up(
+        UpOptions(
+            nodes=2,
+            gpus_per_node=0,
+            api_port=free_port(),
+            dns_port=free_port(),
+            ready_delay_ms=800,
+        )
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "recovery.tsv").write_text("component\trestarted_in_s\trollout_s\n")
+    try:
+        yield b
+    finally:
+        b.down()
+
+
+def _api(b: KwokBackend) -> client.ApiClient:
+    rec = b.record()
+    assert rec is not None
+    return api_client(rec.kubeconfig, rec.context)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_a_killed_component_is_restarted_mid_rollout(backend: KwokBackend, component: str) -> None:
+    api = _api(backend)
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    ns = f"kill-{component}"
+    core.create_namespace({"metadata": {"name": ns}})
+    wait_until(
+        lambda: bool(core.list_namespaced_service_account(ns).items),
+        timeout=60,
+        what="the default ServiceAccount",
+    )
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "before"}, "data": {"k": "v"}})
+    before = read_restarts(backend.dir).get(component)
+    count_before = before.count if before else 0
+    started = time.monotonic()
+    with Recorder(api, ns, kinds=["Pod"]) as rec:
+        core.create_namespaced_service(ns, headless_service("web"))
+        apps.create_namespaced_stateful_set(ns, statefulset("web", 3))
+        wait_until(
+            lambda: bool(core.list_namespaced_pod(ns).items), timeout=60, what="web-0 created"
+        )
+        pid = backend.component_pids()[component]
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        wait_until(
+            lambda: (p := backend.component_pids()[component]) not in (None, pid) and pid_alive(p),
+            timeout=60,
+            what=f"{component} started again by the supervisor",
+        )
+        restarted_in = time.monotonic() - killed
+
+        def all_ready() -> bool:
+            s = apps.read_namespaced_stateful_set("web", ns)
+            return (s.status.ready_replicas or 0) == 3
+
+        wait_until(all_ready, timeout=180, what="the rollout finishing after the restart")
+        rollout = time.monotonic() - started
+        wait_until(
+            lambda: {"web-0", "web-1", "web-2"} <= set(rec.frame().query("ready == True")["name"]),
+            timeout=30,
+            what="the recorder seeing every member Ready",
+        )
+    assert core.read_namespaced_config_map("before", ns).data == {"k": "v"}
+    after = read_restarts(backend.dir)[component]
+    assert after.count == count_before + 1 and not after.gave_up
+    status = backend.status()
+    assert status.state == "running" and component in status.detail
+    with (ARTIFACTS / "recovery.tsv").open("a") as f:
+        f.write(f"{component}\t{restarted_in:.1f}\t{rollout:.1f}\n")
+    core.delete_namespace(ns)
+
+
+def test_without_its_supervisor_a_dead_cluster_is_broken_until_up(backend: KwokBackend) -> None:
+    stop_supervisor(backend.dir)  # as after the machine slept: nothing restarts it
+    pid = backend.component_pids()["kube-apiserver"]
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: backend.status().state == "broken", timeout=20, what="noticed broken")
+    assert "supervisor DOWN" not in backend.status().detail  # broken says what to run instead
+    backend.up(UpOptions())
+    assert backend.status().state == "running" and "supervisor up" in backend.status().detail
+
+
+@pytest.mark.parametrize("damage", ["", "not: [yaml", "apiVersion: v1\nkind: Config\n"])
+def test_a_damaged_kubeconfig_is_written_again(backend: KwokBackend, damage: str) -> None:
+    backend.kubeconfig_path.write_text(damage)
+    status = backend.status()
+    assert status.state == "running", status.detail
+    assert "written again" in status.detail
+    assert backend.status().state == "running" and "written again" not in backend.status().detail
+    backend.kubeconfig_path.unlink()
+    with pytest.raises(Exception, match="already up"):  # up heals it too, then sees it is up
+        backend.up(UpOptions())
+    assert backend.kubeconfig_path.exists()
