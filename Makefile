@@ -57,10 +57,10 @@ down: install
 lint: install
 	$(BIN)/ruff check stslab tests scripts
 	$(BIN)/ruff format --check stslab tests scripts
-	$(BIN)/mypy stslab
+	$(BIN)/mypy stslab tests scripts
 
 unit: install
-	$(BIN)/pytest -m "not cluster and not realnode and not kind"
+	$(BIN)/pytest -m "not cluster and not realnode and not kind and not browser"
 
 test: install binaries kubelet kindnode lint
 	$(BIN)/pytest

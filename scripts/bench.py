@@ -41,7 +41,7 @@ import pandas as pd
 
 from stslab.cluster.base import UpOptions
 from stslab.cluster.kwok import KwokBackend
-from stslab.core.paths import project_root
+from stslab.core.paths import cache_dir, project_root
 from stslab.core.procs import free_port, pid_cmdline
 from stslab.core.versions import pinned
 
@@ -296,7 +296,10 @@ def _scale() -> list[str]:
                 ready = elapsed
             time.sleep(0.25)
         print(f"{policy}: all scheduled {scheduled}s, all Ready {ready}s", flush=True)
-        fmt = lambda x: f"{x:.1f} s" if x is not None else "not within 900 s"  # noqa: E731
+
+        def fmt(x: float | None) -> str:
+            return f"{x:.1f} s" if x is not None else "not within 900 s"
+
         lines.append(f"| 200 VMs, {policy} | {fmt(scheduled)} | {fmt(ready)} |")
         lab.apps.delete_namespaced_stateful_set(name, lab.namespace)
         from stslab.core.kube import wait_until
@@ -537,7 +540,7 @@ def bench_kind(workers: int) -> list[str]:
             if daemon is not None:
                 daemon.stop()
     size = subprocess.run(
-        ["du", "-sh", str(kindnode.cache_dir() / "docker")], capture_output=True, text=True
+        ["du", "-sh", str(cache_dir() / "docker")], capture_output=True, text=True
     ).stdout.split("\t")[0]
     lines = [
         "## kind with the offline node image",

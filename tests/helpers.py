@@ -29,7 +29,8 @@ def condition_time(pod: client.V1Pod, kind: str) -> datetime | None:
     """When the pod's condition ``kind`` last became True, or None if it is not True."""
     for c in pod.status.conditions or []:
         if c.type == kind and c.status == "True":
-            return c.last_transition_time
+            when: datetime = c.last_transition_time
+            return when
     return None
 
 

@@ -35,6 +35,8 @@ def test_missing_go_is_explained(tmp_path: Path) -> None:
 
 
 def test_unreachable_proxy_is_explained(tmp_path: Path) -> None:
+    if shutil.which("go") is None:
+        pytest.skip("needs Go: without it the script stops earlier (the test above)")
     env = dict(
         os.environ,
         STSLAB_CACHE=str(tmp_path / "c"),

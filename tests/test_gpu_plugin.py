@@ -13,6 +13,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -46,7 +47,7 @@ def sockdir() -> Iterator[Path]:
 
 
 def config(sockdir: Path, **kw: object) -> GpuConfig:
-    values: dict = {
+    values: dict[str, Any] = {
         "socket_dir": sockdir,
         "state_dir": sockdir / "state",
         "count": 4,
@@ -72,7 +73,8 @@ def allocate(kubelet: FakeKubelet, *containers: list[str]) -> api_pb2.AllocateRe
         container_requests=[api_pb2.ContainerAllocateRequest(devices_ids=ids) for ids in containers]
     )
     with kubelet.connect(kubelet.requests[-1]) as client:
-        return client.Allocate(request, timeout=5)
+        response: api_pb2.AllocateResponse = client.Allocate(request, timeout=5)
+        return response
 
 
 def health(response: api_pb2.ListAndWatchResponse) -> dict[str, str]:
@@ -244,7 +246,7 @@ def test_unknown_device_ids_are_invalid_arguments(
     with pytest.raises(grpc.RpcError) as err:
         allocate(kubelet, ["gpu-1", "gpu-9", "tpu-0"])
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "unknown nvidia.com/gpu device ids: gpu-9, tpu-0" in err.value.details()
+    assert "unknown nvidia.com/gpu device ids: gpu-9, tpu-0" in (err.value.details() or "")
     bad = api_pb2.PreferredAllocationRequest(
         container_requests=[
             api_pb2.ContainerPreferredAllocationRequest(

@@ -32,7 +32,10 @@ def test_archive_layout_and_names(tmp_path: Path) -> None:
     index = json.loads(files["index.json"])
     names = [m["annotations"][ociimage.NAME_ANNOTATION] for m in index["manifests"]]
     assert names == ["stslab.local/a:1", "docker.io/library/a:2", "stslab.local/b:1"]
-    blob = lambda d: files[f"blobs/sha256/{d.split(':')[1]}"]  # noqa: E731
+
+    def blob(digest: str) -> bytes:
+        return files[f"blobs/sha256/{digest.split(':')[1]}"]
+
     manifest = json.loads(blob(index["manifests"][2]["digest"]))
     config = json.loads(blob(manifest["config"]["digest"]))
     assert config["config"]["Entrypoint"] == ["/bin/hello"]

@@ -37,13 +37,12 @@ def _marks(core: client.CoreV1Api) -> set[str]:
 
 def test_two_clusters_keep_their_own_ports_and_data(tmp_path: Path) -> None:
     a, b = KwokBackend(tmp_path / "a"), KwokBackend(tmp_path / "b")
-    opts = {"nodes": 1, "gpus_per_node": 0}
     try:
         # a made, then stopped; b made while a is stopped (what used to share etcd's port)
-        a.up(UpOptions(api_port=free_port(), dns_port=free_port(), **opts))
+        a.up(UpOptions(api_port=free_port(), dns_port=free_port(), nodes=1, gpus_per_node=0))
         _core(a).create_namespaced_config_map("default", {"metadata": {"name": "only-in-a"}})
         a.stop()
-        b.up(UpOptions(api_port=free_port(), dns_port=free_port(), **opts))
+        b.up(UpOptions(api_port=free_port(), dns_port=free_port(), nodes=1, gpus_per_node=0))
         _core(b).create_namespaced_config_map("default", {"metadata": {"name": "only-in-b"}})
         ra, rb = a.record(), b.record()
         assert ra is not None and rb is not None

@@ -177,9 +177,11 @@ class KindBackend(_ContainerBackend):
 
     name = "kind"
     tool = "kind"
-    install_fix = (
-        f"install kind {pinned().kind}: `make binaries kindnode` builds it into the stslab cache"
-    )
+
+    @property
+    def install_fix(self) -> str:  # type: ignore[override]
+        """How to get the pinned kind (a property: nothing is read at import time)."""
+        return f"install kind {pinned().kind}: `make binaries kindnode` builds it into the cache"
 
     @property
     def kind(self) -> str:

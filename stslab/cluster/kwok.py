@@ -39,7 +39,7 @@ from stslab.cluster.supervisor import (
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
 from stslab.core.kube import api_client, wait_until
-from stslab.core.paths import binary_dir, project_root
+from stslab.core.paths import binary_dir, checkout, project_root
 from stslab.core.procs import pick_ports, pid_alive, pid_cmdline, require_port, run, terminate
 from stslab.core.versions import pinned
 
@@ -75,7 +75,12 @@ KWOKCTL_PORT_OPTIONS = {
     "kube-scheduler": "kubeSchedulerPort",
     "kwok-controller": "kwokControllerPort",
 }
-BUILD_FIX = "run `make binaries` (builds them from the Go module proxy into the cache)"
+
+
+def build_fix() -> str:
+    """How to build the simulated cluster's binaries, from a checkout or a wheel."""
+    how = "`make binaries`" if checkout() else f"`bash {project_root()}/scripts/build-binaries.sh`"
+    return f"run {how} (builds them from the Go module proxy into the cache; needs Go)"
 
 
 class KwokBackend(Backend):
@@ -139,7 +144,7 @@ class KwokBackend(Backend):
                     f"{name} {path.parent.name.rsplit('-', 1)[-1]}",
                     ok,
                     str(path) if ok else "not built yet",
-                    "" if ok else BUILD_FIX,
+                    "" if ok else build_fix(),
                 )
             )
         has_unshare = shutil.which("unshare") is not None

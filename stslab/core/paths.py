@@ -1,7 +1,9 @@
 """Where stslab keeps things.
 
-- the project root (``clusters/``, ``labs/``, ``data/``), found from this package's location;
-- the state directory (``STSLAB_STATE``, default ``<project>/.stslab``): one sub-directory per
+- the project root (``clusters/``, ``labs/``, ``data/``, ``scripts/``): the checkout this
+  package lies in, or, installed from a wheel, the copy shipped inside it (``stslab/_project``);
+- the state directory (``STSLAB_STATE``, default ``<checkout>/.stslab``, or for a wheel
+  ``$XDG_STATE_HOME/stslab``, i.e. ``~/.local/state/stslab``): one sub-directory per
   backend with its kubeconfig, process records, logs, etcd data and lab volumes. stslab never
   writes or deletes outside it (the binary cache aside), and never touches ``~/.kube/config``;
 - the binary cache (``STSLAB_CACHE``, default ``~/.cache/stslab``), filled by
@@ -13,16 +15,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def checkout() -> Path | None:
+    """The source checkout this package lies in, or None when installed from a wheel."""
+    root = _PACKAGE.parent
+    return root if (root / "clusters" / "versions.env").is_file() else None
+
 
 def project_root() -> Path:
-    """The checkout stslab runs from (the directory holding ``clusters/``)."""
-    return Path(__file__).resolve().parents[2]
+    """Where ``clusters/``, ``labs/`` and ``data/`` are: the checkout, or the wheel's copy."""
+    return checkout() or _PACKAGE / "_project"
 
 
 def state_dir() -> Path:
     """The lab state directory (not created here)."""
     env = os.environ.get("STSLAB_STATE")
-    return Path(env).resolve() if env else project_root() / ".stslab"
+    if env:
+        return Path(env).resolve()
+    root = checkout()
+    if root is not None:
+        return root / ".stslab"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "stslab"
+
+
+def build_dir() -> Path:
+    """Where executed notebooks and reports go: ``<checkout>/build``, else under the state."""
+    root = checkout()
+    return root / "build" if root is not None else state_dir() / "build"
 
 
 def cache_dir() -> Path:

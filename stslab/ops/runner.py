@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stslab.core.errors import UsageError
-from stslab.core.paths import project_root
+from stslab.core.paths import build_dir, project_root
 
 
 @dataclass
@@ -117,7 +117,7 @@ def run_labs(
     numbers: list[str], *, backend: str | None = None, fast: bool = True, build: Path | None = None
 ) -> list[LabResult]:
     """Run the selected labs one after another, printing a line as each ends."""
-    build = build or project_root() / "build" / "labs"
+    build = build or build_dir() / "labs"
     results = []
     for path in select(numbers):
         print(f"running {path.name} ...", flush=True)
