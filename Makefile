@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 LAB_PORT ?= 8888
 
-.PHONY: help install binaries kubelet kindnode kind-image lab up down test unit lint bench clean
+.PHONY: help install binaries kubelet kindnode kind-image lab up down test unit lint bench soak clean
 
 help:
 	@echo "make lab     start learning: installs, builds, starts the lab cluster, opens JupyterLab"
 	@echo "make test    run every test (unit tests and the live simulated cluster)"
 	@echo "make bench   measure cluster start/stop time and memory (writes bench/report.md)"
+	@echo "make soak    up/down 20 times and every lab 3 times; report leaks (bench/soak.md)"
 	@echo "make down    tear the lab cluster down"
 
 $(STAMP): pyproject.toml
@@ -67,6 +68,10 @@ test: install binaries kubelet kindnode lint
 
 bench: install binaries
 	$(BIN)/python scripts/bench.py
+
+# 20 up/down cycles, then every lab 3 times in a row; compares the machine before and after.
+soak: install binaries
+	$(BIN)/python scripts/soak.py
 
 clean:
 	-$(BIN)/stslab down 2>/dev/null

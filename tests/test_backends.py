@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,8 @@ from stslab.cluster.base import UpOptions
 from stslab.cluster.choose import choose_auto
 from stslab.cluster.containers import K3dBackend, KindBackend
 from stslab.cluster.existing import default_namespace, extract_context
-from stslab.core.errors import UsageError
+from stslab.cluster.kwok import KwokBackend
+from stslab.core.errors import ClusterStateError, UsageError
 from stslab.core.labels import ZONE_LABEL
 from stslab.core.versions import pinned
 
@@ -184,3 +186,30 @@ def test_kind_configs_decode_strictly_into_kinds_own_types(tmp_path: Path) -> No
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = check(broken)
     assert bad.returncode != 0 and 'unknown field "lables"' in bad.stdout
+
+
+def test_a_second_command_on_a_busy_cluster_is_refused(tmp_path: Path) -> None:
+    first = KwokBackend(tmp_path / "s")
+    with first.exclusive("up"):  # as a `stslab up` still starting would hold it
+        with pytest.raises(ClusterStateError, match="busy") as err:
+            KwokBackend(tmp_path / "s").up(UpOptions())
+        assert f"pid {os.getpid()}" in str(err.value) and "stslab up" in str(err.value)
+        with pytest.raises(ClusterStateError, match="busy"):
+            KwokBackend(tmp_path / "s").down()
+    assert not first.dir.exists()  # nothing was started
+    with first.exclusive("down"):  # free again
+        pass
+
+
+def test_lab_code_asks_the_backend_what_it_can_do() -> None:
+    from stslab.cluster.base import ClusterRecord
+    from stslab.cluster.existing import ExistingBackend
+
+    kwok, kind, existing = KwokBackend(), KindBackend(), ExistingBackend()
+    assert (kwok.runs_containers, kwok.can_add_nodes, kwok.shared) == (False, True, False)
+    assert (kind.runs_containers, kind.can_add_nodes, kind.shared) == (True, False, False)
+    assert existing.shared and not existing.can_add_nodes
+    rec = ClusterRecord("kwok", "k", "c", extra={"volumes": "/x/volumes", "dns_port": 35353})
+    assert kwok.local_volume_dir(rec) == Path("/x/volumes")
+    assert kwok.dns_server(rec) == ("127.0.0.1", 35353)
+    assert kind.local_volume_dir(rec) is None and kind.dns_server(rec) is None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +106,29 @@ class Status:
 
 
 class Backend(ABC):
-    """A way to bring a lab cluster up and down."""
+    """A way to bring a lab cluster up and down, and what the labs may ask of it.
+
+    Lab code asks the backend (``backend.runs_containers``, ``backend.local_volume_dir(rec)``)
+    instead of testing its name, so a new backend says once what it can do.
+    """
 
     name: str = ""
+    # Containers really run: exec, logs and data written by a process inside a pod.
+    runs_containers: bool = True
+    # A lab may add and remove machines (simulated nodes).
+    can_add_nodes: bool = False
+    # Someone else's cluster, used inside one namespace (progress goes to the cluster too).
+    shared: bool = False
+    # The default StorageClass can bind a claim at once (volumeBindingMode Immediate).
+    immediate_binding: bool = False
+
+    def local_volume_dir(self, rec: ClusterRecord) -> Path | None:
+        """The directory on *this* machine that is the cluster's ``/tmp`` for hostPath volumes."""
+        return None
+
+    def dns_server(self, rec: ClusterRecord) -> tuple[str, int] | None:
+        """Where this machine can ask the cluster's DNS directly, or None (ask from a pod)."""
+        return None
 
     def __init__(self, state: Path | None = None) -> None:
         # Fixed at construction, so a backend object always acts on the same directory.
@@ -119,6 +143,36 @@ class Backend(ABC):
     def kubeconfig_path(self) -> Path:
         """The kubeconfig the labs use: always in the state dir, never ``~/.kube/config``."""
         return self.dir / "kubeconfig"
+
+    @contextmanager
+    def exclusive(self, action: str) -> Iterator[None]:
+        """Hold this cluster's lock for ``action`` (up, stop, down), or refuse in one line.
+
+        Two commands changing one cluster at once (a second ``stslab up`` while the first is
+        still starting) would start its components twice. The lock is a file beside the
+        state directory, so ``down`` can remove the directory while holding it.
+        """
+        lock = self.dir.parent / f".{self.name}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another stslab command"
+                raise ClusterStateError(
+                    f"the {self.name} lab cluster is busy: {holder} is still running",
+                    f"wait until it ends, then run `stslab {action}` again",
+                ) from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"`stslab {action}` (pid {os.getpid()})\n")
+            f.flush()
+            try:
+                yield
+            finally:
+                f.truncate(0)
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def record(self) -> ClusterRecord | None:
         """The record of the running cluster, or None."""

@@ -66,6 +66,7 @@ class ExistingBackend(Backend):
     """A cluster the user already has access to, used inside one learner namespace."""
 
     name = "existing"
+    shared = True
 
     def checks(self) -> list[Check]:
         """A kubeconfig with at least one context."""

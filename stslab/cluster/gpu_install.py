@@ -132,7 +132,7 @@ def install(
     count in the workers' status (:func:`stslab.cluster.nodes.advertise_gpus`). Anything else raises
     :class:`~stslab.core.errors.UsageError`.
     """
-    if backend.name == "kwok":
+    if not backend.runs_containers:  # no kubelet to run a plugin: write node status
         _advertise_on_kwok(backend, dry_run, say)
         return
     if not isinstance(backend, KindBackend | K3dBackend):

@@ -87,6 +87,17 @@ class KwokBackend(Backend):
     """A real Kubernetes control plane with kwok-simulated nodes; no containers needed."""
 
     name = "kwok"
+    runs_containers = False  # kwok plays the kubelet: pods go Running, nothing runs
+    can_add_nodes = True
+    immediate_binding = True  # the host-path provisioner provisions at once
+
+    def local_volume_dir(self, rec: ClusterRecord) -> Path | None:
+        """``.stslab/kwok/volumes``: what the confined controller-manager sees as ``/tmp``."""
+        return Path(rec.extra["volumes"])
+
+    def dns_server(self, rec: ClusterRecord) -> tuple[str, int] | None:
+        """The lab's CoreDNS on loopback."""
+        return ("127.0.0.1", int(rec.extra["dns_port"]))
 
     # -- paths -------------------------------------------------------------------------
     @property
@@ -210,6 +221,11 @@ class KwokBackend(Backend):
 
     def up(self, opts: UpOptions) -> ClusterRecord:
         """Create the cluster, or restart it when it was stopped (its etcd data is kept)."""
+        with self.exclusive("up"):
+            return self._up(opts)
+
+    def _up(self, opts: UpOptions) -> ClusterRecord:
+        """The body of :meth:`up`, under the cluster's lock."""
         opts.validate()
         rec = self.record() if self.record_path.exists() else None
         if rec is not None:
@@ -540,6 +556,11 @@ class KwokBackend(Backend):
 
     def stop(self) -> None:
         """Stop every process but keep the cluster's data; `stslab up` starts it again."""
+        with self.exclusive("stop"):
+            self._stop()
+
+    def _stop(self) -> None:
+        """The body of :meth:`stop`, under the cluster's lock."""
         self._halt(self._require_record(), check=True)
 
     def _halt(self, rec: ClusterRecord, check: bool = False) -> None:
@@ -562,6 +583,11 @@ class KwokBackend(Backend):
 
     def down(self) -> None:
         """Stop everything and delete the state directory, volumes included."""
+        with self.exclusive("down"):
+            self._down()
+
+    def _down(self) -> None:
+        """The body of :meth:`down`, under the cluster's lock."""
         if not self.exists():
             raise ClusterStateError(
                 "there is no kwok lab cluster to take down", "nothing to do; `stslab up` starts one"

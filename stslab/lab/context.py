@@ -26,6 +26,7 @@ from typing import Any
 from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
+from stslab.cluster.choose import get_backend
 from stslab.cluster.lifecycle import connect, record, status
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import explain, wait_for_default_service_account, wait_until
@@ -84,7 +85,7 @@ class Lab:
                 {"metadata": {"name": namespace, "labels": {LAB_LABEL: namespace}}}
             )
             wait_for_default_service_account(self.core, namespace)
-        if self.backend == "existing":  # a shared cluster: the instructor sees the results too
+        if self.cluster.shared:  # a shared cluster: the instructor sees the results too
             home = record(self.backend).namespace
             progress.begin(self.lab, api=self.api, namespace=home)
         else:
@@ -105,7 +106,10 @@ class Lab:
                 f"the {st.backend} lab cluster is {st.state}: {st.detail}",
                 "start it with `stslab up` (or `make lab`), then re-run",
             )
-        self.backend = st.backend
+        self.backend = st.backend  # its name, for messages
+        self.cluster = get_backend(
+            st.backend
+        )  # what it can do: runs_containers, can_add_nodes, ...
         self.started = datetime.now(timezone.utc)  # to tell this run's events from older ones
         self.namespace = namespace
         self.timeout = timeout
@@ -123,7 +127,7 @@ class Lab:
                 return False
             if e.status == 403:
                 fix = "ask the cluster's owner for access"
-                if self.backend == "existing":
+                if self.cluster.shared:
                     mine = record(self.backend).namespace
                     fix = (
                         f'use your own namespace: namespace = "{mine}" in the parameters cell '

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
+from stslab.cluster.choose import get_backend
 from stslab.cluster.lifecycle import connect, record
 from stslab.core.errors import ToolMissingError, WaitTimeoutError
 from stslab.core.labels import TOOL_LABEL
@@ -52,17 +53,19 @@ def lookup(
 ) -> Lookup:
     """Resolve ``name`` the way a pod in the lab cluster would, with ``nslookup``."""
     rec = record(backend)
-    if rec.backend == "kwok":
+    server = get_backend(rec.backend).dns_server(rec)
+    if server is not None:
         exe = shutil.which("nslookup")
         if not exe:
             raise ToolMissingError(
                 "nslookup is not installed", "install it: `sudo apt-get install bind9-dnsutils`"
             )
-        args = [exe, f"-port={rec.extra['dns_port']}"]
+        host, port = server
+        args = [exe, f"-port={port}"]
         if rtype != "A":
             args.append(f"-type={rtype}")
         proc = subprocess.run(
-            [*args, name, "127.0.0.1"], capture_output=True, text=True, timeout=15, check=False
+            [*args, name, host], capture_output=True, text=True, timeout=15, check=False
         )
         out = proc.stdout + proc.stderr
     else:

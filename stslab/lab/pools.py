@@ -33,7 +33,7 @@ def create_pool(
     a :class:`stslab.lab.context.Lab`; its label goes on every node, so its cleanup deletes them.
     ``taint`` keeps pods that do not tolerate GPUs off these nodes.
     """
-    if lab.backend != "kwok":
+    if not lab.cluster.can_add_nodes:
         raise ClusterStateError(
             f"adding machines needs the simulated backend; this cluster is {lab.backend}",
             "run this lab on the simulated backend: `stslab up --backend kwok`",

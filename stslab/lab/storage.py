@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes import client
 
+from stslab.cluster.choose import get_backend
 from stslab.cluster.lifecycle import record
 
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -32,11 +33,12 @@ def volume_path(namespace: str, name: str) -> str:
 
 
 def local_dir(path: str, backend: str | None = None) -> Path | None:
-    """Where a hostPath volume's files are on *this* machine (kwok only), else None."""
+    """Where a hostPath volume's files are on *this* machine (the simulated backend), else None."""
     rec = record(backend)
-    if rec.backend != "kwok" or not path.startswith("/tmp/"):
+    root = get_backend(rec.backend).local_volume_dir(rec)
+    if root is None or not path.startswith("/tmp/"):
         return None
-    return Path(rec.extra["volumes"]) / path.removeprefix("/tmp/")
+    return root / path.removeprefix("/tmp/")
 
 
 def host_path_pv(

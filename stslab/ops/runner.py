@@ -135,6 +135,7 @@ def reset_labs(
     on a shared cluster, in the learner's progress ConfigMap. Other labs are left alone.
     ``namespace`` resets a lab run in another namespace (a learner's, on a shared cluster).
     """
+    from stslab.cluster.choose import get_backend
     from stslab.cluster.lifecycle import connect, record
     from stslab.lab import progress
     from stslab.lab.context import reset
@@ -151,7 +152,7 @@ def reset_labs(
         reset(ns, backend)
         progress.clear_local(lab)
         rec = record(backend)
-        if rec.backend == "existing":
+        if get_backend(rec.backend).shared:
             progress.clear_cluster(connect(backend), rec.namespace, lab)
         done.append(ns)
     return done
