@@ -213,3 +213,22 @@ def test_lab_code_asks_the_backend_what_it_can_do() -> None:
     assert kwok.local_volume_dir(rec) == Path("/x/volumes")
     assert kwok.dns_server(rec) == ("127.0.0.1", 35353)
     assert kind.local_volume_dir(rec) is None and kind.dns_server(rec) is None
+
+
+def test_an_apiserver_serving_another_clusters_data_is_refused(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from stslab.cluster.base import ClusterRecord
+    from stslab.cluster.kwok_isolation import check_identity
+
+    class Core:  # answers as an apiserver on someone else's etcd would
+        def read_namespace(self, name: str, **_: object) -> SimpleNamespace:
+            return SimpleNamespace(metadata=SimpleNamespace(uid="theirs"))
+
+    rec = ClusterRecord("kwok", "k", "c", extra={"identity": "ours"})
+    with pytest.raises(ClusterStateError, match="another cluster's data") as err:
+        check_identity(rec, Core(), {"etcd": 20001}, tmp_path)
+    assert "20001" in str(err.value) and "stop the other lab cluster" in str(err.value)
+    check_identity(
+        ClusterRecord("kwok", "k", "c", extra={"identity": "theirs"}), Core(), {}, tmp_path
+    )

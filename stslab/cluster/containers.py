@@ -224,7 +224,7 @@ class KindBackend(_ContainerBackend):
 
     def before_create(self, opts: UpOptions) -> None:
         """Refuse a kind cluster of our name made elsewhere; build the offline image if asked."""
-        clusters = run([self.kind, "get", "clusters"], what="kind get clusters").split()
+        clusters = run([self.kind, "get", "clusters"], what="kind get clusters", timeout=60).split()
         if CLUSTER in clusters:
             raise ClusterStateError(
                 f"a kind cluster named {CLUSTER!r} already exists, made outside this state dir",
@@ -330,7 +330,7 @@ class K3dBackend(_ContainerBackend):
 
     def write_kubeconfig(self) -> None:
         """``k3d kubeconfig get`` into the state dir (k3d's default would merge into ~/.kube)."""
-        text = run(["k3d", "kubeconfig", "get", CLUSTER], what="k3d kubeconfig get")
+        text = run(["k3d", "kubeconfig", "get", CLUSTER], what="k3d kubeconfig get", timeout=60)
         self.kubeconfig_path.write_text(text)
         self.kubeconfig_path.chmod(0o600)
 

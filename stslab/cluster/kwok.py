@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,6 +27,14 @@ from stslab.cluster import nodes as labnodes
 from stslab.cluster import realnode
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import CoreDNS
+from stslab.cluster.kwok_isolation import (
+    check_identity,
+    choose_ports,
+    identity,
+    kubeconfig_ok,
+    recorded_ports,
+    write_config,
+)
 from stslab.cluster.supervisor import (
     Supervisor,
     describe,
@@ -40,25 +47,13 @@ from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
 from stslab.core.kube import api_client, wait_until
 from stslab.core.paths import binary_dir, checkout, project_root
-from stslab.core.procs import pick_ports, pid_alive, pid_cmdline, require_port, run, terminate
+from stslab.core.procs import pid_alive, pid_cmdline, require_port, run, terminate
 from stslab.core.versions import pinned
 
 CLUSTER = "stslab"
 CONTEXT = f"kwok-{CLUSTER}"
 DEFAULT_API_PORT = 36443
 DEFAULT_DNS_PORT = 35353
-# Every port a kwok lab cluster listens on. stslab picks each one itself when the cluster is
-# made (kwokctl would count down from 32766 for etcd and kwok, the same for every cluster on the
-# machine), keeps them in the record, and checks that each is free before anything starts.
-PICKED_PORTS = (
-    "etcd",
-    "etcd-peer",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok-controller",
-    "coredns-ready",
-)
-# kwokctl's configuration option for each port it starts a component on.
 # The processes kwokctl starts, by the name of their pid file in <cluster>/pids/.
 KWOKCTL_COMPONENTS = (
     "etcd",
@@ -67,14 +62,6 @@ KWOKCTL_COMPONENTS = (
     "kube-scheduler",
     "kwok-controller",
 )
-KWOKCTL_PORT_OPTIONS = {
-    "kube-apiserver": "kubeApiserverPort",
-    "etcd": "etcdPort",
-    "etcd-peer": "etcdPeerPort",
-    "kube-controller-manager": "kubeControllerManagerPort",
-    "kube-scheduler": "kubeSchedulerPort",
-    "kwok-controller": "kwokControllerPort",
-}
 
 
 def build_fix() -> str:
@@ -241,10 +228,7 @@ class KwokBackend(Backend):
         dns_port = opts.dns_port or DEFAULT_DNS_PORT
         require_port(api_port, "kube-apiserver", "--port")
         require_port(dns_port, "CoreDNS", "--dns-port")
-        picked = pick_ports(len(PICKED_PORTS), str(self.dir), taken={api_port, dns_port})
-        ports = {"kube-apiserver": api_port, "coredns": dns_port} | dict(
-            zip(PICKED_PORTS, picked, strict=True)
-        )
+        ports = choose_ports(str(self.dir), api_port, dns_port)
         if opts.real_node:  # before anything starts
             realnode.require()
             realnode.check_dir(self.real_node().dir)
@@ -276,18 +260,7 @@ class KwokBackend(Backend):
 
     def _config(self, ports: dict[str, int]) -> Path:
         """The shipped kwokctl configuration with this cluster's ports, written to the state."""
-        docs = list(yaml.safe_load_all((project_root() / "clusters/kwok/kwokctl.yaml").read_text()))
-        for d in docs:
-            if d["kind"] == "KwokctlConfiguration":
-                for component, option in KWOKCTL_PORT_OPTIONS.items():
-                    d["options"][option] = ports[component]
-                # Its own key prefix in etcd: should this cluster's apiserver ever reach another
-                # cluster's etcd, it writes beside that cluster's data, never into it (and the
-                # identity check in _check_identity then stops it).
-                d["options"]["etcdPrefix"] = f"/registry-{uuid.uuid4().hex[:8]}"
-        path = self.dir / "kwokctl.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-        return path
+        return write_config(ports, self.dir / "kwokctl.yaml")
 
     def _create(self, opts: UpOptions, ports: dict[str, int]) -> ClusterRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -337,7 +310,7 @@ class KwokBackend(Backend):
                 "dns_port": ports["coredns"],
                 "dns_ready_port": ports["coredns-ready"],
                 "ports": ports,
-                "identity": _identity(core),
+                "identity": identity(core),
                 "volumes": str(self.volumes),
             },
         )
@@ -411,7 +384,7 @@ class KwokBackend(Backend):
         self._confined_controller_manager()
         self._kwokctl("start", "cluster", "--wait", "2m")
         core = client.CoreV1Api(api_client(self.kubeconfig_path, CONTEXT))
-        self._check_identity(rec, core)
+        check_identity(rec, core, self.ports(rec), self.cluster_dir / "logs")
         self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
         self._wait_nodes(core, rec.nodes)
         if with_real_node:
@@ -446,31 +419,9 @@ class KwokBackend(Backend):
             self._confined_controller_manager()
             self._kwokctl("start", "cluster", timeout=90)  # no --wait: the next look checks
         if "kwok-controller" in dead:
-            self._release_node_leases()
+            labnodes.release_leases(api_client(self.kubeconfig_path, CONTEXT))
         if "coredns" in dead:
             self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
-
-    def _release_node_leases(self) -> None:
-        """Free the simulated nodes' leases that a dead kwok-controller held.
-
-        Each kwok process has a random identity, and a node lease held by another identity is
-        left alone until it expires (200 s as kwokctl starts kwok): until then a restarted kwok
-        would play no pod. Deleting the leases lets it take the nodes over at once.
-        """
-        api = api_client(self.kubeconfig_path, CONTEXT)
-        core, leases = client.CoreV1Api(api), client.CoordinationV1Api(api)
-
-        def release() -> bool:
-            for node in core.list_node().items:
-                if (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake":
-                    try:
-                        leases.delete_namespaced_lease(node.metadata.name, "kube-node-lease")
-                    except client.ApiException as e:
-                        if e.status != 404:
-                            raise
-            return True
-
-        wait_until(release, timeout=30, what="releasing the simulated nodes' leases")
 
     def _start_supervisor(self) -> None:
         """Start this cluster's supervisor (see :mod:`stslab.cluster.supervisor`)."""
@@ -503,56 +454,21 @@ class KwokBackend(Backend):
         return rec is not None and not rec.extra.get("stopped")
 
     def ports(self, rec: ClusterRecord) -> dict[str, int]:
-        """Every port of the cluster, by component (from kwokctl's files for older records)."""
-        if "ports" in rec.extra:
-            return {k: int(v) for k, v in rec.extra["ports"].items()}
-        ports = {
-            "kube-apiserver": int(rec.extra["api_port"]),
-            "coredns": int(rec.extra["dns_port"]),
-            "coredns-ready": int(rec.extra["dns_ready_port"]),
-        }
-        try:
-            saved = yaml.safe_load((self.cluster_dir / "kwok.yaml").read_text())
-            opts = saved.get("options", {}) if isinstance(saved, dict) else {}
-        except (OSError, yaml.YAMLError):
-            opts = {}
-        for component, option in KWOKCTL_PORT_OPTIONS.items():
-            if opts.get(option):
-                ports.setdefault(component, int(opts[option]))
-        return ports
+        """Every port of the cluster, by component."""
+        return recorded_ports(rec, self.cluster_dir)
 
     def heal_kubeconfig(self) -> bool:
         """Write the labs' kubeconfig again from kwokctl's when it is missing or damaged.
 
         Returns True when it had to. Both files are the lab's own; nothing else is touched.
         """
-        if _kubeconfig_ok(self.kubeconfig_path):
+        if kubeconfig_ok(self.kubeconfig_path, CONTEXT):
             return False
         source = self.cluster_dir / "kubeconfig.yaml"
-        if not _kubeconfig_ok(source):
+        if not kubeconfig_ok(source, CONTEXT):
             return False  # nothing to heal from: status reports the cluster broken
         write_atomic(self.kubeconfig_path, source.read_text(), mode=0o600)
         return True
-
-    def _check_identity(self, rec: ClusterRecord, core: client.CoreV1Api) -> None:
-        """Refuse an apiserver that serves another cluster's data (its etcd port was taken)."""
-        expected = rec.extra.get("identity")
-        if not expected:
-            return  # a record from before identities were kept
-        wait_until(
-            lambda: _identity(core, quiet=True) is not None,
-            timeout=60,
-            what="the restarted apiserver answering",
-            hint=f"see the component logs in {self.cluster_dir / 'logs'}",
-        )
-        found = _identity(core)
-        if found != expected:
-            raise ClusterStateError(
-                f"the restarted apiserver serves another cluster's data (kube-system uid "
-                f"{found}, this cluster's is {expected}): its etcd port "
-                f"{self.ports(rec).get('etcd', '?')} reached a different etcd",
-                "stop the other lab cluster on this machine, then `stslab up` again",
-            )
 
     def stop(self) -> None:
         """Stop every process but keep the cluster's data; `stslab up` starts it again."""
@@ -685,29 +601,6 @@ class KwokBackend(Backend):
     def process_pids(self) -> list[int]:
         """Pids of every control-plane process of this cluster (for benchmarks and tests)."""
         return _pids_mentioning(self.dir)
-
-
-def _kubeconfig_ok(path: Path) -> bool:
-    """True when ``path`` is a kubeconfig with our context, a server and credentials."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    if not isinstance(data, dict):
-        return False
-    contexts = {c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)}
-    servers = [c.get("cluster", {}).get("server") for c in data.get("clusters") or []]
-    return CONTEXT in contexts and any(servers) and bool(data.get("users"))
-
-
-def _identity(core: client.CoreV1Api, quiet: bool = False) -> str | None:
-    """The uid of the cluster's kube-system namespace: made once, when the cluster was made."""
-    try:
-        return str(core.read_namespace("kube-system", _request_timeout=5).metadata.uid)
-    except Exception:  # noqa: BLE001 - not answering yet
-        if quiet:
-            return None
-        raise
 
 
 def _pids_mentioning(path: Path) -> list[int]:

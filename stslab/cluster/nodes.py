@@ -12,6 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
+from stslab.core.kube import wait_until
 from stslab.core.labels import GPU_RESOURCE, MANAGED_LABEL, ZONE_LABEL
 
 GPU_MODEL = "stslab-fake-a100"
@@ -118,3 +119,25 @@ def node_summary(core: client.CoreV1Api) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def release_leases(api: client.ApiClient) -> None:
+    """Free the simulated nodes' leases that a dead kwok-controller held.
+
+    Each kwok process has a random identity, and a node lease held by another identity is left
+    alone until it expires (200 s as kwokctl starts kwok, 40 s as stslab does): until then a
+    restarted kwok plays no pod. Deleting the leases lets it take the nodes over at once.
+    """
+    core, leases = client.CoreV1Api(api), client.CoordinationV1Api(api)
+
+    def release() -> bool:
+        for node in core.list_node().items:
+            if (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake":
+                try:
+                    leases.delete_namespaced_lease(node.metadata.name, "kube-node-lease")
+                except client.ApiException as e:
+                    if e.status != 404:
+                        raise
+        return True
+
+    wait_until(release, timeout=30, what="releasing the simulated nodes' leases")

@@ -166,10 +166,14 @@ def run(
     cmd: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
-    timeout: float = 300,
+    timeout: float,
     what: str = "",
 ) -> str:
-    """Run a command, returning stdout; on failure raise with the last lines of its output."""
+    """Run a command, returning stdout; on failure raise with the last lines of its output.
+
+    ``timeout`` is required: a tool that hangs (a stuck Docker engine, an unanswered
+    registry) must end in an error that says so, not a command that never returns.
+    """
     full_env = {**os.environ, **(env or {})}
     try:
         proc = subprocess.run(

@@ -88,7 +88,9 @@ class PrivateDockerd:
             if self.proc.poll() is not None:
                 tail = (self.run_dir / "dockerd.log").read_text(errors="replace")[-300:]
                 raise UsageError(f"dockerd exited at start: {tail.strip()}", DOCKERD_FIX)
-            ok = subprocess.run(["docker", "info"], env=env, capture_output=True, check=False)
+            ok = subprocess.run(
+                ["docker", "info"], env=env, capture_output=True, check=False, timeout=10
+            )
             if ok.returncode == 0:
                 self._kind_network(env)
                 return self.host
@@ -106,7 +108,9 @@ class PrivateDockerd:
         """
 
         def docker(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(["docker", *args], env=env, capture_output=True, text=True)
+            return subprocess.run(
+                ["docker", *args], env=env, capture_output=True, text=True, timeout=600
+            )
 
         bridge_opt = "com.docker.network.bridge.name"
         have = docker(
@@ -123,7 +127,9 @@ class PrivateDockerd:
                 "--opt=com.docker.network.bridge.enable_ip_masquerade=false",
                 "kind",
             )
-        policy = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True)
+        policy = subprocess.run(
+            ["iptables", "-S", "FORWARD"], capture_output=True, text=True, timeout=30
+        )
         if "-P FORWARD DROP" in policy.stdout:
             subprocess.run(["iptables", "-I", "FORWARD", *FORWARD_RULE], check=True)
             self.forward_rule = True
@@ -135,7 +141,7 @@ class PrivateDockerd:
         the engine's data and gets a new bridge at the next start).
         """
         if self.forward_rule:
-            subprocess.run(["iptables", "-D", "FORWARD", *FORWARD_RULE], check=False)
+            subprocess.run(["iptables", "-D", "FORWARD", *FORWARD_RULE], check=False, timeout=30)
             self.forward_rule = False
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -146,4 +152,4 @@ class PrivateDockerd:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         if Path("/sys/class/net", KIND_BRIDGE).exists():
-            subprocess.run(["ip", "link", "delete", KIND_BRIDGE], check=False)
+            subprocess.run(["ip", "link", "delete", KIND_BRIDGE], check=False, timeout=30)
