@@ -44,7 +44,9 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokBackend]:
         )
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "recovery.tsv").write_text("component\trestarted_in_s\trollout_s\n")
+    (ARTIFACTS / "recovery.tsv").write_text(
+        "component\trestarted_in_s\trollout_s\trecorder_reconnects\n"
+    )
     try:
         yield b
     finally:
@@ -95,6 +97,7 @@ def test_a_killed_component_is_restarted_mid_rollout(backend: KwokBackend, compo
 
         wait_until(all_ready, timeout=180, what="the rollout finishing after the restart")
         rollout = time.monotonic() - started
+        reconnects = rec.reconnects
         wait_until(
             lambda: {"web-0", "web-1", "web-2"} <= set(rec.frame().query("ready == True")["name"]),
             timeout=30,
@@ -106,7 +109,7 @@ def test_a_killed_component_is_restarted_mid_rollout(backend: KwokBackend, compo
     status = backend.status()
     assert status.state == "running" and component in status.detail
     with (ARTIFACTS / "recovery.tsv").open("a") as f:
-        f.write(f"{component}\t{restarted_in:.1f}\t{rollout:.1f}\n")
+        f.write(f"{component}\t{restarted_in:.1f}\t{rollout:.1f}\t{reconnects}\n")
     core.delete_namespace(ns)
 
 
