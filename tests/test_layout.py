@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +75,17 @@ def test_the_facade_exports_what_it_lists() -> None:
 
     missing = [n for n in stslab.lab.__all__ if not hasattr(stslab.lab, n)]
     assert not missing
+
+
+def test_every_name_a_notebook_uses_is_defined() -> None:
+    # ruff reads notebooks as one module, cells in order: an import renamed in one cell but
+    # not in a later one shows up here, not in the middle of a headless run.
+    ruff = Path(sys.executable).with_name("ruff")
+    out = subprocess.run(
+        [str(ruff), "check", "--select", "F821", "--output-format", "concise", str(ROOT / "labs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
