@@ -32,15 +32,22 @@ from stslab.core.paths import project_root  # noqa: E402
 from stslab.core.procs import free_port, pid_cmdline  # noqa: E402
 from stslab.ops.runner import run_labs  # noqa: E402
 
+# What a lab cluster or a lab run starts; anything else on the machine is not ours to count.
+OURS = ("etcd", "kube-", "kwok", "coredns", "containerd", "kubelet", "dockerd", "jupyter", "stslab")
+
 
 def processes() -> set[str]:
-    """Command lines of every process but this one and its children's short-lived tools."""
+    """Command lines of the processes stslab, its clusters or its lab kernels could leave."""
     out = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
-            cmd = pid_cmdline(int(entry.name))
-            if cmd and not cmd[0].endswith(("ps", "du", "ss")):
-                out.add(" ".join(cmd)[:200])
+            cmd = " ".join(pid_cmdline(int(entry.name)))
+            if (
+                str(STATE) in cmd
+                or "ipykernel" in cmd
+                or any(Path(part).name.startswith(OURS) for part in cmd.split()[:3])
+            ):
+                out.add(cmd[:200])
     return out
 
 
