@@ -153,6 +153,7 @@ class Backend(ABC):
         state directory, so ``down`` can remove the directory while holding it.
         """
         lock = self.dir.parent / f".{self.name}.lock"
+        made_parent = not lock.parent.exists()
         lock.parent.mkdir(parents=True, exist_ok=True)
         with open(lock, "a+") as f:
             try:
@@ -172,6 +173,10 @@ class Backend(ABC):
                 yield
             finally:
                 f.truncate(0)
+                if not self.dir.exists():  # refused or taken down: leave no trace of the lock
+                    lock.unlink(missing_ok=True)  # still held, so no one else holds this one
+                    if made_parent and not any(lock.parent.iterdir()):
+                        lock.parent.rmdir()
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def record(self) -> ClusterRecord | None:
