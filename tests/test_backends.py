@@ -17,6 +17,7 @@ from stslab.cluster.existing import default_namespace, extract_context
 from stslab.cluster.kwok import KwokBackend
 from stslab.core.errors import ClusterStateError, UsageError
 from stslab.core.labels import ZONE_LABEL
+from stslab.core.paths import binary_dir
 from stslab.core.versions import pinned
 
 
@@ -186,6 +187,54 @@ def test_kind_configs_decode_strictly_into_kinds_own_types(tmp_path: Path) -> No
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = check(broken)
     assert bad.returncode != 0 and 'unknown field "lables"' in bad.stdout
+
+
+# Cold (empty module and build caches) the checker downloads k3d's dependencies and compiles
+# about 500 packages (k3d's config package imports its Docker runtime): minutes on 2 cores.
+@pytest.mark.timeout(900)
+def test_k3d_configs_decode_strictly_into_k3ds_own_types(tmp_path: Path) -> None:
+    go = shutil.which("go")
+    if not go:
+        pytest.skip("needs Go (the k3d config types come from the Go module proxy)")
+    checker = Path(__file__).resolve().parent / "configcheck-k3d"
+    # go.mod must name the version literally; it is the one pinned in clusters/versions.env.
+    gomod = (checker / "go.mod").read_text()
+    assert f"github.com/k3d-io/k3d/v5 {pinned().k3d}\n" in gomod
+    rendered = tmp_path / "k3d-4-agents.yaml"
+    rendered.write_text(yaml.safe_dump(K3dBackend().render_config(UpOptions(nodes=4))))
+    broken = tmp_path / "k3d-typo.yaml"
+    broken.write_text(rendered.read_text().replace("- label:", "- lable:", 1))
+    shipped = checker.parent.parent / "clusters/k3d/k3d.yaml"
+
+    def check(*files: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [go, "run", ".", *map(str, files)],
+            cwd=checker,
+            capture_output=True,
+            text=True,
+            timeout=840,
+            check=False,
+        )
+
+    ok = check(shipped, rendered)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.splitlines() == [f"{shipped}: ok", f"{rendered}: ok"]
+    bad = check(broken)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    # Both k3d's JSON schema and the strict decode into v1alpha5.SimpleConfig refuse it.
+    assert "nodeLabels.0: Additional property lable is not allowed" in bad.stdout
+    assert "'options.k3s.nodeLabels[0]' has invalid keys: lable" in bad.stdout
+
+
+def test_the_k3d_cli_builds_at_the_pinned_version() -> None:
+    k3d = binary_dir("k3d", pinned().k3d)
+    if not (k3d / ".complete").is_file():
+        pytest.skip("the k3d CLI is optional: build it with `scripts/build-binaries.sh k3d`")
+    out = subprocess.run(
+        [str(k3d / "k3d"), "version"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    k3s = pinned().k3s_image.split(":", 1)[1]
+    assert f"k3d version {pinned().k3d}" in out and f"k3s version {k3s}" in out
 
 
 def test_a_second_command_on_a_busy_cluster_is_refused(tmp_path: Path) -> None:

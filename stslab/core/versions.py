@@ -17,6 +17,7 @@ class Versions:
     kwok: str
     coredns: str
     kind: str
+    k3d: str
     kind_node_image: str
     local_path: str
     k3s_image: str
@@ -48,6 +49,7 @@ def pinned() -> Versions:
         kwok=env["KWOK_VERSION"],
         coredns=env["COREDNS_VERSION"],
         kind=env["KIND_VERSION"],
+        k3d=env["K3D_VERSION"],
         kind_node_image=env["KIND_NODE_IMAGE"],
         local_path=env["LOCAL_PATH_PROVISIONER_VERSION"],
         k3s_image=env["K3S_IMAGE"],
