@@ -12,8 +12,9 @@ give us:
   containerd's configuration, pod networking (``stslab-net``) and kind's ``/kind`` layout;
 - **every image the node runs**, built as OCI archives and loaded into the node's containerd
   at build time: pause, etcd, the control plane, kube-proxy, CoreDNS, the local-path
-  provisioner, busybox (its helper, and the labs' nslookup image), the labs' nginx and the
-  fake GPU device plugin.
+  provisioner, busybox (its helper, and the labs' nslookup image), the volume recycler's
+  Debian base, the labs' nginx, the fake GPU device plugin and a real ZooKeeper
+  (:mod:`stslab.cluster.zkimage`).
 
 The image's tag carries a key of all inputs, so a changed pin or file builds a new image and a
 warm rebuild is a no-op (:func:`image_ref`). ``/kind/version`` and the image's labels name the
@@ -33,7 +34,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from stslab.cluster import ociimage
+from stslab.cluster import ociimage, zkimage
 from stslab.core.errors import ToolMissingError, UsageError
 from stslab.core.paths import cache_dir, project_root
 from stslab.core.versions import pinned
@@ -55,6 +56,10 @@ NGINX_TAGS = ("registry.k8s.io/nginx-slim:0.21", "registry.k8s.io/nginx-slim:0.2
 PYTHON_PACKAGES = "python3"
 PLUGIN_WHEELS = ("grpcio>=1.85.1", "protobuf>=7.35.1,<8", "kubernetes>=31", "PyYAML>=6")
 DEBIAN_SUITE = "bookworm"
+# The image of kube-controller-manager's recycler pod (the Recycle reclaim policy; see
+# NewPersistentVolumeRecyclerPodTemplate in Kubernetes' pkg/volume). A Debian root filesystem
+# stands in for it: its `find /scrub -mindepth 1 -delete` needs GNU find, which busybox lacks.
+RECYCLER_REF = "registry.k8s.io/build-image/debian-base:bookworm-v1.0.6"
 DEBIAN_MIRROR = os.environ.get("STSLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BUILD_FIX = "run `make kind-image` (needs a Docker engine, debootstrap and `make binaries`)"
 
@@ -83,6 +88,7 @@ def _inputs_key() -> str:
         PYTHON_PACKAGES,
         *PLUGIN_WHEELS,
         DEBIAN_SUITE,
+        *zkimage.inputs(),
     ]
     for path in sorted((root / FILES).rglob("*")):
         if path.is_file():
@@ -344,6 +350,11 @@ def _component_images(dest: Path, work: Path, proxy_tar: Path) -> dict[str, str]
     refs["busybox"] = "docker.io/library/busybox:1.28"
     refs["local-path-provisioner"] = f"stslab.dev/local-path-provisioner:{v.local_path}"
     ociimage.write_archive(busybox, [ociimage.Image([refs["busybox"]])], dest / "busybox.tar")
+    recycler = _extract(proxy_tar, work / "recycler", devices=False)
+    stands_in = {"dev.stslab.stands-in-for": RECYCLER_REF}
+    image = ociimage.Image([RECYCLER_REF], labels=stands_in)
+    ociimage.write_archive(recycler, [image], dest / "recycler.tar")
+    shutil.rmtree(recycler)
 
     def binary_image(name: str, binary: Path, base: Path | None, entrypoint: list[str]) -> None:
         root = work / name
@@ -509,12 +520,13 @@ def build(say: Say = print, force: bool = False) -> str:
     proxy = _rootfs_tar("kube-proxy", PROXY_PACKAGES, say)
     nginx = _rootfs_tar("nginx", NGINX_PACKAGES, say)
     python = _rootfs_tar("python", PYTHON_PACKAGES, say)
+    java = _rootfs_tar("zookeeper", zkimage.PACKAGES, say)
     work_parent = cache_dir() / "kind-node"
     with tempfile.TemporaryDirectory(dir=work_parent) as tmp:
         work = Path(tmp)
         say(
             "node images: pause, etcd, control plane, kube-proxy, CoreDNS, local-path, busybox,"
-            " nginx, the fake GPU plugin"
+            " recycler, nginx, the fake GPU plugin, ZooKeeper"
         )
         root = _extract(base, work / "rootfs")
         images = work / "images"
@@ -522,6 +534,7 @@ def build(say: Say = print, force: bool = False) -> str:
         refs = _component_images(images, work, proxy)
         _nginx_images(images, _extract(nginx, work / "nginx", devices=False))
         _plugin_image(images, _extract(python, work / "plugin", devices=False))
+        zkimage.write(zkimage.build_root(_extract(java, work / "zookeeper", devices=False)), images)
         _node_files(root, refs)
         say(f"kind node image {ref}: importing into Docker")
         stage = f"{REPO}-stage:{ref.rsplit(':', 1)[1]}"

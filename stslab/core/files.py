@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it and one rename.
+def write_atomic(path: Path, text: str | bytes, *, mode: int | None = None) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a temporary file beside it and one rename.
 
     ``mode`` (for example ``0o600`` for a kubeconfig) is set before any byte is written.
     """
@@ -17,7 +17,7 @@ def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
     try:
         if mode is not None:
             os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
