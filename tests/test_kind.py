@@ -2,9 +2,9 @@
 
 Marked ``kind``. It uses a running Docker engine, or starts a private one (root and Debian's
 ``docker.io``; stopped again at the end), builds the node image offline (``make kind-image``,
-a no-op when it exists), and brings up ``stslab up --backend kind --node-image offline`` with one
-worker. Where the engine or the image's ingredients are missing the tier skips and names them,
-unless ``STSLAB_KIND=1`` (CI) makes that a failure.
+a no-op when it exists), and brings up ``stslab up --backend kind --node-image offline`` with
+three workers; then it runs every lab there. Where the engine or the image's ingredients are
+missing the tier skips and names them, unless ``STSLAB_KIND=1`` (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from kubernetes.stream import stream
 
 from stslab.cli import main
 from stslab.cluster import kindnode
-from stslab.cluster.containers import CLUSTER, docker_usable
+from stslab.cluster.containers import KindBackend, docker_usable
 from stslab.core.kube import api_client, wait_for_default_service_account, wait_until
+from stslab.core.labels import GPU_RESOURCE, LAB_LABEL, POOL_LABEL
 from stslab.core.versions import pinned
 from stslab.lab.manifests import headless_service, statefulset
 from stslab.testing.dockerd import PrivateDockerd
@@ -34,6 +35,8 @@ from stslab.testing.dockerd import PrivateDockerd
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1500)]
 
 TIMINGS: dict[str, float] = {}
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "build" / "test-artifacts"
 BUSYBOX = "docker.io/library/busybox:1.28"
 
 
@@ -80,26 +83,12 @@ def _rules(save: str) -> list[str]:
 
 
 def _kind_containers() -> list[str]:
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-a",
-            "--filter",
-            f"label=io.x-k8s.kind.cluster={CLUSTER}",
-            "--format",
-            "{{.Names}}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.split()
+    return KindBackend().node_containers()
 
 
 @pytest.fixture(scope="module")
 def cluster(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """``stslab up --backend kind --node-image offline --nodes 1``; down at the end."""
+    """``stslab up --backend kind --node-image offline --nodes 3``; down at the end."""
     del engine
     if shutil.which("debootstrap") is None:
         _need("kind tier needs debootstrap (apt-get install -y debootstrap)")
@@ -111,8 +100,10 @@ def cluster(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     TIMINGS["node image (build or reuse)"] = time.monotonic() - start
     start = time.monotonic()
     try:
-        assert main(["up", "--backend", "kind", "--node-image", "offline", "--nodes", "1"]) == 0
-        TIMINGS["stslab up --backend kind (1 worker)"] = time.monotonic() - start
+        # Three workers, as `stslab up` gives a learner: lab 05's members spread one per node,
+        # and lab 06 makes a GPU pool of two and a CPU pool of one.
+        assert main(["up", "--backend", "kind", "--node-image", "offline", "--nodes", "3"]) == 0
+        TIMINGS["stslab up --backend kind (3 workers)"] = time.monotonic() - start
         kubeconfig = state / "kind" / "kubeconfig"
         api = api_client(kubeconfig)
         yield {"api": api, "kubeconfig": kubeconfig, "state": state}
@@ -214,7 +205,7 @@ def _create(cluster: dict[str, Any], ns: str, *manifests: dict[str, Any]) -> Non
 def test_nodes_are_ready_at_the_pinned_version(cluster: dict[str, Any]) -> None:
     core = client.CoreV1Api(cluster["api"])
     nodes = core.list_node().items
-    assert len(nodes) == 2
+    assert len(nodes) == 4
     for n in nodes:
         conds = {c.type: c.status for c in n.status.conditions}
         assert conds["Ready"] == "True", n.metadata.name
@@ -352,18 +343,44 @@ def test_fake_gpu_plugin_runs_as_a_daemonset_under_real_kubelets(
         resource.delete(name=ds["metadata"]["name"], namespace="kube-system")
 
 
-def test_labs_01_and_02_run_on_kind_and_clean_up(cluster: dict[str, Any], tmp_path: Path) -> None:
-    """The labs themselves, headless, on real pods: ordinals, volumes, in-cluster nslookup."""
+def test_every_lab_runs_on_kind_and_cleans_up(cluster: dict[str, Any]) -> None:
+    """Every lab, headless, on real pods: exec, a real ZooKeeper, the plugin, a node switched off.
+
+    Writes build/test-artifacts/kind-labs.tsv (lab, result, seconds) and keeps the executed
+    notebooks in build/test-artifacts/kind-labs/.
+    """
+    from stslab.ops.runner import run_labs
+
     start = time.monotonic()
-    assert main(["labs", "run", "01", "02", "--build", str(tmp_path)]) == 0
-    TIMINGS["labs 01 + 02 headless"] = time.monotonic() - start
+    results = run_labs([], backend="kind", build=ARTIFACTS / "kind-labs")
+    TIMINGS["every lab headless"] = time.monotonic() - start
+    rows = ["lab\tresult\tseconds"] + [
+        f"{r.number}\t{'pass' if r.ok else 'FAIL'}\t{r.seconds:.1f}" for r in results
+    ]
+    (ARTIFACTS / "kind-labs.tsv").write_text("\n".join(rows) + "\n")
+    print("\n".join(rows))
+    failed = [f"{r.number}: {r.error}" for r in results if not r.ok]
+    assert not failed, failed
+    assert len(results) == len(list((ROOT / "labs").glob("[0-9][0-9]-*.ipynb")))
     core = client.CoreV1Api(cluster["api"])
-    names = {n.metadata.name for n in core.list_namespace().items}
-    assert not {"lab-01", "lab-02"} & names
+    labs = {f"lab-{r.number}" for r in results}
+    assert not labs & {n.metadata.name for n in core.list_namespace().items}
     assert not [
-        pv
+        pv.metadata.name
         for pv in core.list_persistent_volume().items
-        if (pv.spec.claim_ref and pv.spec.claim_ref.namespace in ("lab-01", "lab-02"))
+        if (pv.spec.claim_ref and pv.spec.claim_ref.namespace in labs)
+        or (pv.metadata.labels or {}).get(LAB_LABEL) in labs
+    ]
+    # The workers lab 06 pooled are back to plain workers, all Ready.
+    for n in core.list_node().items:
+        assert POOL_LABEL not in (n.metadata.labels or {}), n.metadata.name
+        assert not [t for t in n.spec.taints or [] if t.key == GPU_RESOURCE], n.metadata.name
+        assert {c.type: c.status for c in n.status.conditions}["Ready"] == "True"
+    storage = client.StorageV1Api(cluster["api"])
+    assert not [
+        sc.metadata.name
+        for sc in storage.list_storage_class().items
+        if (sc.metadata.labels or {}).get(LAB_LABEL) in labs
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stslab.core.errors import UsageError
@@ -85,3 +87,46 @@ def test_concept_table_matches_the_labs_tags() -> None:
         text = "".join("".join(c["source"]) for c in nb["cells"])
         for concept in set(re.findall(r"Concept: (S\d+)", text)):
             assert number in listed[concept], f"{concept} is taught in {path.name}"
+
+
+def test_a_notebook_shows_stslab_errors_as_one_line(tmp_path: Path) -> None:
+    """The cell's error output is the one line with the fix, as papermill records it."""
+    import nbformat
+    import papermill
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from stslab.lab.context import one_line_errors\n"
+            "one_line_errors()\n"
+            "from stslab.core.kube import wait_until\n"
+            "wait_until(lambda: False, timeout=0.2, what='the thing')"
+        )
+    ]
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    with pytest.raises(papermill.PapermillExecutionError):
+        papermill.execute_notebook(str(src), str(out), kernel_name="python3", progress_bar=False)
+    (error,) = [o for o in nbformat.read(out, 4).cells[-1].outputs if o.output_type == "error"]
+    assert error.traceback == ["error: the thing did not happen within 0s"]
+
+
+def test_every_kept_solution_matches_an_exercise() -> None:
+    """Each ``lab.answer("name", ...)`` has its solution in labs/solutions, and vice versa."""
+    import json
+    import re
+
+    import yaml
+
+    from stslab.ops.runner import labs_dir
+
+    for number, path in discover().items():
+        cells = json.loads(path.read_text())["cells"]
+        asked = set()
+        for c in cells:
+            asked |= set(re.findall(r'lab\.answer\("(\w+)"', "".join(c["source"])))
+        kept_file = labs_dir() / "solutions" / f"lab-{number}.yaml"
+        kept = yaml.safe_load(kept_file.read_text()) if kept_file.is_file() else {}
+        assert asked == set(kept), f"{path.name}: asked {sorted(asked)}, kept {sorted(kept)}"
+        if asked:  # a lab that keeps its solutions apart gives none away in its cells
+            assert not [c for c in cells if "if fast:" in "".join(c["source"])], path.name

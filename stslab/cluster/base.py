@@ -121,6 +121,12 @@ class Backend(ABC):
     shared: bool = False
     # The default StorageClass can bind a claim at once (volumeBindingMode Immediate).
     immediate_binding: bool = False
+    # A lab may switch a node's machine off and on again (a real node failure).
+    can_power_nodes: bool = False
+
+    def power_node(self, node: str, on: bool) -> None:
+        """Switch the machine of ``node`` off (``on`` False) or on again."""
+        raise UsageError(f"the {self.name} backend cannot switch machines off", "use kind")
 
     def local_volume_dir(self, rec: ClusterRecord) -> Path | None:
         """The directory on *this* machine that is the cluster's ``/tmp`` for hostPath volumes."""

@@ -18,7 +18,7 @@ from kubernetes import client
 from stslab.cluster import kindnode
 from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
-from stslab.core.errors import ClusterStateError, ToolMissingError
+from stslab.core.errors import ClusterStateError, ToolMissingError, UsageError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.labels import MANAGED_LABEL, ZONE_LABEL
 from stslab.core.paths import project_root
@@ -191,6 +191,44 @@ class KindBackend(_ContainerBackend):
             return found
         built = kindnode.kind_binary_path()
         return str(built) if built.is_file() else "kind"
+
+    can_power_nodes = True
+
+    def power_node(self, node: str, on: bool) -> None:
+        """``docker stop`` or ``docker start`` the node's container (a machine failing)."""
+        nodes = self.node_containers()
+        if node not in nodes:
+            raise UsageError(
+                f"{node} is not a node container of the kind cluster {CLUSTER}",
+                f"use one of: {', '.join(nodes) or '(none: is the cluster up?)'}",
+            )
+        args = ["start", node] if on else ["stop", "--time", "5", node]
+        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()
+            raise UsageError(
+                f"docker {args[0]} {node} failed: {last[-1] if last else done.returncode}",
+                "check that the Docker engine runs (`docker info`)",
+            )
+
+    def node_containers(self) -> list[str]:
+        """The names of the kind cluster's node containers (``docker ps -a``)."""
+        out = subprocess.run(
+            [
+                "docker",
+                "ps",
+                "-a",
+                "--filter",
+                f"label=io.x-k8s.kind.cluster={CLUSTER}",
+                "--format",
+                "{{.Names}}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return out.stdout.split()
 
     def checks(self) -> list[Check]:
         """Docker, and kind on PATH or in the stslab cache."""

@@ -104,3 +104,11 @@ def explain(e: BaseException) -> StslabError | None:
             "starts or restarts it; for a shared cluster, check the context's server",
         )
     return None
+
+
+def image_on_nodes(core: client.CoreV1Api, ref: str) -> bool:
+    """Whether every schedulable node already holds image ``ref`` (as the kubelet names it)."""
+    nodes = [n for n in core.list_node().items if not n.spec.unschedulable]
+    return bool(nodes) and all(
+        any(ref in (img.names or []) for img in n.status.images or []) for n in nodes
+    )

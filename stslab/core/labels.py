@@ -8,6 +8,10 @@ module and read in another must be the same string: import it from here.
 LAB_LABEL = "stslab.dev/lab"
 # A node a lab cordoned, annotated with that lab's namespace so cleanup uncordons only its own.
 CORDON_ANNOTATION = "stslab.dev/cordoned-by"
+# A real node a lab put into one of its pools (kind): the lab's namespace, so cleanup takes it
+# out again; and the GPUs it advertised before, to give them back.
+POOLED_ANNOTATION = "stslab.dev/pooled-by"
+POOLED_GPUS_ANNOTATION = "stslab.dev/pooled-gpus-before"
 # Node pools a lab adds (GPU and CPU machines); the value is "<namespace>-<pool>".
 POOL_LABEL = "stslab.dev/pool"
 # Lab nodes stslab created or labelled (zones, GPUs).

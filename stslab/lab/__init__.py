@@ -14,7 +14,7 @@ from stslab.cluster.nodes import GPU_MODEL
 from stslab.core.errors import StslabError
 from stslab.core.kube import wait_until
 from stslab.core.labels import LAB_LABEL, POOL_LABEL
-from stslab.lab import check, dra, storage
+from stslab.lab import check, dra, storage, zookeeper
 from stslab.lab.context import Lab
 from stslab.lab.manifests import (
     cluster_ip_service,
@@ -25,8 +25,9 @@ from stslab.lab.manifests import (
 )
 from stslab.lab.manifests import load as load_manifest
 from stslab.lab.nslookup import lookup
-from stslab.lab.pools import create_pool, pool_table
+from stslab.lab.pools import create_pool, pool_sizes, pool_table
 from stslab.lab.session_demo import run_demo
+from stslab.observe.ensemble import Ensemble, live_ensemble
 from stslab.observe.gpu_usage import live_gpu_usage
 from stslab.observe.recorder import Recorder
 from stslab.observe.replay import load as load_recording
@@ -40,6 +41,7 @@ from stslab.observe.timeline import (
 )
 
 __all__ = [
+    "Ensemble",
     "GPU_MODEL",
     "LAB_LABEL",
     "POOL_LABEL",
@@ -53,6 +55,7 @@ __all__ = [
     "dra",
     "draw_timeline",
     "headless_service",
+    "live_ensemble",
     "live_gpu_usage",
     "live_timeline",
     "live_volumes",
@@ -60,6 +63,7 @@ __all__ = [
     "load_recording",
     "lookup",
     "phase_of",
+    "pool_sizes",
     "pool_table",
     "ready_members",
     "replay_timeline",
@@ -69,4 +73,5 @@ __all__ = [
     "storage",
     "vm_statefulset",
     "wait_until",
+    "zookeeper",
 ]

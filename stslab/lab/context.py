@@ -23,15 +23,18 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import yaml
 from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
 from stslab.cluster.choose import get_backend
 from stslab.cluster.lifecycle import connect, record, status
-from stslab.core.errors import ClusterStateError
-from stslab.core.kube import explain, wait_for_default_service_account, wait_until
+from stslab.core import podexec
+from stslab.core.errors import ClusterStateError, StslabError, UsageError
+from stslab.core.kube import explain, image_on_nodes, wait_for_default_service_account, wait_until
 from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, LEARNER_LABEL, OWNED_LABEL
-from stslab.lab import dra, progress
+from stslab.core.paths import project_root
+from stslab.lab import dra, pools, progress
 from stslab.lab.storage import local_dir, volume_path
 
 # Namespaces that are someone's to keep: emptied by cleanup, never deleted.
@@ -40,7 +43,7 @@ KEEP_CONFIGMAPS = ("kube-root-ca.crt", progress.CONFIGMAP)
 
 
 def one_line_errors() -> bool:
-    """In a notebook, show API and connection errors as one line with the fix, not a traceback.
+    """In a notebook, show API, connection and stslab errors as one line with the fix.
 
     The cell still fails (a headless run still stops there); only what the learner reads
     changes. Returns False outside IPython.
@@ -59,9 +62,14 @@ def one_line_errors() -> bool:
         shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
     ) -> list[str]:
         known = explain(value)
-        return [f"error: {known}" if known else f"{etype.__name__}: {value}"]
+        stb = [f"error: {known}" if known else f"{etype.__name__}: {value}"]
+        # IPython's run_code drops what a custom handler returns: show it here (ipykernel's
+        # _showtraceback also sends it as the cell's error output, which papermill records).
+        shell._showtraceback(etype, value, stb)
+        return stb
 
-    shell.set_custom_exc((ApiException, urllib3.exceptions.HTTPError), handler)
+    # StslabError: stslab's own refusals (an exec into a pod that is not running, ...).
+    shell.set_custom_exc((ApiException, urllib3.exceptions.HTTPError, StslabError), handler)
     return True
 
 
@@ -75,8 +83,10 @@ class Lab:
         timeout: float = 120,
         *,
         lab: str | None = None,
+        fast: bool = False,
     ) -> None:
         one_line_errors()
+        self.fast = fast  # headless runs: unanswered exercises take their kept solution
         self._connect(namespace, backend, timeout)
         self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
         self.cleanup()
@@ -146,6 +156,51 @@ class Lab:
         meta.setdefault("labels", {})[LAB_LABEL] = self.namespace
         return utils.create_from_dict(self.api, manifest, namespace=self.namespace)
 
+    def answer(self, name: str, value: Any) -> Any:
+        """The learner's answer ``value`` to exercise ``name``, as written in the cell.
+
+        Left unanswered (``...``) in fast mode (headless runs), it is the solution kept apart in
+        ``labs/solutions/<lab>.yaml`` (``{by_backend: {...}}`` where the cluster decides), so no
+        lab cell gives an answer away.
+        """
+        if not self.fast or not _unanswered(value):
+            return value
+        path = project_root() / "labs/solutions" / f"{self.lab}.yaml"
+        kept = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        if name not in kept:
+            raise UsageError(f"no kept solution for {name} in {path.name}", "answer it in the cell")
+        solution = kept[name]
+        if isinstance(solution, dict) and "by_backend" in solution:  # the cluster decides
+            return solution["by_backend"][self.backend]
+        return solution
+
+    def nodes_have(self, image: str) -> bool:
+        """Whether every schedulable node already holds ``image`` (a full reference)."""
+        return image_on_nodes(self.core, image)
+
+    def exec_in(
+        self,
+        pod: str,
+        command: str | list[str],
+        *,
+        container: str | None = None,
+        timeout: float = 60,
+    ) -> podexec.Result:
+        """Run ``command`` in ``pod`` of the lab's namespace, as ``kubectl exec`` does.
+
+        A string runs under ``sh -c``. The result has ``stdout``, ``stderr`` and ``code``; a
+        pod that is missing or not running (or a backend without containers) is one line.
+        """
+        if not self.cluster.runs_containers:
+            raise podexec.ExecError(
+                f"cannot exec into {pod}: the {self.backend} backend runs no containers",
+                "this step needs kind (`stslab up --backend kind`) or a real cluster",
+            )
+        argv = ["sh", "-c", command] if isinstance(command, str) else command
+        return podexec.run(
+            self.api, self.namespace, pod, argv, container=container, timeout=timeout
+        )
+
     def cleanup(self) -> None:
         """Remove the lab's namespace (a shared one's contents); wait for it and its volumes.
 
@@ -171,6 +226,11 @@ class Lab:
                         "spec": {"unschedulable": False},
                     },
                 )
+        try:
+            pools.release_workers(self.core, self.namespace)  # kind workers a lab pooled
+        except ApiException as e:
+            if e.status != 403:
+                raise
         sel = f"{LAB_LABEL}={self.namespace}"
         for pv in _listed(self.core.list_persistent_volume, label_selector=sel):
             self.core.delete_persistent_volume(pv.metadata.name)
@@ -284,6 +344,17 @@ class Lab:
                 except ApiException as e:
                     if e.status != 404:
                         raise
+
+
+def _unanswered(value: Any) -> bool:
+    """Whether an answer still holds a ``...`` placeholder (itself, or in a dict or list)."""
+    if value is Ellipsis:
+        return True
+    if isinstance(value, dict):
+        return any(_unanswered(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_unanswered(v) for v in value)
+    return False
 
 
 def _listed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:

@@ -110,6 +110,10 @@ def statefulset(
     }
 
 
+# A simulated VM's size: what a GPU machine's tenant would rent.
+VM_REQUESTS = {"cpu": "2", "memory": "8Gi"}
+
+
 def vm_statefulset(
     name: str,
     replicas: int,
@@ -120,6 +124,7 @@ def vm_statefulset(
     disk: str | None = "20Gi",
     ready_delay_ms: int = 1000,
     claim_template: str | None = None,
+    requests: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A StatefulSet of GPU "virtual machines": each member asks for ``gpus`` GPUs.
 
@@ -128,6 +133,8 @@ def vm_statefulset(
     reports the GPUs it was given (``NVIDIA_VISIBLE_DEVICES``, set by the device plugin).
     With ``claim_template`` the GPUs come through Dynamic Resource Allocation instead: each
     member gets a ResourceClaim from that ResourceClaimTemplate (see :mod:`stslab.lab.dra`).
+    ``requests`` (default 2 CPUs, 8Gi) is a VM's CPU and memory: on kind the machines are
+    containers sharing this computer, so a lab asks for less there.
     """
     from stslab.lab.pools import GPU_TOLERATION
 
@@ -136,14 +143,14 @@ def vm_statefulset(
         "image": BUSYBOX,
         "command": ["sh", "-c", 'echo "GPUs: $NVIDIA_VISIBLE_DEVICES"; exec sleep 2147483647'],
         "resources": {
-            "requests": {"cpu": "2", "memory": "8Gi"},
+            "requests": dict(requests or VM_REQUESTS),
             "limits": {GPU_RESOURCE: str(gpus)},
         },
     }
     pod_claims = []
     if claim_template:
         container["resources"] = {
-            "requests": {"cpu": "2", "memory": "8Gi"},
+            "requests": dict(requests or VM_REQUESTS),
             "claims": [{"name": "gpus"}],
         }
         pod_claims = [{"name": "gpus", "resourceClaimTemplateName": claim_template}]

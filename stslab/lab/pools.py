@@ -4,8 +4,10 @@ A GPU platform keeps its expensive machines for the workloads that need them: GP
 a taint (``nvidia.com/gpu=present:NoSchedule``) that only pods tolerating it may ignore, and a
 pool label that VMs select with node affinity. Lab 06 builds such pools out of simulated nodes,
 named after its namespace and labelled with it, so :class:`stslab.lab.context.Lab` removes them with
-the rest of the lab. Only the simulated backend can add machines; on kind/k3d the nodes are
-containers that ``kind create cluster`` made.
+the rest of the lab. Only the simulated backend can add machines. On kind the pools are the
+cluster's own workers: the lab labels and taints them (and annotates them, so its cleanup takes
+that off again), and GPUs come from stslab's fake device plugin, run as a DaemonSet on the GPU
+pool's nodes in the lab's namespace.
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ from typing import Any
 
 from kubernetes import client
 
-from stslab.cluster.nodes import create_node, kwok_node
+from stslab.cluster import gpu_install
+from stslab.cluster.nodes import advertise_gpus, create_node, kwok_node
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import wait_until
-from stslab.core.labels import GPU_RESOURCE, LAB_LABEL, POOL_LABEL
+from stslab.core.labels import (
+    GPU_RESOURCE,
+    LAB_LABEL,
+    POOL_LABEL,
+    POOLED_ANNOTATION,
+    POOLED_GPUS_ANNOTATION,
+)
 from stslab.observe.recorder import pod_gpus
 
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
@@ -34,10 +43,7 @@ def create_pool(
     ``taint`` keeps pods that do not tolerate GPUs off these nodes.
     """
     if not lab.cluster.can_add_nodes:
-        raise ClusterStateError(
-            f"adding machines needs the simulated backend; this cluster is {lab.backend}",
-            "run this lab on the simulated backend: `stslab up --backend kwok`",
-        )
+        return _adopt_workers(lab, pool, count, gpus=gpus, taint=taint)
     names = []
     for i in range(count):
         name = f"{lab.namespace}-{pool}-{i + 1}"
@@ -82,3 +88,101 @@ def pool_table(core: client.CoreV1Api, pools: list[str] | None = None) -> list[d
             }
         )
     return rows
+
+
+def free_workers(core: client.CoreV1Api) -> list[str]:
+    """Schedulable workers in no pool (not control-plane nodes), by name."""
+    return sorted(
+        n.metadata.name
+        for n in core.list_node().items
+        if not n.spec.unschedulable
+        and POOL_LABEL not in (n.metadata.labels or {})
+        and "node-role.kubernetes.io/control-plane" not in (n.metadata.labels or {})
+    )
+
+
+def pool_sizes(lab: Any, gpu: int = 3, cpu: int = 1) -> tuple[int, int]:
+    """How many GPU and CPU machines a lab's pools get: added ones, or the workers there are.
+
+    On a cluster that cannot add machines, every free worker but ``cpu`` goes to the GPU pool.
+    """
+    if lab.cluster.can_add_nodes:
+        return gpu, cpu
+    workers = len(free_workers(lab.core))
+    if workers < cpu + 2:
+        raise ClusterStateError(
+            f"the GPU lab needs at least {cpu + 2} free workers; this cluster has {workers}",
+            "start one with more nodes: `stslab down`, then `stslab up --nodes 3`",
+        )
+    return workers - cpu, cpu
+
+
+def _adopt_workers(lab: Any, pool: str, count: int, *, gpus: int, taint: bool) -> list[str]:
+    """Put ``count`` of the cluster's free workers into pool ``<namespace>-<pool>``."""
+    free = free_workers(lab.core)
+    if len(free) < count:
+        raise ClusterStateError(
+            f"the {pool} pool needs {count} free workers; this cluster has {len(free)}",
+            "start one with more nodes (`stslab up --nodes N`), or end the lab using them",
+        )
+    names, label = free[:count], f"{lab.namespace}-{pool}"
+    for name in names:
+        node = lab.core.read_node(name)
+        before = (node.status.capacity or {}).get(GPU_RESOURCE, "0")
+        taints = [_taint(t) for t in node.spec.taints or []] + ([GPU_TAINT] if taint else [])
+        lab.core.patch_node(
+            name,
+            {
+                "metadata": {
+                    "labels": {POOL_LABEL: label},
+                    "annotations": {
+                        POOLED_ANNOTATION: lab.namespace,
+                        POOLED_GPUS_ANNOTATION: before,
+                    },
+                },
+                "spec": {"taints": taints},
+            },
+        )
+        if not gpus:
+            advertise_gpus(lab.core, name, 0)  # a CPU machine has none
+    if gpus:
+        ds = gpu_install.daemonset(count=gpus)
+        ds["metadata"] = {"name": f"gpu-plugin-{pool}", "labels": ds["metadata"]["labels"]}
+        ds["spec"]["template"]["spec"]["nodeSelector"] = {POOL_LABEL: label}
+        ds["spec"]["template"]["spec"].pop("priorityClassName", None)
+        lab.apply(ds)
+
+        def advertised() -> bool:
+            return all(
+                (lab.core.read_node(n).status.allocatable or {}).get(GPU_RESOURCE) == str(gpus)
+                for n in names
+            )
+
+        wait_until(advertised, timeout=lab.timeout, what=f"the {pool} pool's plugin's GPUs")
+    return names
+
+
+def _taint(t: client.V1Taint) -> dict[str, Any]:
+    return {"key": t.key, "value": t.value, "effect": t.effect}
+
+
+def release_workers(core: client.CoreV1Api, namespace: str) -> None:
+    """Take the workers that ``namespace``'s lab put into its pools out again (its cleanup)."""
+    for node in core.list_node().items:
+        notes = node.metadata.annotations or {}
+        if notes.get(POOLED_ANNOTATION) != namespace:
+            continue
+        taints = [_taint(t) for t in node.spec.taints or [] if t.key != GPU_RESOURCE]
+        core.patch_node(
+            node.metadata.name,
+            {
+                "metadata": {
+                    "labels": {POOL_LABEL: None},
+                    "annotations": {POOLED_ANNOTATION: None, POOLED_GPUS_ANNOTATION: None},
+                },
+                "spec": {"taints": taints or None},
+            },
+        )
+        before = int(notes.get(POOLED_GPUS_ANNOTATION, "0") or 0)
+        if before and not (node.status.allocatable or {}).get(GPU_RESOURCE):
+            advertise_gpus(core, node.metadata.name, before)

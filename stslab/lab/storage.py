@@ -15,6 +15,8 @@ from kubernetes import client
 
 from stslab.cluster.choose import get_backend
 from stslab.cluster.lifecycle import record
+from stslab.core.errors import ClusterStateError
+from stslab.core.kube import wait_until
 
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
@@ -51,9 +53,14 @@ def host_path_pv(
     reclaim: str = "Retain",
     path: str | None = None,
     labels: dict[str, str] | None = None,
+    node: str | None = None,
 ) -> dict[str, Any]:
-    """A hand-made (static) hostPath PersistentVolume."""
-    return {
+    """A hand-made (static) hostPath PersistentVolume; ``node`` pins it (and its pods) there.
+
+    A hostPath is a directory of whichever node mounts it: on a cluster of several real nodes,
+    pinning keeps every pod that uses the volume on the node that holds its files.
+    """
+    pv: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
         "metadata": {"name": name, "labels": dict(labels or {})},
@@ -65,6 +72,76 @@ def host_path_pv(
             "hostPath": {"path": path or volume_path(namespace, name), "type": "DirectoryOrCreate"},
         },
     }
+    if node is not None:
+        term = {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}
+        terms = [{"matchExpressions": [term]}]
+        pv["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": terms}}
+    return pv
+
+
+def a_worker(core: client.CoreV1Api) -> str:
+    """A schedulable node that is not a control-plane node (the first, by name)."""
+    names = sorted(
+        n.metadata.name
+        for n in core.list_node().items
+        if not n.spec.unschedulable
+        and "node-role.kubernetes.io/control-plane" not in (n.metadata.labels or {})
+    )
+    if not names:
+        raise ClusterStateError("this cluster has no schedulable worker node", "start one")
+    return str(names[0])
+
+
+def node_files(lab: Any, node: str, directory: str, timeout: float = 120) -> dict[str, str]:
+    """The files under ``directory`` on ``node`` and their contents, read by a pod there.
+
+    ``kubectl debug node/NODE`` does much the same; this pod mounts just ``directory``, runs on
+    ``node`` by name, reads and goes. Needs a backend whose nodes run containers.
+    """
+    name = f"inspect-{node}"[:63]
+    lab.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "nodeName": node,
+                "terminationGracePeriodSeconds": 0,
+                "tolerations": [{"operator": "Exists"}],
+                "containers": [
+                    {
+                        "name": "inspect",
+                        "image": "busybox:1.28",
+                        "command": ["sleep", "3600"],
+                        "volumeMounts": [{"name": "dir", "mountPath": "/inspect"}],
+                    }
+                ],
+                "volumes": [
+                    {"name": "dir", "hostPath": {"path": directory, "type": "DirectoryOrCreate"}}
+                ],
+            },
+        }
+    )
+    try:
+
+        def running() -> bool:
+            phase = lab.core.read_namespaced_pod(name, lab.namespace).status.phase
+            return bool(phase == "Running")
+
+        wait_until(running, timeout=timeout, what=f"a pod reading {directory} on {node}")
+        script = 'cd /inspect && for f in $(find . -type f); do echo "== $f"; cat "$f"; done'
+        out = lab.exec_in(name, script).stdout
+    finally:
+        lab.core.delete_namespaced_pod(name, lab.namespace, grace_period_seconds=0)
+    files: dict[str, str] = {}
+    current = None
+    for line in out.splitlines():
+        if line.startswith("== ./"):
+            current = line.removeprefix("== ./")
+            files[current] = ""
+        elif current is not None:
+            files[current] += line + "\n"
+    return files
 
 
 def claim(

@@ -121,7 +121,15 @@ def run_labs(
     results = []
     for path in select(numbers):
         print(f"running {path.name} ...", flush=True)
-        results.append(run_lab(path, backend=backend, fast=fast, build=build))
+        result = run_lab(path, backend=backend, fast=fast, build=build)
+        results.append(result)
+        if not result.ok:
+            # A failed lab stops before its cleanup: undo what it made (its namespace, the
+            # nodes it pooled or cordoned), so that the next lab starts on a clean cluster.
+            try:
+                reset_labs([result.number], backend=backend)
+            except Exception as e:  # noqa: BLE001 - the failure itself is what matters
+                print(f"  (could not reset lab {result.number}: {e})", flush=True)
     return results
 
 

@@ -1,0 +1,60 @@
+"""The ensemble view's poller: it says when it dies and comes back, and draws what it saw.
+
+The poller asks members for their role through the API server; here the API server is a closed
+loopback port, so every ask fails the way a dropped connection does.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from kubernetes import client
+
+from stslab.core.procs import pick_ports
+from stslab.observe.ensemble import Ensemble, draw_static, role_segments
+
+
+def _unreachable_api() -> client.ApiClient:
+    cfg = client.Configuration()
+    cfg.host = f"http://127.0.0.1:{pick_ports(1, 'ensemble-unit')[0]}"  # nothing listens
+    cfg.retries = 0
+    return client.ApiClient(cfg)
+
+
+def test_a_dead_poller_says_so_and_is_revived() -> None:
+    ens = Ensemble(_unreachable_api(), "ns", "zk", 3, interval=0.1).start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not ens.health:
+        time.sleep(0.1)
+    assert "ensemble poller stopped" in ens.health and "restarting" in ens.health
+    first = ens._thread
+    ens.revive()
+    assert ens._thread is not first and ens._thread is not None
+    ens.stop()
+    assert ens.health == ""  # stopped on purpose: nothing to report
+
+
+def test_roles_become_segments_and_a_frame() -> None:
+    t0 = pd.Timestamp("2026-01-01T00:00:00Z")
+    rows = [
+        (0, "zk-0", "follower"),
+        (0, "zk-1", "leader"),
+        (1, "zk-0", "follower"),
+        (1, "zk-1", "down"),
+        (2, "zk-0", "leader"),
+        (2, "zk-1", "looking"),
+    ]
+    df = pd.DataFrame(
+        [{"time": t0 + pd.Timedelta(seconds=s), "member": m, "role": r} for s, m, r in rows]
+    )
+    segs = role_segments(df, ["zk-0", "zk-1"])
+    assert [(s.name, s.state) for s in segs] == [
+        ("zk-0", "follower"),
+        ("zk-0", "leader"),
+        ("zk-1", "leader"),
+        ("zk-1", "down"),
+        ("zk-1", "looking"),
+    ]
+    fig = draw_static(df, ["zk-0", "zk-1"], "roles")
+    assert fig.axes[0].get_title() == "roles"
