@@ -343,6 +343,7 @@ def test_fake_gpu_plugin_runs_as_a_daemonset_under_real_kubelets(
         resource.delete(name=ds["metadata"]["name"], namespace="kube-system")
 
 
+@pytest.mark.timeout(2700)  # every lab: about 15 min on 2 cores (lab 05 alone 5)
 def test_every_lab_runs_on_kind_and_cleans_up(cluster: dict[str, Any]) -> None:
     """Every lab, headless, on real pods: exec, a real ZooKeeper, the plugin, a node switched off.
 
