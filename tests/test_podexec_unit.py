@@ -1,0 +1,84 @@
+"""Pure parts of exec and of kept solutions: exit codes, why a pod takes no exec, fast mode.
+
+The live paths run in the kind tier (every lab execs into its pods there).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes import client
+
+from stslab.core.errors import UsageError
+from stslab.core.podexec import Result, _exit_code, _not_running
+from stslab.lab.context import Lab
+
+
+def test_exit_code_from_the_error_channel() -> None:
+    assert _exit_code("") == 0
+    assert _exit_code(json.dumps({"status": "Success"})) == 0
+    failure = {
+        "status": "Failure",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": "3"}]},
+    }
+    assert _exit_code(json.dumps(failure)) == 3
+    assert _exit_code(json.dumps({"status": "Failure", "message": "boom"})) == 1
+
+
+def _pod(phase: str, waiting: str | None = None, deleting: bool = False) -> client.V1Pod:
+    state = client.V1ContainerState(
+        waiting=client.V1ContainerStateWaiting(reason=waiting) if waiting else None
+    )
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(
+            name="zk-0", deletion_timestamp="2026-01-01T00:00:00Z" if deleting else None
+        ),
+        status=client.V1PodStatus(
+            phase=phase,
+            container_statuses=[
+                client.V1ContainerStatus(
+                    name="zookeeper",
+                    image="zookeeper:3.9.5",
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=state,
+                )
+            ],
+        ),
+    )
+
+
+def test_why_a_pod_takes_no_exec() -> None:
+    assert _not_running(_pod("Running")) is None
+    assert _not_running(_pod("Pending", "ErrImageNeverPull")) == "is Pending (ErrImageNeverPull)"
+    assert _not_running(_pod("Running", deleting=True)) == "is terminating"
+    assert _not_running(_pod("Succeeded")) == "is Succeeded"
+
+
+def test_last_line_prefers_the_error_stream() -> None:
+    assert Result("out\n", "first\nlast\n\n", 1).last_line() == "last"
+    assert Result("only out\n", "", 0).last_line() == "only out"
+
+
+def _lab(fast: bool, backend: str = "kind") -> Lab:
+    lab = Lab.__new__(Lab)  # no cluster: answer() reads only these
+    lab.fast, lab.lab, lab.backend = fast, "lab-06", backend
+    return lab
+
+
+def test_answers_come_from_the_cell_unless_fast_mode_fills_a_placeholder() -> None:
+    assert _lab(fast=False).answer("my_vms_that_fit", ...) is Ellipsis
+    assert _lab(fast=True).answer("my_vms_that_fit", 5) == 5  # the learner's own answer wins
+    assert _lab(fast=True, backend="kind").answer("my_vms_that_fit", ...) == 4
+    assert _lab(fast=True, backend="kwok").answer("my_vms_that_fit", ...) == 6
+    with pytest.raises(UsageError, match="no kept solution"):
+        _lab(fast=True).answer("my_unknown", ...)
+
+
+def test_a_partly_answered_dict_is_filled_whole_in_fast_mode() -> None:
+    lab = _lab(fast=True)
+    lab.lab = "lab-05"
+    assert lab.answer("my_tolerated", {3: 1, 4: ..., 5: 2}) == {3: 1, 4: 1, 5: 2}
