@@ -80,20 +80,24 @@ def election_times(core: client.CoreV1Api, namespace: str, member: str) -> list[
 def client_pod(name: str, image: str, writes: int, server: str, path: str) -> dict[str, Any]:
     """A pod that writes ``writes`` znodes under ``path`` through ``server``, one at a time.
 
-    Each write is tried up to three times, a second apart; the pod prints one line per write
-    (``ok N``, ``retried N``: it took more than one try, ``failed N``) and a summary, so a
+    Each write is tried up to five times, 2 s apart; the pod prints one line per write
+    (``ok N``, ``retried N``: it took more than one try, ``failed N: why``) and a summary, so a
     disruption's cost can be counted. Every write starts a JVM: about one a second.
     """
     script = f"""
-zkCli.sh -server {server} create {path} "" >/dev/null 2>&1
+for try in 1 2 3 4 5; do   # the parent, once (it may exist from an earlier run of the cell)
+  out=$(zkCli.sh -server {server} create {path} "" 2>&1) && break
+  case "$out" in *"already exists"*) break ;; esac
+  sleep 1
+done
 ok=0; retried=0; failed=0
 for i in $(seq {writes}); do
   result=failed
-  for try in 1 2 3; do
+  for try in 1 2 3 4 5; do
     out=$(zkCli.sh -server {server} create {path}/w$i "$i" 2>&1) && {{ result=ok; break; }}
     # A reply lost with the connection: an earlier try may have written it after all.
     case "$out" in *"already exists"*) result=ok; break ;; esac
-    sleep 1
+    sleep 2
   done
   if [ $result = ok ] && [ $try -gt 1 ]; then result=retried; fi
   case $result in
@@ -101,7 +105,11 @@ for i in $(seq {writes}); do
     retried) retried=$((retried + 1)) ;;
     *) failed=$((failed + 1)) ;;
   esac
-  echo "$result $i"
+  if [ $result = failed ]; then
+    echo "failed $i: $(echo "$out" | grep -m1 -E 'KeeperErrorCode|Exception|refused' || true)"
+  else
+    echo "$result $i"
+  fi
 done
 echo "summary succeeded=$ok retried=$retried failed=$failed"
 """
