@@ -162,6 +162,20 @@ def test_default_namespace_is_a_valid_name() -> None:
     assert ns.startswith("stslab-") and len(ns) <= 63
 
 
+def _go_check(
+    go: str, checker: Path, timeout: float, *files: Path
+) -> subprocess.CompletedProcess[str]:
+    """``go run .`` of a config checker module on ``files``."""
+    return subprocess.run(
+        [go, "run", ".", *map(str, files)],
+        cwd=checker,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_kind_configs_decode_strictly_into_kinds_own_types(tmp_path: Path) -> None:
     go = shutil.which("go")
     if not go:
@@ -173,19 +187,9 @@ def test_kind_configs_decode_strictly_into_kinds_own_types(tmp_path: Path) -> No
     checker = Path(__file__).resolve().parent / "configcheck"
     shipped = checker.parent.parent / "clusters/kind/kind.yaml"
 
-    def check(*files: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [go, "run", ".", *map(str, files)],
-            cwd=checker,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
-    ok = check(shipped, rendered)
+    ok = _go_check(go, checker, 300, shipped, rendered)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    bad = check(broken)
+    bad = _go_check(go, checker, 300, broken)
     assert bad.returncode != 0 and 'unknown field "lables"' in bad.stdout
 
 
@@ -206,20 +210,10 @@ def test_k3d_configs_decode_strictly_into_k3ds_own_types(tmp_path: Path) -> None
     broken.write_text(rendered.read_text().replace("- label:", "- lable:", 1))
     shipped = checker.parent.parent / "clusters/k3d/k3d.yaml"
 
-    def check(*files: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [go, "run", ".", *map(str, files)],
-            cwd=checker,
-            capture_output=True,
-            text=True,
-            timeout=840,
-            check=False,
-        )
-
-    ok = check(shipped, rendered)
+    ok = _go_check(go, checker, 840, shipped, rendered)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.splitlines() == [f"{shipped}: ok", f"{rendered}: ok"]
-    bad = check(broken)
+    bad = _go_check(go, checker, 840, broken)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     # Both k3d's JSON schema and the strict decode into v1alpha5.SimpleConfig refuse it.
     assert "nodeLabels.0: Additional property lable is not allowed" in bad.stdout

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from kubernetes import client
 
 from stslab.core.procs import pick_ports
-from stslab.observe.ensemble import Ensemble, draw_static, role_segments
+from stslab.observe.ensemble import Ensemble, draw_ensemble, role_segments
 
 
 def _unreachable_api() -> client.ApiClient:
@@ -56,5 +57,5 @@ def test_roles_become_segments_and_a_frame() -> None:
         ("zk-1", "down"),
         ("zk-1", "looking"),
     ]
-    fig = draw_static(df, ["zk-0", "zk-1"], "roles")
+    fig = draw_ensemble(df, ["zk-0", "zk-1"], plt.figure(), "roles")
     assert fig.axes[0].get_title() == "roles"

@@ -13,7 +13,6 @@ from typing import Any
 from kubernetes import client
 
 from stslab.cluster.zkimage import REF as OFFLINE_REF
-from stslab.core.errors import ClusterStateError
 from stslab.core.kube import image_on_nodes
 from stslab.core.podexec import Result, run
 from stslab.lab.manifests import load
@@ -60,15 +59,6 @@ def value(result: Result) -> str:
     """The data ``get`` printed: zkCli's last line of standard output."""
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
     return lines[-1].strip() if lines else ""
-
-
-def need_containers(lab: Any, what: str) -> None:
-    """Refuse, in one line, a step that needs a running ZooKeeper on the simulated backend."""
-    if not lab.cluster.runs_containers:
-        raise ClusterStateError(
-            f"{what} needs a running ZooKeeper, and the simulated backend runs no containers",
-            "run this step on kind: `stslab up --backend kind`",
-        )
 
 
 def election_times(core: client.CoreV1Api, namespace: str, member: str) -> list[tuple[str, int]]:

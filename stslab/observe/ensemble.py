@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from kubernetes import client
 from matplotlib.figure import Figure
@@ -171,8 +170,3 @@ def live_ensemble(
         return draw_ensemble(df, ensemble.names, fig, title)
 
     return live_view(ensemble, draw, until=until, timeout=timeout, show=show)
-
-
-def draw_static(df: pd.DataFrame, names: list[str], title: str = "") -> Figure:
-    """A frame of a finished table (for tests and reports)."""
-    return draw_ensemble(df, names, plt.figure(figsize=(9, 3)), title)
