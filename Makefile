@@ -63,8 +63,10 @@ lint: install
 unit: install
 	$(BIN)/pytest -m "not cluster and not realnode and not kind and not browser"
 
+# Two lanes at once (see tests/conftest.py): the real-container tiers wait on containers
+# most of the time, so the simulated-cluster tests run beside them.
 test: install binaries kubelet kindnode lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=15
 
 bench: install binaries
 	$(BIN)/python scripts/bench.py

@@ -19,6 +19,18 @@ from stslab.cluster.kwok import KwokBackend
 from stslab.core.kube import api_client, wait_for_default_service_account
 from stslab.core.procs import free_port
 
+# The real-container tiers (a kind cluster on a Docker engine, a real kubelet on containerd) share
+# the host's network interfaces and firewall, and each checks it leaves them as it found them, so
+# they run one after another in one lane; every other test runs in the second lane beside them
+# (`pytest -n 2 --dist loadgroup`, as `make test` does). Without xdist the groups change nothing.
+CONTAINER_TIERS = ("kind", "realnode")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        lane = "containers" if any(item.get_closest_marker(m) for m in CONTAINER_TIERS) else "sim"
+        item.add_marker(pytest.mark.xdist_group(lane))
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
