@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -21,15 +22,35 @@ from stslab.core.procs import free_port
 
 # The real-container tiers (a kind cluster on a Docker engine, a real kubelet on containerd) share
 # the host's network interfaces and firewall, and each checks it leaves them as it found them, so
-# they run one after another in one lane; every other test runs in the second lane beside them
-# (`pytest -n 2 --dist loadgroup`, as `make test` does). Without xdist the groups change nothing.
+# they run one after another in one lane; every other test runs in a second lane beside them
+# (`pytest -n 2`, as `make test` does). xdist's scheduler sees only test ids, so the lanes go by
+# file, and collection fails if a test of those tiers sits in another file.
 CONTAINER_TIERS = ("kind", "realnode")
+CONTAINER_FILES = ("test_kind.py", "test_real_node.py")
+
+
+def _lane(nodeid: str) -> str:
+    return "containers" if nodeid.split("::")[0].rsplit("/", 1)[-1] in CONTAINER_FILES else "sim"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        lane = "containers" if any(item.get_closest_marker(m) for m in CONTAINER_TIERS) else "sim"
-        item.add_marker(pytest.mark.xdist_group(lane))
+        tier = next((m for m in CONTAINER_TIERS if item.get_closest_marker(m)), None)
+        if tier and _lane(item.nodeid) != "containers":
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked {tier}: put it in one of {', '.join(CONTAINER_FILES)}"
+            )
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Two lanes, each on one worker: the real-container tiers, and everything else."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Lanes(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _lane(nodeid)
+
+    return Lanes(config, log)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
