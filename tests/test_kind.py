@@ -35,6 +35,7 @@ from stslab.testing.dockerd import PrivateDockerd
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1500)]
 
 TIMINGS: dict[str, float] = {}
+DAEMON: PrivateDockerd | None = None  # the engine this module started, if it started one
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 BUSYBOX = "docker.io/library/busybox:1.28"
@@ -55,7 +56,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     if shutil.which("dockerd") is None or os.geteuid() != 0:
         _need(f"kind tier needs a Docker engine ({why}); install docker.io and run as root")
-    daemon = PrivateDockerd()
+    global DAEMON
+    daemon = DAEMON = PrivateDockerd()
     links = set(os.listdir("/sys/class/net"))
     firewall = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     start = time.monotonic()
@@ -383,6 +385,105 @@ def test_every_lab_runs_on_kind_and_cleans_up(cluster: dict[str, Any]) -> None:
         for sc in storage.list_storage_class().items
         if (sc.metadata.labels or {}).get(LAB_LABEL) in labs
     ]
+
+
+def test_a_member_that_cannot_start_or_join_is_named_with_why(
+    cluster: dict[str, Any], ns: str
+) -> None:
+    """Lab 05's bad input on real pods: a member alone, then its image missing, then an exec."""
+    from stslab.core.podexec import ExecError, run
+    from stslab.lab import zookeeper
+    from stslab.observe.ensemble import role_of
+
+    api, core = cluster["api"], client.CoreV1Api(cluster["api"])
+    docs, _ = zookeeper.manifests(core)
+    sts = next(d for d in docs if d["kind"] == "StatefulSet")
+    sts["spec"]["replicas"] = 1  # zk-0 alone: its zoo.cfg lists three servers
+    _create(cluster, ns, *[d for d in docs if d["kind"] == "Service"], sts)
+    _running(core, ns, "zk-0", 180)  # Ready: its process answers ruok, quorum or not
+    wait_until(
+        lambda: role_of(api, ns, "zk-0") == "looking", timeout=60, what="zk-0 looking for peers"
+    )
+    why = str(
+        wait_until(
+            lambda: (
+                (c := zookeeper.last_complaint(core, ns, "zk-0")) != "no warning in its log" and c
+            ),
+            timeout=60,
+            what="zk-0's log saying why it does not join",
+        )
+    )
+    assert "zk-1" in why or "election address" in why or "server 2" in why.lower(), why
+
+    # Its image replaced by one that no node holds (and may not pull): named, with the fix.
+    client.AppsV1Api(api).patch_namespaced_stateful_set(
+        "zk",
+        ns,
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "zookeeper",
+                                "image": "docker.io/library/zookeeper:3.9.99-absent",
+                                "imagePullPolicy": "Never",
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+    )
+    lines = wait_until(
+        lambda: [
+            ln for ln in zookeeper.not_joined(core, ns, ["zk-0"]) if "ErrImageNeverPull" in ln
+        ],
+        timeout=120,
+        what="zk-0 waiting for its image",
+    )
+    assert lines[0].startswith("zk-0: ErrImageNeverPull") and "stslab kind-image" in lines[0]
+    with pytest.raises(ExecError) as refused:
+        run(api, ns, "zk-0", ["true"])
+    assert "Pending (ErrImageNeverPull)" in refused.value.cause
+    assert "stslab kind-image" in refused.value.fix
+    with pytest.raises(ExecError, match="does not exist"):
+        run(api, ns, "zk-7", ["true"])
+
+
+def test_docker_stopped_mid_lab_is_one_line_with_a_fix(
+    cluster: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine stops under a running cluster: status says so in one line, with the fix.
+
+    Once it runs again Docker restarts the node containers; either the cluster answers again,
+    or status names the node whose address changed (a kind cluster cannot follow that).
+    """
+    if DAEMON is None:
+        pytest.skip("only an engine this module started itself is stopped")
+    capsys.readouterr()
+    DAEMON.stop()
+    try:
+        assert main(["status", "--backend", "kind"]) == 3
+        said = capsys.readouterr().out.strip()
+        assert len(said.splitlines()) == 1, said
+        assert "the Docker engine is not answering" in said and "start it" in said, said
+    finally:
+        DAEMON.start()
+    start = time.monotonic()
+
+    def settled() -> str | None:
+        code = main(["status", "--backend", "kind"])
+        out = capsys.readouterr().out.strip()
+        if code == 0:
+            return "the cluster answers again"
+        # Starting, stopped or moved: each says so (a new cluster is offered only for the last).
+        assert any(w in out for w in ("may still be starting", "stopped", "new addresses")), out
+        return out if "new addresses" in out else None
+
+    outcome = wait_until(settled, timeout=300, what="the cluster back, or why not")
+    TIMINGS["after a Docker restart: " + outcome.split(":")[0][:60]] = time.monotonic() - start
+    print(f"after the Docker restart: {outcome}")
 
 
 def test_down_leaves_no_containers_or_networks(engine: str, cluster: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from kubernetes import client
 from stslab.cluster import kindnode
 from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
-from stslab.core.errors import ClusterStateError, ToolMissingError, UsageError
+from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.labels import MANAGED_LABEL, ZONE_LABEL
 from stslab.core.paths import project_root
@@ -26,6 +26,7 @@ from stslab.core.procs import run, which
 from stslab.core.versions import pinned
 
 CLUSTER = "stslab"
+DOCKER_FIX = "start the Docker engine (e.g. `sudo systemctl start docker`) and check `docker info`"
 
 
 def docker_usable() -> tuple[bool, str]:
@@ -125,6 +126,7 @@ class _ContainerBackend(Backend):
                 self.context,
                 nodes=opts.nodes,
                 gpus_per_node=opts.gpus_per_node,
+                extra={"node_addresses": self.node_addresses()},
             )
             rec.save(self.record_path)
             return rec
@@ -164,12 +166,59 @@ class _ContainerBackend(Backend):
             return Status(self.name, "running", "", labnodes.node_summary(core), rec.kubeconfig)
         except Exception as e:  # noqa: BLE001
             return Status(
-                self.name,
-                "broken",
-                f"API not answering ({e.__class__.__name__}); "
-                f"`stslab down --backend {self.name}` removes it",
-                kubeconfig=rec.kubeconfig,
+                self.name, "broken", self.why_not_answering(e, rec), kubeconfig=rec.kubeconfig
             )
+
+    def why_not_answering(self, e: BaseException, rec: ClusterRecord) -> str:
+        """Why the cluster's API does not answer, and what to do.
+
+        The fix that loses data (a new cluster) is offered only where waiting or starting
+        Docker cannot help.
+        """
+        rebuild = (
+            f"`stslab down --backend {self.name}` then `stslab up --backend {self.name}` make a "
+            "new one (the labs' data goes with the old one)"
+        )
+        ok, why = docker_usable()
+        if not ok:
+            return (
+                f"the Docker engine is not answering ({why}): start it (e.g. `sudo systemctl "
+                "start docker`), then `stslab status` again; Docker restarts the node containers"
+            )
+        try:
+            states, addresses = self.node_states(), self.node_addresses()
+        except StslabError as err:
+            return f"{err.cause}: {err.fix}"
+        if not states:
+            return f"its node containers are gone (`docker ps -a` lists none): {rebuild}"
+        stopped = sorted(n for n, state in states.items() if state != "running")
+        if stopped:
+            return (
+                f"its node containers are stopped ({', '.join(stopped)}): `docker start "
+                f"{' '.join(stopped)}`, then `stslab status` again"
+            )
+        before = rec.extra.get("node_addresses") or {}
+        moved = [f"{n} {before[n]} → {a}" for n, a in addresses.items() if before.get(n, a) != a]
+        if moved:
+            # kind writes each node's address into its certificates and kubelet configuration
+            # when it creates the cluster; nothing follows a container given a new one.
+            return (
+                f"its node containers came back from a Docker restart with new addresses "
+                f"({', '.join(moved)}), which a kind cluster cannot follow: {rebuild}"
+            )
+        return (
+            f"its node containers run but the API server does not answer "
+            f"({e.__class__.__name__}): it may still be starting; wait a minute and run "
+            f"`stslab status` again; if it stays so, {rebuild}"
+        )
+
+    def node_states(self) -> dict[str, str]:
+        """Each node container's Docker state (running, exited, ...); only kind knows them."""
+        return {}
+
+    def node_addresses(self) -> dict[str, str]:
+        """Each node container's address on its network; only kind knows them."""
+        return {}
 
 
 class KindBackend(_ContainerBackend):
@@ -213,22 +262,42 @@ class KindBackend(_ContainerBackend):
 
     def node_containers(self) -> list[str]:
         """The names of the kind cluster's node containers (``docker ps -a``)."""
-        out = subprocess.run(
-            [
-                "docker",
-                "ps",
-                "-a",
-                "--filter",
-                f"label=io.x-k8s.kind.cluster={CLUSTER}",
-                "--format",
-                "{{.Names}}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return out.stdout.split()
+        return list(self.node_states())
+
+    def node_states(self) -> dict[str, str]:
+        """Each node container's Docker state: running, exited, ... (``docker ps -a``)."""
+        out = self._docker("ps", "-a", "--filter", self._label, "--format", "{{.Names}} {{.State}}")
+        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+    def node_addresses(self) -> dict[str, str]:
+        """Each node container's address on kind's network (``docker inspect``)."""
+        names = self.node_containers()
+        if not names:
+            return {}
+        fmt = "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        out = self._docker("inspect", "--format", fmt, *names)
+        return {
+            parts[0].lstrip("/"): parts[1]
+            for parts in (line.split() for line in out.splitlines())
+            if len(parts) > 1
+        }
+
+    _label = f"label=io.x-k8s.kind.cluster={CLUSTER}"
+
+    def _docker(self, *args: str) -> str:
+        """A docker command's output; a Docker engine that does not answer is one line."""
+        try:
+            out = subprocess.run(
+                ["docker", *args], capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ClusterStateError(f"docker {args[0]} failed: {e}", DOCKER_FIX) from e
+        if out.returncode != 0:
+            last = (out.stderr or out.stdout).strip().splitlines()
+            raise ClusterStateError(
+                f"docker {args[0]} failed: {last[-1] if last else out.returncode}", DOCKER_FIX
+            )
+        return out.stdout
 
     def checks(self) -> list[Check]:
         """Docker, and kind on PATH or in the stslab cache."""

@@ -16,6 +16,14 @@ from kubernetes.stream import stream
 
 from stslab.core.errors import StslabError
 
+# Container waiting reasons that mean its image is not there and will not come by waiting.
+IMAGE_REASONS = ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+IMAGE_FIX = (
+    "the node does not hold the pod's image and cannot pull it: on stslab's offline kind "
+    "nodes the lab images are preloaded (`stslab kind-image`, then `stslab down` and "
+    "`stslab up`); elsewhere check the image name and that the nodes reach its registry"
+)
+
 
 class ExecError(StslabError):
     """A command could not be run in a pod (not the command's own failure)."""
@@ -83,10 +91,10 @@ def run(
         raise
     why = _not_running(p)
     if why:
-        raise ExecError(
-            f"cannot exec into {where}: it {why}",
-            f"wait until it runs (`kubectl -n {namespace} get pod {pod} -w`), then re-run",
-        )
+        fix = f"wait until it runs (`kubectl -n {namespace} get pod {pod} -w`), then re-run"
+        if any(reason in why for reason in IMAGE_REASONS):
+            fix = IMAGE_FIX
+        raise ExecError(f"cannot exec into {where}: it {why}", fix)
     # stream() swaps the request method of the client it is given while it runs: on a client
     # shared with other threads (a live view polling, the notebook's own calls) those calls
     # would go out as websocket upgrades. Each exec gets a client of its own.

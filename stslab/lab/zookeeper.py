@@ -14,7 +14,7 @@ from kubernetes import client
 
 from stslab.cluster.zkimage import REF as OFFLINE_REF
 from stslab.core.kube import image_on_nodes
-from stslab.core.podexec import Result, run
+from stslab.core.podexec import IMAGE_FIX, IMAGE_REASONS, Result, run
 from stslab.lab.manifests import load
 
 MANIFEST = "clusters/zookeeper/zookeeper.yaml"
@@ -124,7 +124,10 @@ def summary(log: str) -> dict[str, int]:
 
 
 def not_joined(core: client.CoreV1Api, namespace: str, members: list[str]) -> list[str]:
-    """One line per member that is not Ready: why its container waits, or its log's last error."""
+    """One line per member that is not Ready: why its container waits, or its log's last error.
+
+    A missing image (the kind nodes hold only what was preloaded) gets the fix with its line.
+    """
     lines = []
     for name in members:
         try:
@@ -141,6 +144,8 @@ def not_joined(core: client.CoreV1Api, namespace: str, members: list[str]) -> li
         ]
         if not why and p.status.phase == "Running":
             why = [last_complaint(core, namespace, name)]
+        if why and why[0].startswith(IMAGE_REASONS):
+            why[0] += f" — {IMAGE_FIX}"
         lines.append(f"{name}: {why[0] if why else p.status.phase}")
     return lines
 

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from stslab.core.podexec import ExecError, run
-from stslab.observe.timeline import Segment, _bars, finish_frame, live_view
+from stslab.observe.timeline import Segment, _bars, finish_frame, live_view, plot_members
 
 ROLES = ("leader", "follower", "looking", "down")
 ROLE_COLORS = {
@@ -135,11 +135,8 @@ def role_segments(df: pd.DataFrame, names: list[str]) -> list[Segment]:
     return segments
 
 
-def draw_ensemble(df: pd.DataFrame, names: list[str], fig: Figure, title: str = "") -> Figure:
-    """One frame: each member's role against time."""
-    fig.clf()
-    ax = fig.add_subplot(1, 1, 1)
-    t0 = df["time"].min() if len(df) else pd.Timestamp.now(tz="UTC")
+def plot_roles(ax: Any, df: pd.DataFrame, names: list[str], t0: pd.Timestamp) -> list[Any]:
+    """Each member's role as bars on ``ax``, in seconds since ``t0``; the legend's handles."""
 
     def secs(t: pd.Timestamp) -> float:
         return float((t - t0).total_seconds())
@@ -151,9 +148,73 @@ def draw_ensemble(df: pd.DataFrame, names: list[str], fig: Figure, title: str = 
     ax.set_ylim(-0.7, len(names) - 0.3)
     ax.set_xlim(left=-0.5)
     ax.invert_yaxis()
-    legend = [Patch(color=ROLE_COLORS[r], label=r) for r in ROLES]
-    finish_frame(fig, ax, title or "ZooKeeper roles over time (srvr)", legend, "", left=0.1)
+    return [Patch(color=ROLE_COLORS[r], label=r) for r in ROLES]
+
+
+def draw_ensemble(df: pd.DataFrame, names: list[str], fig: Figure, title: str = "") -> Figure:
+    """One frame: each member's role against time."""
+    fig.clf()
+    ax = fig.add_subplot(1, 1, 1)
+    t0 = df["time"].min() if len(df) else pd.Timestamp.now(tz="UTC")
+    handles = plot_roles(ax, df, names, t0)
+    finish_frame(fig, ax, title or "ZooKeeper roles over time (srvr)", handles, "", left=0.1)
     return fig
+
+
+def draw_members_and_roles(
+    pods: pd.DataFrame,
+    roles: pd.DataFrame,
+    names: list[str],
+    fig: Figure,
+    *,
+    prefix: str,
+    replicas: int | None = None,
+    title: str = "",
+) -> Figure:
+    """One frame, two rows on one clock: the pods of ``prefix`` above, their roles below.
+
+    A pod deleted on the upper row and its member "down" then "looking" on the lower one line up,
+    so a learner sees which Kubernetes event cost the ensemble its leader, and for how long.
+    """
+    fig.clf()
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    times = [t for t in (pods["time"].min(), roles["time"].min()) if pd.notna(t)]
+    t0 = min(times) if times else pd.Timestamp.now(tz="UTC")
+    # The pod table's end is the last event; the roles are sampled each second up to now.
+    now = roles["time"].max() if len(roles) else None
+    for ax, handles, what in (
+        (top, plot_members(top, pods, t0, prefix=prefix, now=now, replicas=replicas), "pods"),
+        (bottom, plot_roles(bottom, roles, names, t0), "ZooKeeper roles (srvr)"),
+    ):
+        ax.set_title(what, fontsize=9, loc="left")
+        ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    bottom.set_xlabel("seconds")
+    fig.suptitle(title or f"{prefix}: members and their roles", fontsize=10)
+    fig.subplots_adjust(left=0.1, right=0.8, top=0.88, bottom=0.12, hspace=0.45)
+    return fig
+
+
+class _PodsAndRoles:
+    """A pod recorder and an ensemble poller as one source for :func:`live_view`."""
+
+    def __init__(self, recorder: Any, ensemble: Ensemble) -> None:
+        self.recorder, self.ensemble = recorder, ensemble
+
+    def frame(self) -> pd.DataFrame:
+        frame: pd.DataFrame = self.recorder.frame()
+        return frame
+
+    @property
+    def health(self) -> str:
+        return "; ".join(h for h in (self.recorder.health, self.ensemble.health) if h)
+
+    def revive(self) -> None:
+        self.recorder.revive()
+        self.ensemble.revive()
+
+    def stop(self) -> None:
+        self.recorder.stop()
+        self.ensemble.stop()
 
 
 def live_ensemble(
@@ -163,10 +224,34 @@ def live_ensemble(
     until: Callable[[pd.DataFrame], bool] | None = None,
     timeout: float = 60,
     show: bool = True,
+    recorder: Any = None,
+    prefix: str | None = None,
+    replicas: int | None = None,
 ) -> pd.DataFrame:
-    """The ensemble's roles on a live frame until ``until(table)`` or ``timeout``."""
+    """The ensemble's roles on a live frame until ``until(table)`` or ``timeout``.
 
-    def draw(df: pd.DataFrame, fig: Figure) -> Figure:
+    With a pod ``recorder`` (and the set's ``prefix``) the frame puts the pod timeline above the
+    roles, on one clock (:func:`draw_members_and_roles`); ``until`` is then given the pod table.
+    """
+    if recorder is not None:
+        source: Any = _PodsAndRoles(recorder, ensemble)
+        members = prefix or ensemble.names[0].rsplit("-", 1)[0]
+
+        def draw(df: pd.DataFrame, fig: Figure) -> Figure:
+            fig.set_size_inches(9, 5.2)
+            return draw_members_and_roles(
+                df,
+                ensemble.frame(),
+                ensemble.names,
+                fig,
+                prefix=members,
+                replicas=replicas,
+                title=title,
+            )
+
+        return live_view(source, draw, until=until, timeout=timeout, show=show)
+
+    def draw_roles(df: pd.DataFrame, fig: Figure) -> Figure:
         return draw_ensemble(df, ensemble.names, fig, title)
 
-    return live_view(ensemble, draw, until=until, timeout=timeout, show=show)
+    return live_view(ensemble, draw_roles, until=until, timeout=timeout, show=show)

@@ -192,8 +192,24 @@ def draw_timeline(
     fig = fig or plt.figure(figsize=(9, 3.6))
     fig.clf()
     ax = fig.add_subplot(1, 1, 1)
-    segments, marks = pod_segments(df, prefix, now)
     t0 = df["time"].min() if len(df) else pd.Timestamp.now(tz="UTC")
+    handles = plot_members(ax, df, t0, prefix=prefix, ordered=ordered, now=now, replicas=replicas)
+    finish_frame(fig, ax, title or "StatefulSet members over time", handles, source, left=0.1)
+    return fig
+
+
+def plot_members(
+    ax: Any,
+    df: pd.DataFrame,
+    t0: pd.Timestamp,
+    *,
+    prefix: str | None = None,
+    ordered: bool = True,
+    now: pd.Timestamp | None = None,
+    replicas: int | None = None,
+) -> list[Any]:
+    """The members' bars and marks on ``ax``, in seconds since ``t0``; the legend's handles."""
+    segments, marks = pod_segments(df, prefix, now)
 
     def secs(t: pd.Timestamp) -> float:
         return float((t - t0).total_seconds())
@@ -235,15 +251,8 @@ def draw_timeline(
     legend = [
         Patch(color=COLORS[k], label=k) for k in ("Pending", "Running", "Ready", "Terminating")
     ]
-    finish_frame(
-        fig,
-        ax,
-        title or "StatefulSet members over time",
-        legend + ax.get_legend_handles_labels()[0],
-        source,
-        left=0.1,
-    )
-    return fig
+    marks_handles: list[Any] = ax.get_legend_handles_labels()[0]
+    return legend + marks_handles
 
 
 def finish_frame(
