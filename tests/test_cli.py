@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from stslab.cli import main
-from stslab.cluster import realnode
+from stslab.cluster import realnode, realnode_setup
 from stslab.cluster.kwok import KwokBackend
 from stslab.core.errors import StslabError
 from stslab.core.procs import free_port
@@ -174,7 +174,9 @@ def test_images_prints_preload_commands(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def _lacking_runc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(realnode, "missing_requirements", lambda: [("runc", realnode.APT_FIX)])
+    monkeypatch.setattr(
+        realnode_setup, "missing_requirements", lambda: [("runc", realnode_setup.APT_FIX)]
+    )
 
 
 def test_real_node_missing_requirement(
@@ -192,7 +194,7 @@ def test_real_node_missing_requirement(
 def test_real_node_state_dir_too_long(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(realnode, "missing_requirements", lambda: [])
+    monkeypatch.setattr(realnode_setup, "missing_requirements", lambda: [])
     monkeypatch.setenv("STSLAB_STATE", str(tmp_path / ("s" * 80)))
     ports = ["--port", str(free_port()), "--dns-port", str(free_port())]
     code, err = _run(capsys, "up", "--backend", "kwok", "--real-node", *ports)
@@ -216,7 +218,7 @@ def test_doctor_lists_real_node_requirements(
     main(["doctor", "--backend", "kwok"])
     out = capsys.readouterr().out
     assert "[MISSING] --real-node: runc" in out
-    assert f"fix: {realnode.APT_FIX}" in out
+    assert f"fix: {realnode_setup.APT_FIX}" in out
 
 
 @pytest.mark.cluster
@@ -231,7 +233,7 @@ def test_real_node_failing_after_the_cluster_came_up_leaves_nothing(
     def fail(self: realnode.RealNode, timeout: float) -> None:
         raise StslabError("the kubelet exited at once (exit 1)", f"see {self.log('kubelet')}")
 
-    monkeypatch.setattr(realnode, "missing_requirements", lambda: [])
+    monkeypatch.setattr(realnode_setup, "missing_requirements", lambda: [])
     monkeypatch.setattr(realnode.RealNode, "_start", fail)
     ports = ["--port", str(free_port()), "--dns-port", str(free_port())]
     code, err = _run(capsys, "up", "--backend", "kwok", "--real-node", "--nodes", "1", *ports)

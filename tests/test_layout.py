@@ -89,3 +89,21 @@ def test_every_name_a_notebook_uses_is_defined() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_subprocess_call_has_a_timeout() -> None:
+    """A stalled command (a mirror, a Docker engine, a tool) must never hang the kit."""
+    calls = {"run", "call", "check_call", "check_output"}
+    missing = []
+    for path in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "subprocess"
+                and node.func.attr in calls
+                and not any(k.arg == "timeout" for k in node.keywords)
+            ):
+                missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not missing, f"subprocess calls without a timeout: {missing}"

@@ -26,7 +26,8 @@ from kubernetes.stream import stream
 from stslab.cli import main
 from stslab.cluster.base import ClusterRecord, UpOptions
 from stslab.cluster.kwok import KwokBackend
-from stslab.cluster.realnode import (
+from stslab.cluster.realnode import RealNode
+from stslab.cluster.realnode_setup import (
     BRIDGE,
     BUSYBOX_IMAGE,
     KERNEL_TUNABLES,
@@ -34,7 +35,6 @@ from stslab.cluster.realnode import (
     NODE_NAME,
     POD_CIDR,
     TAINT,
-    RealNode,
     missing_requirements,
 )
 from stslab.core.errors import WaitTimeoutError

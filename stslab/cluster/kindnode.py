@@ -23,9 +23,7 @@ Kubernetes version; :func:`check_image` refuses an image made for another versio
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -34,7 +32,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from stslab.cluster import ociimage, zkimage
+from stslab.cluster import ociimage, rootfs, zkimage
+from stslab.cluster.rootfs import DEBIAN_SUITE, extract, key, rootfs_tar
 from stslab.core.errors import ToolMissingError, UsageError
 from stslab.core.paths import cache_dir, project_root
 from stslab.core.versions import pinned
@@ -55,23 +54,13 @@ NGINX_TAGS = ("registry.k8s.io/nginx-slim:0.21", "registry.k8s.io/nginx-slim:0.2
 # The fake GPU plugin's image: Debian's Python, with the plugin's wheels from PyPI.
 PYTHON_PACKAGES = "python3"
 PLUGIN_WHEELS = ("grpcio>=1.85.1", "protobuf>=7.35.1,<8", "kubernetes>=31", "PyYAML>=6")
-DEBIAN_SUITE = "bookworm"
 # The image of kube-controller-manager's recycler pod (the Recycle reclaim policy; see
 # NewPersistentVolumeRecyclerPodTemplate in Kubernetes' pkg/volume). A Debian root filesystem
 # stands in for it: its `find /scrub -mindepth 1 -delete` needs GNU find, which busybox lacks.
 RECYCLER_REF = "registry.k8s.io/build-image/debian-base:bookworm-v1.0.6"
-DEBIAN_MIRROR = os.environ.get("STSLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BUILD_FIX = "run `make kind-image` (needs a Docker engine, debootstrap and `make binaries`)"
 
 Say = Callable[[str], None]
-
-
-def _key(*parts: str | bytes) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode() if isinstance(p, str) else p)
-        h.update(b"\0")
-    return h.hexdigest()[:12]
 
 
 def _inputs_key() -> str:
@@ -81,6 +70,7 @@ def _inputs_key() -> str:
         (root / "clusters/versions.env").read_bytes(),
         Path(__file__).read_bytes(),
         Path(ociimage.__file__).read_bytes(),
+        Path(rootfs.__file__).read_bytes(),
         NODE_PACKAGES,
         PROXY_PACKAGES,
         NGINX_PACKAGES,
@@ -93,7 +83,13 @@ def _inputs_key() -> str:
     for path in sorted((root / FILES).rglob("*")):
         if path.is_file():
             parts += [str(path.relative_to(root)), path.read_bytes()]
-    return _key(*parts)
+    # The GPU plugin's image carries a copy of the package and runs stslab.gpu, which imports
+    # only stslab.core: a change there is a new image too.
+    package = Path(__file__).resolve().parents[1]
+    for sub in ("gpu", "core"):
+        for path in sorted((package / sub).rglob("*.py")):
+            parts += [str(path.relative_to(package)), path.read_bytes()]
+    return key(*parts)
 
 
 def image_ref() -> str:
@@ -126,7 +122,9 @@ def kind_binary_path() -> Path:
 
 def docker(*args: str, stdin: bytes | None = None, check: bool = True) -> str:
     """Run ``docker`` with ``args``; a failure raises with docker's last line."""
-    proc = subprocess.run(["docker", *args], input=stdin, capture_output=True, check=False)
+    proc = subprocess.run(
+        ["docker", *args], input=stdin, capture_output=True, check=False, timeout=1800
+    )
     if check and proc.returncode != 0:
         last = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
         raise UsageError(
@@ -140,7 +138,7 @@ def image_exists(ref: str) -> bool:
     """Whether the local Docker engine has ``ref``."""
     return (
         subprocess.run(
-            ["docker", "image", "inspect", ref], capture_output=True, check=False
+            ["docker", "image", "inspect", ref], capture_output=True, check=False, timeout=60
         ).returncode
         == 0
     )
@@ -158,61 +156,6 @@ def check_image(ref: str) -> None:
         )
 
 
-def _rootfs_tar(name: str, packages: str, say: Say) -> Path:
-    """A cached tar of a Debian root filesystem with ``packages`` (``debootstrap`` once)."""
-    key = _key(DEBIAN_SUITE, packages)
-    out = cache_dir() / "kind-node" / f"{name}-{DEBIAN_SUITE}-{key}.tar"
-    if out.is_file():
-        return out
-    if shutil.which("debootstrap") is None:
-        raise ToolMissingError(
-            "debootstrap is not installed", "install it: `apt-get install -y debootstrap`"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    say(f"{name}: Debian {DEBIAN_SUITE} root filesystem from packages (cold: about 1 min)")
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        root = Path(tmp) / "rootfs"
-        boot = subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={packages}",
-                DEBIAN_SUITE,
-                str(root),
-                DEBIAN_MIRROR,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if boot.returncode != 0:
-            # debootstrap mounts /proc and /sys in the target while it installs.
-            for sub in ("proc", "sys"):
-                subprocess.run(["umount", "-l", str(root / sub)], capture_output=True)
-            last = (boot.stderr or boot.stdout).strip().splitlines()
-            raise UsageError(
-                f"debootstrap of the {name} root filesystem failed: {last[-1] if last else ''}",
-                f"check that {DEBIAN_MIRROR} is reachable (STSLAB_DEBIAN_MIRROR) and re-run",
-            )
-        # Package caches and lists are not needed in an image.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            shutil.rmtree(root / junk, ignore_errors=True)
-        part = out.with_suffix(".part")
-        subprocess.run(
-            ["tar", "-C", str(root), "--numeric-owner", "-cf", str(part), "."], check=True
-        )
-        os.replace(part, out)
-    return out
-
-
-def _extract(tar: Path, dest: Path, devices: bool = True) -> Path:
-    """Unpack a root filesystem tar; without ``devices``, leave /dev empty (runtimes fill it)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    skip = [] if devices else ["--exclude=./dev/*"]
-    subprocess.run(["tar", "-C", str(dest), "--numeric-owner", *skip, "-xf", str(tar)], check=True)
-    return dest
-
-
 def kubeadm_images() -> dict[str, str]:
     """The images kubeadm runs for the pinned version: short name -> full reference."""
     out = subprocess.run(
@@ -227,6 +170,7 @@ def kubeadm_images() -> dict[str, str]:
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
     ).stdout.split()
     return {ref.rsplit("/", 1)[1].split(":")[0]: ref for ref in out}
 
@@ -296,6 +240,7 @@ def _plugin_image(dest: Path, root: Path) -> None:
             *PLUGIN_WHEELS,
         ],
         check=True,
+        timeout=900,
     )
     shutil.copytree(
         project_root() / "stslab", site / "stslab", ignore=shutil.ignore_patterns("__pycache__")
@@ -350,7 +295,7 @@ def _component_images(dest: Path, work: Path, proxy_tar: Path) -> dict[str, str]
     refs["busybox"] = "docker.io/library/busybox:1.28"
     refs["local-path-provisioner"] = f"stslab.dev/local-path-provisioner:{v.local_path}"
     ociimage.write_archive(busybox, [ociimage.Image([refs["busybox"]])], dest / "busybox.tar")
-    recycler = _extract(proxy_tar, work / "recycler", devices=False)
+    recycler = extract(proxy_tar, work / "recycler", devices=False)
     stands_in = {"dev.stslab.stands-in-for": RECYCLER_REF}
     image = ociimage.Image([RECYCLER_REF], labels=stands_in)
     ociimage.write_archive(recycler, [image], dest / "recycler.tar")
@@ -361,7 +306,7 @@ def _component_images(dest: Path, work: Path, proxy_tar: Path) -> dict[str, str]
         if base is not None and base.is_dir():
             shutil.copytree(base, root, symlinks=True)
         elif base is not None:  # a root filesystem tar
-            _extract(base, root, devices=False)
+            extract(base, root, devices=False)
         target = root / entrypoint[0].lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(binary, target)
@@ -450,7 +395,10 @@ def _docker_import(root: Path, ref: str) -> None:
     tar = shlex.join(["tar", "-C", str(root), "--numeric-owner", "-c", "."])
     imp = shlex.join(["docker", "import", *(a for c in changes for a in ("--change", c)), "-", ref])
     imported = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", f"{tar} | {imp}"], capture_output=True, check=False
+        ["bash", "-o", "pipefail", "-c", f"{tar} | {imp}"],
+        capture_output=True,
+        check=False,
+        timeout=1800,
     )
     if imported.returncode != 0:
         raise UsageError(
@@ -516,11 +464,11 @@ def build(say: Say = print, force: bool = False) -> str:
         ("etcd", "etcd"),
     ):
         _bin(component, name)
-    base = _rootfs_tar("node", NODE_PACKAGES, say)
-    proxy = _rootfs_tar("kube-proxy", PROXY_PACKAGES, say)
-    nginx = _rootfs_tar("nginx", NGINX_PACKAGES, say)
-    python = _rootfs_tar("python", PYTHON_PACKAGES, say)
-    java = _rootfs_tar("zookeeper", zkimage.PACKAGES, say)
+    base = rootfs_tar("node", NODE_PACKAGES, say)
+    proxy = rootfs_tar("kube-proxy", PROXY_PACKAGES, say)
+    nginx = rootfs_tar("nginx", NGINX_PACKAGES, say)
+    python = rootfs_tar("python", PYTHON_PACKAGES, say)
+    java = rootfs_tar("zookeeper", zkimage.PACKAGES, say)
     work_parent = cache_dir() / "kind-node"
     with tempfile.TemporaryDirectory(dir=work_parent) as tmp:
         work = Path(tmp)
@@ -528,13 +476,13 @@ def build(say: Say = print, force: bool = False) -> str:
             "node images: pause, etcd, control plane, kube-proxy, CoreDNS, local-path, busybox,"
             " recycler, nginx, the fake GPU plugin, ZooKeeper"
         )
-        root = _extract(base, work / "rootfs")
+        root = extract(base, work / "rootfs")
         images = work / "images"
         images.mkdir()
         refs = _component_images(images, work, proxy)
-        _nginx_images(images, _extract(nginx, work / "nginx", devices=False))
-        _plugin_image(images, _extract(python, work / "plugin", devices=False))
-        zkimage.write(zkimage.build_root(_extract(java, work / "zookeeper", devices=False)), images)
+        _nginx_images(images, extract(nginx, work / "nginx", devices=False))
+        _plugin_image(images, extract(python, work / "plugin", devices=False))
+        zkimage.write(zkimage.build_root(extract(java, work / "zookeeper", devices=False)), images)
         _node_files(root, refs)
         say(f"kind node image {ref}: importing into Docker")
         stage = f"{REPO}-stage:{ref.rsplit(':', 1)[1]}"

@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client
 
 from stslab.cluster import nodes as labnodes
-from stslab.cluster import realnode
+from stslab.cluster import realnode, realnode_setup
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import CoreDNS
 from stslab.cluster.kwok_isolation import (
@@ -158,7 +158,7 @@ class KwokBackend(Backend):
 
     def optional_checks(self) -> list[Check]:
         """What ``--real-node`` needs: root, the kubelet, containerd and friends."""
-        missing = realnode.missing_requirements()
+        missing = realnode_setup.missing_requirements()
         if not missing:
             return [Check("--real-node: real node requirements", True, "all present")]
         return [Check(f"--real-node: {what}", False, "missing", fix) for what, fix in missing]
@@ -230,8 +230,8 @@ class KwokBackend(Backend):
         require_port(dns_port, "CoreDNS", "--dns-port")
         ports = choose_ports(str(self.dir), api_port, dns_port)
         if opts.real_node:  # before anything starts
-            realnode.require()
-            realnode.check_dir(self.real_node().dir)
+            realnode_setup.require()
+            realnode_setup.check_dir(self.real_node().dir)
         self._require_binaries()
         try:
             return self._create(opts, ports)
@@ -318,7 +318,7 @@ class KwokBackend(Backend):
         self._wait_nodes(core, opts.nodes)
         if opts.real_node:
             self._start_real_node(core)
-            rec.extra["real_node"] = realnode.NODE_NAME
+            rec.extra["real_node"] = realnode_setup.NODE_NAME
         rec.save(self.record_path)
         self._start_supervisor()
         return rec
@@ -359,7 +359,7 @@ class KwokBackend(Backend):
         """
         with_real_node = add_real_node or bool(rec.extra.get("real_node"))
         if with_real_node:
-            realnode.require()
+            realnode_setup.require()
         self._require_binaries()
         self.real_node().stop()  # what a crashed real node left: bridge, cgroups, processes
         self._kill_leftovers()
@@ -389,7 +389,7 @@ class KwokBackend(Backend):
         self._wait_nodes(core, rec.nodes)
         if with_real_node:
             self._start_real_node(core)
-            rec.extra["real_node"] = realnode.NODE_NAME
+            rec.extra["real_node"] = realnode_setup.NODE_NAME
         rec.extra["stopped"] = False
         rec.save(self.record_path)
         self._start_supervisor()

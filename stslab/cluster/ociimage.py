@@ -77,7 +77,7 @@ def busybox_rootfs(dest: Path, busybox: Path = BUSYBOX) -> Path:
     (dest / "tmp").chmod(0o1777)
     shutil.copy2(busybox, dest / "bin/busybox")
     applets = subprocess.run(
-        [str(busybox), "--list-full"], capture_output=True, text=True, check=True
+        [str(busybox), "--list-full"], capture_output=True, text=True, check=True, timeout=30
     ).stdout.split()
     for applet in applets:  # e.g. usr/bin/nslookup
         link = dest / applet

@@ -131,7 +131,7 @@ class PrivateDockerd:
             ["iptables", "-S", "FORWARD"], capture_output=True, text=True, timeout=30
         )
         if "-P FORWARD DROP" in policy.stdout:
-            subprocess.run(["iptables", "-I", "FORWARD", *FORWARD_RULE], check=True)
+            subprocess.run(["iptables", "-I", "FORWARD", *FORWARD_RULE], check=True, timeout=30)
             self.forward_rule = True
 
     def stop(self) -> None:
