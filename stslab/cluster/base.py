@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from stslab.core.errors import ClusterStateError, UsageError
 from stslab.core.files import write_atomic
@@ -65,6 +65,25 @@ class Check:
     fix: str = ""
 
 
+class RecordExtra(TypedDict, total=False):
+    """What a backend keeps about its cluster beyond the common fields (all optional)."""
+
+    # kwok: the ports stslab chose (every component's, and the user's two), its volumes'
+    # directory, the uid that proves an apiserver serves this cluster's data, and its state.
+    api_port: int
+    dns_port: int
+    dns_ready_port: int
+    ports: dict[str, int]
+    volumes: str
+    identity: str
+    stopped: bool
+    real_node: str
+    # existing: whether `up` made the namespace (and `down` may delete it).
+    namespace_created: bool
+    # kind: each node container's address when the cluster was made.
+    node_addresses: dict[str, str]
+
+
 @dataclass
 class ClusterRecord:
     """What ``stslab up`` wrote down about a lab cluster (``<state>/<backend>/cluster.json``)."""
@@ -75,7 +94,7 @@ class ClusterRecord:
     namespace: str = "default"
     nodes: int = 0
     gpus_per_node: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: RecordExtra = field(default_factory=lambda: RecordExtra())
 
     def save(self, path: Path) -> None:
         """Write the record atomically."""

@@ -310,7 +310,7 @@ class KwokBackend(Backend):
                 "dns_port": ports["coredns"],
                 "dns_ready_port": ports["coredns-ready"],
                 "ports": ports,
-                "identity": identity(core),
+                "identity": str(identity(core)),  # raises, never None, when not quiet
                 "volumes": str(self.volumes),
             },
         )

@@ -2,8 +2,9 @@
 
 The kubelet is built from the same Kubernetes version as the control plane
 (``scripts/build-binaries.sh kubelet``); containerd, runc, the CNI plugins and busybox come from
-Debian (:data:`~.realnode_setup.APT_PACKAGES`). Images are made locally (:mod:`~.ociimage`), never pulled.
-It needs root and cgroup v1 or v2.
+Debian (:data:`~.realnode_setup.APT_PACKAGES`). Images are made locally (:mod:`~.ociimage`),
+never pulled. It needs root and cgroup v1 or v2. Its fixed names and addresses, and its
+configuration files, are in :mod:`~.realnode_setup`.
 
 Layout of ``dir``::
 
