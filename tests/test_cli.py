@@ -291,3 +291,43 @@ def test_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "STSLAB_STATE": str(tmp_path / "s")}
     out = _cli(["doctor", "|", "head", "-1"], env, shell=True)
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
+def test_an_apiserver_answering_5xx_is_one_line(tmp_path: Path) -> None:
+    """A real HTTP server on loopback that answers every request 503, as an overloaded one."""
+    import http.server
+    import threading
+
+    class Overloaded(http.server.BaseHTTPRequestHandler):
+        def _busy(self) -> None:
+            body = b'{"kind": "Status", "message": "unable to handle the request"}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's names
+            self._busy()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Overloaded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: "
+            f"{{server: 'http://127.0.0.1:{server.server_port}'}}}}]\n"
+            "users: [{name: u, user: {token: t}}]\n"
+            "contexts: [{name: busy, context: {cluster: c, user: u}}]\ncurrent-context: busy\n"
+        )
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "STSLAB_STATE": str(tmp_path / "s")}
+        out = _cli(["workshop", "list", "--context", "busy"], env)
+    finally:
+        server.shutdown()
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out.stderr
+    assert "503" in errors[0] and "unable to handle the request" in errors[0], errors[0]

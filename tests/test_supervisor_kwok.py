@@ -21,6 +21,7 @@ from kubernetes import client
 from stslab.cluster.base import UpOptions
 from stslab.cluster.kwok import KWOKCTL_COMPONENTS, KwokBackend
 from stslab.cluster.supervisor import read_restarts, stop_supervisor
+from stslab.core.errors import StslabError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.procs import free_port, pid_alive
 from stslab.lab.manifests import headless_service, statefulset
@@ -135,3 +136,43 @@ def test_a_damaged_kubeconfig_is_written_again(backend: KwokBackend, damage: str
     with pytest.raises(Exception, match="already up"):  # up heals it too, then sees it is up
         backend.up(UpOptions())
     assert backend.kubeconfig_path.exists()
+
+
+@pytest.mark.parametrize("damage", ["", "garbage", "1"])  # empty, unreadable, another process
+def test_a_damaged_pid_file_never_starts_a_running_component_twice(
+    backend: KwokBackend, damage: str
+) -> None:
+    """The supervisor finds each component by its command line and writes the pid file again."""
+    pids = backend.component_pids()
+    assert all(pids.values()), pids
+    rec = backend.record()
+    assert rec is not None
+    files = {name: backend.cluster_dir / "pids" / f"{name}.pid" for name in KWOKCTL_COMPONENTS}
+    files["coredns"] = backend.coredns(rec).pid_file
+    before = {name: (r.count if r else 0) for name, r in read_restarts(backend.dir).items()}
+    for path in files.values():
+        path.write_text(damage)
+    time.sleep(3)  # three looks of the supervisor
+    after = read_restarts(backend.dir)
+    assert {n: r.count for n, r in after.items() if r.count != before.get(n, 0)} == {}
+    assert backend.component_pids() == pids  # the same processes, found again
+    for name, path in files.items():
+        assert int(path.read_text().strip()) == pids[name], name
+    assert backend.status().state == "running"
+
+
+def test_a_component_that_exits_at_start_is_named_and_nothing_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "kube-scheduler"
+    fake.write_text("#!/bin/sh\necho 'E1201 unknown flag: --bogus' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    b = KwokBackend(tmp_path / "state")
+    real = b.binaries()
+    monkeypatch.setattr(KwokBackend, "binaries", lambda self: {**real, "kube-scheduler": fake})
+    opts = UpOptions(nodes=1, gpus_per_node=0, api_port=free_port(), dns_port=free_port())
+    with pytest.raises(StslabError) as failed:
+        b.up(opts)
+    assert failed.value.cause == "kube-scheduler exited at start: E1201 unknown flag: --bogus"
+    assert "logs are kept" in failed.value.fix
+    assert not b.exists() and b.process_pids() == []

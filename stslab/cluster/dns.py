@@ -16,8 +16,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from stslab.core.files import write_atomic
 from stslab.core.kube import wait_until
-from stslab.core.procs import LOOPBACK, pid_alive, pid_cmdline, terminate
+from stslab.core.procs import LOOPBACK, find_process, pid_alive, pid_cmdline, terminate
 
 # Loopback traffic never goes through a proxy, whatever the environment says.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -89,12 +90,16 @@ class CoreDNS:
         """The pid of our CoreDNS if it is running, else None."""
         try:
             pid = int(self.pid_file.read_text().strip())
+            cmd = pid_cmdline(pid)
+            if pid_alive(pid) and cmd and Path(cmd[0]).name == "coredns":
+                return pid
         except (OSError, ValueError):
-            return None
-        cmd = pid_cmdline(pid)
-        if pid_alive(pid) and cmd and Path(cmd[0]).name == "coredns":
-            return pid
-        return None
+            pass
+        # A damaged pid file: find our CoreDNS by its Corefile, and keep its pid again.
+        found = find_process("coredns", str(self.workdir / "Corefile"))
+        if found is not None:
+            write_atomic(self.pid_file, f"{found}\n")
+        return found
 
     def ready(self) -> bool:
         """True when CoreDNS answers its readiness endpoint (its API cache has synced)."""

@@ -47,7 +47,7 @@ from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
 from stslab.core.kube import api_client, wait_until
 from stslab.core.paths import binary_dir, checkout, project_root
-from stslab.core.procs import pid_alive, pid_cmdline, require_port, run, terminate
+from stslab.core.procs import find_process, pid_alive, pid_cmdline, require_port, run, terminate
 from stslab.core.versions import pinned
 
 CLUSTER = "stslab"
@@ -236,11 +236,17 @@ class KwokBackend(Backend):
         try:
             return self._create(opts, ports)
         except BaseException as e:
+            # A component that died explains a wait that timed out better than the wait does.
+            exited = (
+                self._exited() if isinstance(e, StslabError) and self.cluster_dir.exists() else None
+            )
             kept = self._keep_logs()
             self._teardown()  # nothing half-started is left behind
+            if exited is not None and exited is not e:
+                e = exited
             if isinstance(e, StslabError) and kept:
                 e.fix = f"the components' logs are kept in {kept}"
-            raise
+            raise e
 
     def _keep_logs(self) -> Path | None:
         """Copy the components' logs out of the state about to be removed."""
@@ -316,6 +322,7 @@ class KwokBackend(Backend):
         )
         self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
         self._wait_nodes(core, opts.nodes)
+        self._require_running()
         if opts.real_node:
             self._start_real_node(core)
             rec.extra["real_node"] = realnode_setup.NODE_NAME
@@ -374,19 +381,16 @@ class KwokBackend(Backend):
     def _start_again(self, rec: ClusterRecord, with_real_node: bool) -> ClusterRecord:
         # kwokctl skips a component whose pid file names a "running" process, and it counts
         # zombies (which nothing may reap here) as running: drop pid files of dead processes.
-        for pid_file in (self.cluster_dir / "pids").glob("*.pid"):
-            try:
-                alive = pid_alive(int(pid_file.read_text().strip()))
-            except ValueError:
-                alive = False
-            if not alive:
-                pid_file.unlink()
+        for name in KWOKCTL_COMPONENTS:
+            if self._component_pid(name) is None:  # also heals a damaged file of a live one
+                (self.cluster_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
         self._confined_controller_manager()
         self._kwokctl("start", "cluster", "--wait", "2m")
         core = client.CoreV1Api(api_client(self.kubeconfig_path, CONTEXT))
         check_identity(rec, core, self.ports(rec), self.cluster_dir / "logs")
         self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
         self._wait_nodes(core, rec.nodes)
+        self._require_running()
         if with_real_node:
             self._start_real_node(core)
             rec.extra["real_node"] = realnode_setup.NODE_NAME
@@ -400,14 +404,59 @@ class KwokBackend(Backend):
         """The pid of each control-plane component and CoreDNS (None: not running)."""
         out: dict[str, int | None] = {}
         for name in KWOKCTL_COMPONENTS:
-            try:
-                out[name] = int((self.cluster_dir / "pids" / f"{name}.pid").read_text().strip())
-            except (OSError, ValueError):
-                out[name] = None
+            out[name] = self._component_pid(name)
         rec = self.record()
         if rec is not None:
             out["coredns"] = self.coredns(rec).pid()
         return out
+
+    def _require_running(self) -> None:
+        """Refuse a cluster with a component that exited at start, naming it and its last word.
+
+        Nothing else would notice a scheduler that died at once: the nodes still become Ready.
+        """
+        exited = self._exited()
+        if exited is not None:
+            raise exited
+
+    def _exited(self) -> ClusterStateError | None:
+        """The first component that is not running, with the last line of its log."""
+        for name, pid in self.component_pids().items():
+            if pid is not None:
+                continue
+            if name == "coredns":
+                log = self.dir / "coredns.log"
+            else:
+                log = self.cluster_dir / "logs" / f"{name}.log"
+            try:
+                lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines()]
+            except OSError:
+                continue  # never started: not this one's fault
+            last = next((ln for ln in reversed(lines) if ln), "its log is empty")
+            return ClusterStateError(
+                f"{name} exited at start: {last[-300:]}",
+                f"read its log ({log.name}); `stslab doctor` checks the binaries",
+            )
+        return None
+
+    def _component_pid(self, name: str) -> int | None:
+        """A component's pid from kwokctl's pid file, checked against the process it names.
+
+        A damaged pid file (or one naming another process) is written again from the process
+        found by its command line: the supervisor must never start a running component twice.
+        """
+        path = self.cluster_dir / "pids" / f"{name}.pid"
+        try:
+            pid = int(path.read_text().strip())
+            cmd = pid_cmdline(pid)
+            if pid_alive(pid) and cmd and Path(cmd[0]).name == name:
+                return pid
+        except (OSError, ValueError):
+            pass
+        found = find_process(name, str(self.dir))
+        if found is not None:
+            write_atomic(path, str(found))
+        return found
 
     def revive(self, dead: list[str]) -> None:
         """Start again the components in ``dead``, with their data (the supervisor calls it)."""

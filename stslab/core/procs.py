@@ -140,6 +140,26 @@ def pid_cmdline(pid: int) -> list[str]:
     return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
 
 
+def find_process(program: str, mentioning: str) -> int | None:
+    """The pid of a live ``program`` (its executable's name) whose arguments name ``mentioning``.
+
+    For a pid file that is missing, damaged or names another process: the process is found by
+    its command line instead, so that a running component is never started a second time.
+    """
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        cmd = pid_cmdline(int(entry.name))
+        if (
+            cmd
+            and Path(cmd[0]).name == program
+            and any(mentioning in arg for arg in cmd[1:])
+            and pid_alive(int(entry.name))
+        ):
+            return int(entry.name)
+    return None
+
+
 def terminate(pid: int, timeout: float = 10.0) -> None:
     """SIGTERM a process, then SIGKILL it if it is still there after ``timeout`` seconds."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
