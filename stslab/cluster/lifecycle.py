@@ -38,7 +38,10 @@ def record(backend: str | None = None) -> ClusterRecord:
     return rec
 
 
-def connect(backend: str | None = None) -> client.ApiClient:
-    """An API client for the lab cluster, from its own kubeconfig (never ~/.kube/config)."""
+def connect(backend: str | None = None, *, patient: bool = False) -> client.ApiClient:
+    """An API client for the lab cluster, from its own kubeconfig (never ~/.kube/config).
+
+    ``patient``: it rides out an API server restart (see :func:`stslab.core.kube.api_client`).
+    """
     rec = record(backend)
-    return api_client(rec.kubeconfig, rec.context)
+    return api_client(rec.kubeconfig, rec.context, patient=patient)

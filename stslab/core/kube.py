@@ -14,9 +14,25 @@ from stslab.core.errors import StslabError, WaitTimeoutError
 T = TypeVar("T")
 
 
-def api_client(kubeconfig: Path | str, context: str | None = None) -> client.ApiClient:
-    """An API client for a kubeconfig file; the process-wide default config is left alone."""
-    return config.new_client_from_config(config_file=str(kubeconfig), context=context)
+def api_client(
+    kubeconfig: Path | str, context: str | None = None, *, patient: bool = False
+) -> client.ApiClient:
+    """An API client for a kubeconfig file; the process-wide default config is left alone.
+
+    ``patient`` (the labs' client) rides out an API server that restarts: a refused connection
+    is tried again for 7.5 s (after 0, 0.5, 1, 2 and 4 s), as are reads of idempotent requests
+    and 503s. Only a connection that was refused is retried for every method: the request never
+    left, so nothing is sent twice.
+    """
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=cfg)
+    if patient:
+        import urllib3
+
+        cfg.retries = urllib3.Retry(
+            total=5, connect=5, read=2, status=3, status_forcelist=(503,), backoff_factor=0.25
+        )
+    return client.ApiClient(cfg)
 
 
 def wait_until(

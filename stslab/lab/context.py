@@ -123,7 +123,7 @@ class Lab:
         self.started = datetime.now(timezone.utc)  # to tell this run's events from older ones
         self.namespace = namespace
         self.timeout = timeout
-        self.api = connect(backend)
+        self.api = connect(backend, patient=True)  # a cell rides out an apiserver restart
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.shared = self._is_shared()
