@@ -25,6 +25,7 @@ from stslab.cluster.supervisor import read_restarts, stop_supervisor
 from stslab.core.errors import StslabError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.procs import free_port, pid_alive
+from stslab.core.versions import pinned
 from stslab.lab.manifests import headless_service, statefulset
 from stslab.observe.recorder import Recorder
 
@@ -165,18 +166,29 @@ def test_a_damaged_pid_file_never_starts_a_running_component_twice(
 def test_a_component_that_exits_at_start_is_named_and_nothing_is_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two ways to fail: at kwokctl's `version` check, and after starting (a bad flag)."""
     fake = tmp_path / "kube-scheduler"
-    fake.write_text("#!/bin/sh\necho 'E1201 unknown flag: --bogus' >&2\nexit 1\n")
-    fake.chmod(0o755)
     b = KwokBackend(tmp_path / "state")
     real = b.binaries()
     monkeypatch.setattr(KwokBackend, "binaries", lambda self: {**real, "kube-scheduler": fake})
     opts = UpOptions(nodes=1, gpus_per_node=0, api_port=free_port(), dns_port=free_port())
-    with pytest.raises(StslabError) as failed:
-        b.up(opts)
-    assert failed.value.cause == "kube-scheduler exited at start: E1201 unknown flag: --bogus"
-    assert "logs are kept" in failed.value.fix
-    assert not b.exists() and b.process_pids() == []
+    version = f"Kubernetes {pinned().kubernetes}"
+    for script, said in (
+        ("echo 'E1201 unknown flag: --bogus' >&2; exit 1", "kwokctl create cluster failed: "),
+        (
+            f"[ \"$1\" = version ] && echo '{version}' && exit 0\n"
+            "echo 'E1201 unknown flag: --bogus' >&2; exit 1",
+            "kube-scheduler exited at start: E1201 unknown flag: --bogus",
+        ),
+    ):
+        fake.write_text(f"#!/bin/sh\n{script}\n")
+        fake.chmod(0o755)
+        with pytest.raises(StslabError) as failed:
+            b.up(opts)
+        assert failed.value.cause.startswith(said), failed.value.cause
+        assert "unknown flag: --bogus" in failed.value.cause and "\n" not in failed.value.cause
+        assert "logs are kept" in failed.value.fix or said.startswith("kwokctl")
+        assert not b.exists() and b.process_pids() == []
 
 
 def test_lab_01_rides_out_its_apiserver_killed_mid_run(

@@ -13,6 +13,7 @@ Layout of ``<state>/kwok``::
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -173,7 +174,14 @@ class KwokBackend(Backend):
     def _kwokctl(self, *args: str, timeout: float = 180) -> str:
         env = {"KWOK_WORKDIR": str(self.home)}
         cmd = [str(self.binaries()["kwokctl"]), *args, "--name", CLUSTER]
-        return run(cmd, env=env, timeout=timeout, what=f"kwokctl {args[0]} {args[1]}")
+        what = f"kwokctl {args[0]} {args[1]}"
+        try:
+            return run(cmd, env=env, timeout=timeout, what=what)
+        except StslabError as e:
+            said = _kwokctl_error(e.cause)
+            if said:
+                raise StslabError(f"{what} failed: {said}", e.fix) from e
+            raise
 
     def _stages(self, ready_delay_ms: int | None) -> Path:
         """Write the pod/node stages, with the cluster-wide readiness delay applied."""
@@ -650,6 +658,20 @@ class KwokBackend(Backend):
     def process_pids(self) -> list[int]:
         """Pids of every control-plane process of this cluster (for benchmarks and tests)."""
         return _pids_mentioning(self.dir)
+
+
+def _kwokctl_error(output: str) -> str:
+    """What kwokctl said in its JSON log lines: the last error's message and its cause."""
+    for chunk in reversed(output.split(" | ")):
+        start = chunk.find("{")
+        try:
+            line = json.loads(chunk[start:]) if start >= 0 else None
+        except ValueError:
+            continue
+        if isinstance(line, dict) and line.get("level") == "ERROR":
+            err = " ".join(str(line.get("err", "")).split())  # its newlines, as one line
+            return f"{line.get('msg', '')}: {err}".strip(": ")
+    return ""
 
 
 def _pids_mentioning(path: Path) -> list[int]:
