@@ -270,17 +270,25 @@ def _cli(
     )
 
 
-def test_an_unreachable_shared_cluster_is_one_line(tmp_path: Path) -> None:
-    port = free_port()  # nothing listens there
+def _env_for(tmp_path: Path, server: str, context: str) -> dict[str, str]:
+    """The environment of a CLI run whose kubeconfig names one cluster at ``server``."""
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+        f"clusters: [{{name: c, cluster: {{server: '{server}'}}}}]\n"
         "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: gone, context: {cluster: c, user: u}}]\ncurrent-context: gone\n"
+        f"contexts: [{{name: {context}, context: {{cluster: c, user: u}}}}]\n"
+        f"current-context: {context}\n"
     )
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "STSLAB_STATE": str(tmp_path / "s")}
-    out = _cli(["workshop", "list", "--context", "gone"], env)
+    return {**os.environ, "KUBECONFIG": str(kubeconfig), "STSLAB_STATE": str(tmp_path / "s")}
+
+
+def test_an_unreachable_shared_cluster_is_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    out = _cli(
+        ["workshop", "list", "--context", "gone"],
+        _env_for(tmp_path, f"https://127.0.0.1:{port}", "gone"),
+    )
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
@@ -316,14 +324,7 @@ def test_an_apiserver_answering_5xx_is_one_line(tmp_path: Path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Overloaded)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(
-            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: "
-            f"{{server: 'http://127.0.0.1:{server.server_port}'}}}}]\n"
-            "users: [{name: u, user: {token: t}}]\n"
-            "contexts: [{name: busy, context: {cluster: c, user: u}}]\ncurrent-context: busy\n"
-        )
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "STSLAB_STATE": str(tmp_path / "s")}
+        env = _env_for(tmp_path, f"http://127.0.0.1:{server.server_port}", "busy")
         out = _cli(["workshop", "list", "--context", "busy"], env)
     finally:
         server.shutdown()

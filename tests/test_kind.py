@@ -119,6 +119,10 @@ def cluster(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         else:
             os.environ["STSLAB_STATE"] = old
         print("\nkind tier timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+        # Also as a file: under `pytest -n 2` a passing test's output is not shown.
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        rows = "".join(f"{k}\t{v:.1f}\n" for k, v in TIMINGS.items())
+        (ARTIFACTS / "kind-timings.tsv").write_text("step\tseconds\n" + rows)
 
 
 @pytest.fixture()

@@ -9,14 +9,15 @@ Layout of ``<state>/kwok``::
     bin/           the confined controller-manager wrapper
     coredns.*      CoreDNS's Corefile, pid and log
     realnode/      with ``--real-node``: the real node's state (see :mod:`stslab.cluster.realnode`)
+
+What it hands kwokctl (binaries, stages, the confined controller-manager) is made by
+:mod:`~.kwok_files`; its processes are found, named when dead, and supervised through
+:mod:`~.kwok_processes`; its ports, key prefix and identity are :mod:`~.kwok_isolation`'s.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +29,12 @@ from stslab.cluster import nodes as labnodes
 from stslab.cluster import realnode, realnode_setup
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import CoreDNS
+from stslab.cluster.kwok_files import (
+    binaries,
+    binary_checks,
+    write_confined_controller_manager,
+    write_stages,
+)
 from stslab.cluster.kwok_isolation import (
     check_identity,
     choose_ports,
@@ -35,6 +42,13 @@ from stslab.cluster.kwok_isolation import (
     kubeconfig_ok,
     recorded_ports,
     write_config,
+)
+from stslab.cluster.kwok_processes import (
+    component_pid,
+    exited,
+    kwokctl_error,
+    pids_mentioning,
+    start_supervisor,
 )
 from stslab.cluster.supervisor import (
     Supervisor,
@@ -47,9 +61,8 @@ from stslab.cluster.supervisor import (
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
 from stslab.core.kube import api_client, wait_until
-from stslab.core.paths import binary_dir, checkout, project_root
-from stslab.core.procs import find_process, pid_alive, pid_cmdline, require_port, run, terminate
-from stslab.core.versions import pinned
+from stslab.core.paths import project_root
+from stslab.core.procs import pid_cmdline, require_port, run, terminate
 
 CLUSTER = "stslab"
 CONTEXT = f"kwok-{CLUSTER}"
@@ -63,12 +76,6 @@ KWOKCTL_COMPONENTS = (
     "kube-scheduler",
     "kwok-controller",
 )
-
-
-def build_fix() -> str:
-    """How to build the simulated cluster's binaries, from a checkout or a wheel."""
-    how = "`make binaries`" if checkout() else f"`bash {project_root()}/scripts/build-binaries.sh`"
-    return f"run {how} (builds them from the Go module proxy into the cache; needs Go)"
 
 
 class KwokBackend(Backend):
@@ -105,19 +112,7 @@ class KwokBackend(Backend):
 
     def binaries(self) -> dict[str, Path]:
         """Paths of every binary the backend runs, in the versioned cache."""
-        v = pinned()
-        k8s = binary_dir("kubernetes", v.kubernetes)
-        kwok = binary_dir("kwok", v.kwok)
-        return {
-            "kube-apiserver": k8s / "kube-apiserver",
-            "kube-controller-manager": k8s / "kube-controller-manager",
-            "kube-scheduler": k8s / "kube-scheduler",
-            "kubectl": k8s / "kubectl",
-            "etcd": binary_dir("etcd", v.etcd) / "etcd",
-            "kwok": kwok / "kwok",
-            "kwokctl": kwok / "kwokctl",
-            "coredns": binary_dir("coredns", v.coredns) / "coredns",
-        }
+        return binaries()
 
     def coredns(self, rec: ClusterRecord) -> CoreDNS:
         """The CoreDNS of a recorded cluster."""
@@ -135,27 +130,7 @@ class KwokBackend(Backend):
     # -- requirements --------------------------------------------------------------------
     def checks(self) -> list[Check]:
         """Binaries built, and the tools used to confine the controller-manager."""
-        out = []
-        for name, path in self.binaries().items():
-            ok = path.is_file() and os.access(path, os.X_OK)
-            out.append(
-                Check(
-                    f"{name} {path.parent.name.rsplit('-', 1)[-1]}",
-                    ok,
-                    str(path) if ok else "not built yet",
-                    "" if ok else build_fix(),
-                )
-            )
-        has_unshare = shutil.which("unshare") is not None
-        out.append(
-            Check(
-                "unshare (util-linux)",
-                has_unshare,
-                "" if has_unshare else "missing",
-                "" if has_unshare else "install util-linux",
-            )
-        )
-        return out
+        return binary_checks(self.binaries())
 
     def optional_checks(self) -> list[Check]:
         """What ``--real-node`` needs: root, the kubelet, containerd and friends."""
@@ -178,41 +153,18 @@ class KwokBackend(Backend):
         try:
             return run(cmd, env=env, timeout=timeout, what=what)
         except StslabError as e:
-            said = _kwokctl_error(e.cause)
+            said = kwokctl_error(e.cause)
             if said:
                 raise StslabError(f"{what} failed: {said}", e.fix) from e
             raise
 
     def _stages(self, ready_delay_ms: int | None) -> Path:
-        """Write the pod/node stages, with the cluster-wide readiness delay applied."""
-        docs = list(yaml.safe_load_all((project_root() / "clusters/kwok/stages.yaml").read_text()))
-        if ready_delay_ms is not None:
-            for d in docs:
-                if d["metadata"]["name"] == "pod-ready":
-                    d["spec"]["delay"]["durationMilliseconds"] = ready_delay_ms
-                    d["spec"]["delay"]["jitterDurationMilliseconds"] = (
-                        ready_delay_ms + ready_delay_ms // 4
-                    )
-        path = self.dir / "stages.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-        return path
+        return write_stages(self.dir / "stages.yaml", ready_delay_ms)
 
     def _confined_controller_manager(self) -> Path:
-        """A wrapper that runs kube-controller-manager with /tmp mapped to ``volumes``."""
-        real = self.binaries()["kube-controller-manager"]
-        confine = project_root() / "clusters/kwok/confine.sh"
-        unshare = "unshare --mount --propagation private"
-        if os.geteuid() != 0:  # an unprivileged user gets a user namespace to mount in
-            unshare = "unshare --user --map-root-user --mount --propagation private"
-        keep = f"{self.home}:{real.parent}"  # must stay visible should they lie under /tmp
-        wrapper = self.dir / "bin" / "kube-controller-manager"
-        wrapper.parent.mkdir(parents=True, exist_ok=True)
-        wrapper.write_text(
-            "#!/bin/sh\n# Written by stslab: kube-controller-manager confined to the lab volumes.\n"
-            f'exec {unshare} -- /bin/sh "{confine}" "{self.volumes}" "{keep}" "{real}" "$@"\n'
+        return write_confined_controller_manager(
+            self.binaries()["kube-controller-manager"], self.home, self.volumes, self.dir / "bin"
         )
-        wrapper.chmod(0o755)
-        return wrapper
 
     def up(self, opts: UpOptions) -> ClusterRecord:
         """Create the cluster, or restart it when it was stopped (its etcd data is kept)."""
@@ -335,7 +287,7 @@ class KwokBackend(Backend):
             self._start_real_node(core)
             rec.extra["real_node"] = realnode_setup.NODE_NAME
         rec.save(self.record_path)
-        self._start_supervisor()
+        start_supervisor(self.dir)
         return rec
 
     def _start_real_node(self, core: client.CoreV1Api, timeout: float = 60) -> None:
@@ -404,7 +356,7 @@ class KwokBackend(Backend):
             rec.extra["real_node"] = realnode_setup.NODE_NAME
         rec.extra["stopped"] = False
         rec.save(self.record_path)
-        self._start_supervisor()
+        start_supervisor(self.dir)
         return rec
 
     # -- supervision -------------------------------------------------------------------------
@@ -428,43 +380,11 @@ class KwokBackend(Backend):
             raise exited
 
     def _exited(self) -> ClusterStateError | None:
-        """The first component that is not running, with the last line of its log."""
-        for name, pid in self.component_pids().items():
-            if pid is not None:
-                continue
-            if name == "coredns":
-                log = self.dir / "coredns.log"
-            else:
-                log = self.cluster_dir / "logs" / f"{name}.log"
-            try:
-                lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines()]
-            except OSError:
-                continue  # never started: not this one's fault
-            last = next((ln for ln in reversed(lines) if ln), "its log is empty")
-            return ClusterStateError(
-                f"{name} exited at start: {last[-300:]}",
-                f"read its log ({log.name}); `stslab doctor` checks the binaries",
-            )
-        return None
+        logs = {n: self.cluster_dir / "logs" / f"{n}.log" for n in KWOKCTL_COMPONENTS}
+        return exited(self.component_pids(), {**logs, "coredns": self.dir / "coredns.log"})
 
     def _component_pid(self, name: str) -> int | None:
-        """A component's pid from kwokctl's pid file, checked against the process it names.
-
-        A damaged pid file (or one naming another process) is written again from the process
-        found by its command line: the supervisor must never start a running component twice.
-        """
-        path = self.cluster_dir / "pids" / f"{name}.pid"
-        try:
-            pid = int(path.read_text().strip())
-            cmd = pid_cmdline(pid)
-            if pid_alive(pid) and cmd and Path(cmd[0]).name == name:
-                return pid
-        except (OSError, ValueError):
-            pass
-        found = find_process(name, str(self.dir))
-        if found is not None:
-            write_atomic(path, str(found))
-        return found
+        return component_pid(name, self.cluster_dir / "pids" / f"{name}.pid", self.dir)
 
     def revive(self, dead: list[str]) -> None:
         """Start again the components in ``dead``, with their data (the supervisor calls it)."""
@@ -479,29 +399,6 @@ class KwokBackend(Backend):
             labnodes.release_leases(api_client(self.kubeconfig_path, CONTEXT))
         if "coredns" in dead:
             self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
-
-    def _start_supervisor(self) -> None:
-        """Start this cluster's supervisor (see :mod:`stslab.cluster.supervisor`)."""
-        if supervisor_pid(self.dir) is not None:
-            return
-        package_parent = Path(__file__).resolve().parents[2]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package_parent), *sys.path])}
-        with open(self.dir / "supervisor.log", "ab") as log:
-            subprocess.Popen(
-                [sys.executable, "-m", "stslab.cluster.kwok", "--supervise", str(self.dir)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.dir,
-                start_new_session=True,  # not ended by a Ctrl-C in the terminal that ran up
-            )
-        wait_until(
-            lambda: supervisor_pid(self.dir) is not None,
-            timeout=15,
-            what="the cluster's supervisor starting",
-            hint=f"see {self.dir / 'supervisor.log'}",
-        )
 
     def _still_up(self) -> bool:
         try:
@@ -594,7 +491,7 @@ class KwokBackend(Backend):
         ``known`` are pids seen before a shutdown began: an exiting process no longer shows
         its command line, yet still holds its ports until it is gone.
         """
-        for pid in sorted(set(known or []) | set(_pids_mentioning(self.dir))):
+        for pid in sorted(set(known or []) | set(pids_mentioning(self.dir))):
             cmd = pid_cmdline(pid)
             if cmd and not any(str(self.dir) in part for part in cmd):
                 continue  # the pid now belongs to some other program: leave it alone
@@ -657,35 +554,7 @@ class KwokBackend(Backend):
 
     def process_pids(self) -> list[int]:
         """Pids of every control-plane process of this cluster (for benchmarks and tests)."""
-        return _pids_mentioning(self.dir)
-
-
-def _kwokctl_error(output: str) -> str:
-    """What kwokctl said in its JSON log lines: the last error's message and its cause."""
-    for chunk in reversed(output.split(" | ")):
-        start = chunk.find("{")
-        try:
-            line = json.loads(chunk[start:]) if start >= 0 else None
-        except ValueError:
-            continue
-        if isinstance(line, dict) and line.get("level") == "ERROR":
-            err = " ".join(str(line.get("err", "")).split())  # its newlines, as one line
-            return f"{line.get('msg', '')}: {err}".strip(": ")
-    return ""
-
-
-def _pids_mentioning(path: Path) -> list[int]:
-    """Pids of processes whose command line names a file under ``path`` (not this one)."""
-    needle = str(path)
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        pid = int(entry.name)
-        cmd = pid_cmdline(pid)
-        if cmd and any(needle in part for part in cmd) and pid_alive(pid):
-            out.append(pid)
-    return sorted(out)
+        return pids_mentioning(self.dir)
 
 
 __all__ = ["KwokBackend", "CLUSTER", "CONTEXT", "DEFAULT_API_PORT", "DEFAULT_DNS_PORT"]
