@@ -186,7 +186,8 @@ class _ContainerBackend(Backend):
                 "start docker`), then `stslab status` again; Docker restarts the node containers"
             )
         try:
-            states, addresses = self.node_states(), self.node_addresses()
+            states = self.node_states()
+            addresses = self.node_addresses(list(states))
         except StslabError as err:
             return f"{err.cause}: {err.fix}"
         if not states:
@@ -216,7 +217,7 @@ class _ContainerBackend(Backend):
         """Each node container's Docker state (running, exited, ...); only kind knows them."""
         return {}
 
-    def node_addresses(self) -> dict[str, str]:
+    def node_addresses(self, names: list[str] | None = None) -> dict[str, str]:
         """Each node container's address on its network; only kind knows them."""
         return {}
 
@@ -269,9 +270,12 @@ class KindBackend(_ContainerBackend):
         out = self._docker("ps", "-a", "--filter", self._label, "--format", "{{.Names}} {{.State}}")
         return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
-    def node_addresses(self) -> dict[str, str]:
-        """Each node container's address on kind's network (``docker inspect``)."""
-        names = self.node_containers()
+    def node_addresses(self, names: list[str] | None = None) -> dict[str, str]:
+        """Each node container's address on kind's network (``docker inspect``).
+
+        ``names``: the node containers, when the caller has just listed them.
+        """
+        names = self.node_containers() if names is None else names
         if not names:
             return {}
         fmt = "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
@@ -287,17 +291,11 @@ class KindBackend(_ContainerBackend):
     def _docker(self, *args: str) -> str:
         """A docker command's output; a Docker engine that does not answer is one line."""
         try:
-            out = subprocess.run(
-                ["docker", *args], capture_output=True, text=True, timeout=60, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as e:
+            return run(["docker", *args], timeout=60, what=f"docker {args[0]}")
+        except OSError as e:  # no docker CLI
             raise ClusterStateError(f"docker {args[0]} failed: {e}", DOCKER_FIX) from e
-        if out.returncode != 0:
-            last = (out.stderr or out.stdout).strip().splitlines()
-            raise ClusterStateError(
-                f"docker {args[0]} failed: {last[-1] if last else out.returncode}", DOCKER_FIX
-            )
-        return out.stdout
+        except StslabError as e:
+            raise ClusterStateError(e.cause, DOCKER_FIX) from e
 
     def checks(self) -> list[Check]:
         """Docker, and kind on PATH or in the stslab cache."""

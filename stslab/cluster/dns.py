@@ -16,9 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from stslab.core.files import write_atomic
 from stslab.core.kube import wait_until
-from stslab.core.procs import LOOPBACK, find_process, pid_alive, pid_cmdline, terminate
+from stslab.core.procs import LOOPBACK, pid_from_file, terminate
 
 # Loopback traffic never goes through a proxy, whatever the environment says.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -88,18 +87,7 @@ class CoreDNS:
 
     def pid(self) -> int | None:
         """The pid of our CoreDNS if it is running, else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            cmd = pid_cmdline(pid)
-            if pid_alive(pid) and cmd and Path(cmd[0]).name == "coredns":
-                return pid
-        except (OSError, ValueError):
-            pass
-        # A damaged pid file: find our CoreDNS by its Corefile, and keep its pid again.
-        found = find_process("coredns", str(self.workdir / "Corefile"))
-        if found is not None:
-            write_atomic(self.pid_file, f"{found}\n")
-        return found
+        return pid_from_file("coredns", self.pid_file, str(self.workdir / "Corefile"))
 
     def ready(self) -> bool:
         """True when CoreDNS answers its readiness endpoint (its API cache has synced)."""

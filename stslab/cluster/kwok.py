@@ -44,7 +44,6 @@ from stslab.cluster.kwok_isolation import (
     write_config,
 )
 from stslab.cluster.kwok_processes import (
-    component_pid,
     exited,
     kwokctl_error,
     pids_mentioning,
@@ -62,7 +61,7 @@ from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
 from stslab.core.kube import api_client, wait_until
 from stslab.core.paths import project_root
-from stslab.core.procs import pid_cmdline, require_port, run, terminate
+from stslab.core.procs import pid_cmdline, pid_from_file, require_port, run, terminate
 
 CLUSTER = "stslab"
 CONTEXT = f"kwok-{CLUSTER}"
@@ -202,7 +201,7 @@ class KwokBackend(Backend):
             )
             kept = self._keep_logs()
             self._teardown()  # nothing half-started is left behind
-            if exited is not None and exited is not e:
+            if exited is not None:
                 e = exited
             if isinstance(e, StslabError) and kept:
                 e.fix = f"the components' logs are kept in {kept}"
@@ -384,7 +383,7 @@ class KwokBackend(Backend):
         return exited(self.component_pids(), {**logs, "coredns": self.dir / "coredns.log"})
 
     def _component_pid(self, name: str) -> int | None:
-        return component_pid(name, self.cluster_dir / "pids" / f"{name}.pid", self.dir)
+        return pid_from_file(name, self.cluster_dir / "pids" / f"{name}.pid", str(self.dir))
 
     def revive(self, dead: list[str]) -> None:
         """Start again the components in ``dead``, with their data (the supervisor calls it)."""

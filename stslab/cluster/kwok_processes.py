@@ -1,9 +1,8 @@
 """A simulated cluster's processes: finding each one, naming one that died, its supervisor.
 
-kwokctl keeps a pid file per component; :func:`component_pid` trusts one only when the process
-it names is that component, and otherwise finds the component by its command line (and writes
-the file again), so a damaged pid file never makes the supervisor start a running component a
-second time. :func:`exited` names a component that is not running with its log's last line.
+kwokctl keeps a pid file per component, read through :func:`stslab.core.procs.pid_from_file`
+(a damaged one never makes the supervisor start a running component a second time).
+:func:`exited` names a component that is not running with its log's last line.
 """
 
 from __future__ import annotations
@@ -16,24 +15,8 @@ from pathlib import Path
 
 from stslab.cluster.supervisor import supervisor_pid
 from stslab.core.errors import ClusterStateError
-from stslab.core.files import write_atomic
 from stslab.core.kube import wait_until
-from stslab.core.procs import find_process, pid_alive, pid_cmdline
-
-
-def component_pid(name: str, pid_file: Path, cluster: Path) -> int | None:
-    """The pid of component ``name`` of the cluster whose files are under ``cluster``."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        cmd = pid_cmdline(pid)
-        if pid_alive(pid) and cmd and Path(cmd[0]).name == name:
-            return pid
-    except (OSError, ValueError):
-        pass
-    found = find_process(name, str(cluster))
-    if found is not None:
-        write_atomic(pid_file, str(found))
-    return found
+from stslab.core.procs import processes
 
 
 def exited(pids: dict[str, int | None], logs: dict[str, Path]) -> ClusterStateError | None:
@@ -56,16 +39,7 @@ def exited(pids: dict[str, int | None], logs: dict[str, Path]) -> ClusterStateEr
 
 def pids_mentioning(path: Path) -> list[int]:
     """Pids of processes whose command line names a file under ``path`` (not this one)."""
-    needle = str(path)
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        pid = int(entry.name)
-        cmd = pid_cmdline(pid)
-        if cmd and any(needle in part for part in cmd) and pid_alive(pid):
-            out.append(pid)
-    return sorted(out)
+    return sorted(pid for pid, cmd in processes() if any(str(path) in part for part in cmd))
 
 
 def kwokctl_error(output: str) -> str:

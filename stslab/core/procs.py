@@ -9,10 +9,11 @@ import socket
 import subprocess
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from stslab.core.errors import PortInUseError, StslabError, ToolMissingError
+from stslab.core.files import write_atomic
 
 LOOPBACK = "127.0.0.1"
 
@@ -140,24 +141,47 @@ def pid_cmdline(pid: int) -> list[str]:
     return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
 
 
-def find_process(program: str, mentioning: str) -> int | None:
-    """The pid of a live ``program`` (its executable's name) whose arguments name ``mentioning``.
-
-    For a pid file that is missing, damaged or names another process: the process is found by
-    its command line instead, so that a running component is never started a second time.
-    """
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """Every other live process: (pid, command line)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        cmd = pid_cmdline(int(entry.name))
-        if (
-            cmd
-            and Path(cmd[0]).name == program
-            and any(mentioning in arg for arg in cmd[1:])
-            and pid_alive(int(entry.name))
-        ):
-            return int(entry.name)
-    return None
+        pid = int(entry.name)
+        cmd = pid_cmdline(pid)
+        if cmd and pid_alive(pid):
+            yield pid, cmd
+
+
+def find_process(program: str, mentioning: str) -> int | None:
+    """The pid of a live ``program`` (its executable's name) whose arguments name ``mentioning``."""
+    return next(
+        (
+            pid
+            for pid, cmd in processes()
+            if Path(cmd[0]).name == program and any(mentioning in arg for arg in cmd[1:])
+        ),
+        None,
+    )
+
+
+def pid_from_file(program: str, pid_file: Path, mentioning: str) -> int | None:
+    """The pid of ``program`` kept in ``pid_file``, checked against the process it names.
+
+    A missing or damaged file, or one naming another process: the process is found by its
+    command line (:func:`find_process`) and the file written again, so that a running
+    component is never started a second time.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmd = pid_cmdline(pid)
+        if pid_alive(pid) and cmd and Path(cmd[0]).name == program:
+            return pid
+    except (OSError, ValueError):
+        pass
+    found = find_process(program, mentioning)
+    if found is not None:
+        write_atomic(pid_file, str(found))  # kwokctl reads its pid files bare
+    return found
 
 
 def terminate(pid: int, timeout: float = 10.0) -> None:
