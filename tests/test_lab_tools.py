@@ -124,7 +124,7 @@ def test_every_kept_solution_matches_an_exercise() -> None:
         cells = json.loads(path.read_text())["cells"]
         asked = set()
         for c in cells:
-            asked |= set(re.findall(r'lab\.answer\("(\w+)"', "".join(c["source"])))
+            asked |= set(re.findall(r'lab\.(?:answer|clicks)\("(\w+)"', "".join(c["source"])))
         kept_file = labs_dir() / "solutions" / f"lab-{number}.yaml"
         kept = yaml.safe_load(kept_file.read_text()) if kept_file.is_file() else {}
         assert asked == set(kept), f"{path.name}: asked {sorted(asked)}, kept {sorted(kept)}"

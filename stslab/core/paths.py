@@ -15,6 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Set in a lab kernel that runs with no one to click (`stslab labs run`): the panels then
+# draw pictures, not widgets.
+HEADLESS_ENV = "STSLAB_HEADLESS"
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 

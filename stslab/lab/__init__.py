@@ -5,8 +5,9 @@ A notebook imports from here and nowhere else in stslab (a test enforces it)::
     from stslab.lab import Lab, Recorder, check, live_timeline, statefulset
 
 :class:`Lab` connects and gives the lab its own namespace; the manifest builders make the
-objects a lab applies; :class:`Recorder` and the ``live_*`` views show what happens;
-:mod:`check` judges the learner's answers from the cluster's state.
+objects a lab applies; :class:`Recorder` and the ``live_*`` views show what happens, and a
+:class:`Panel` puts buttons under one; :mod:`check` judges the learner's answers from the
+cluster's state.
 """
 
 from stslab.cluster.lifecycle import status
@@ -29,6 +30,7 @@ from stslab.lab.pools import create_pool, pool_sizes, pool_table
 from stslab.lab.session_demo import run_demo
 from stslab.observe.ensemble import Ensemble, live_ensemble
 from stslab.observe.gpu_usage import live_gpu_usage
+from stslab.observe.panel import Panel
 from stslab.observe.recorder import Recorder
 from stslab.observe.replay import load as load_recording
 from stslab.observe.replay import replay_timeline
@@ -46,6 +48,7 @@ __all__ = [
     "LAB_LABEL",
     "POOL_LABEL",
     "Lab",
+    "Panel",
     "Recorder",
     "StslabError",
     "check",

@@ -174,6 +174,22 @@ class Lab:
             return solution["by_backend"][self.backend]
         return solution
 
+    def clicks(self, name: str, panel: Any) -> None:
+        """The learner's turn at ``panel``'s controls; headless runs press what the solution says.
+
+        In fast mode the kept solution ``name`` is a list of steps such as ``[delete, web-1]`` or
+        ``[scale_to, 1]``: each calls the panel's method of that name, as its button does.
+        """
+        steps = self.answer(name, ...)
+        if _unanswered(steps):
+            print("Your turn: use the panel above (or kubectl), then run the next cell.")
+            return
+        allowed = {"scale", "scale_to", "delete", "pause", "resume", "scrub"}
+        for action, *args in steps:
+            if action not in allowed:
+                raise UsageError(f"solution {name}: {action!r} is no panel control", str(allowed))
+            print(getattr(panel, action)(*args) or action)
+
     def nodes_have(self, image: str) -> bool:
         """Whether every schedulable node already holds ``image`` (a full reference)."""
         return image_on_nodes(self.core, image)

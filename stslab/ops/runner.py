@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stslab.core.errors import UsageError
-from stslab.core.paths import build_dir, project_root
+from stslab.core.paths import HEADLESS_ENV, build_dir, project_root
 
 
 @dataclass
@@ -83,9 +83,10 @@ def run_lab(
     }
     params |= dict(parameters or {})
     start = time.monotonic()
-    # The kernel learns its notebook as under JupyterLab (progress files results by lab).
-    session = os.environ.get("JPY_SESSION_NAME")
-    os.environ["JPY_SESSION_NAME"] = str(path)
+    # The kernel learns its notebook as under JupyterLab (progress files results by lab), and
+    # that no one is there to click (the panels draw pictures instead of widgets).
+    saved = {k: os.environ.get(k) for k in ("JPY_SESSION_NAME", HEADLESS_ENV)}
+    os.environ.update({"JPY_SESSION_NAME": str(path), HEADLESS_ENV: "1"})
     try:
         pm.execute_notebook(
             str(path),
@@ -106,10 +107,11 @@ def run_lab(
             f"cell {e.exec_count}: {e.ename}: {e.evalue}".splitlines()[0][:200],
         )
     finally:
-        if session is None:
-            os.environ.pop("JPY_SESSION_NAME", None)
-        else:
-            os.environ["JPY_SESSION_NAME"] = session
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return LabResult(number, path, out, True, time.monotonic() - start)
 
 
