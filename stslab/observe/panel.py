@@ -117,6 +117,7 @@ class Panel:
         self.png = b""
         self.status = ""
         self.log: list[str] = []  # the kubectl commands the controls stood for, newest last
+        self.said: list[str] = []  # the panel's last lines, newest last
         self.fig = Figure(figsize=(9, 5.2 if view == "ensemble" else 3.6), dpi=80)
 
         views = ["pods", "volumes"]
@@ -265,8 +266,14 @@ class Panel:
             return self._say("pause first: the slider scrubs a paused or finished recording")
         if not len(self._table()):
             return self._say("nothing recorded yet: there is nothing to scrub")
-        self.slider.value = max(self.slider.min, min(float(seconds), self.slider.max))
-        self.refresh()
+        self._quiet.add(threading.get_ident())  # one frame below, not another from the observer
+        try:
+            self.slider.value = max(self.slider.min, min(float(seconds), self.slider.max))
+        finally:
+            self._quiet.discard(threading.get_ident())
+        self._drawn = None
+        if not self.refresh():
+            return self.status
         return self._say(f"showing t = {self.slider.value:.1f} s of {self.slider.max:.1f} s")
 
     @property
@@ -284,8 +291,19 @@ class Panel:
         if handle is not None:
             self._handles.append(handle.display_id)
         if not headless() and self.live and self._thread is None:
-            self._thread = threading.Thread(target=self._follow, name="stslab-panel", daemon=True)
-            self._thread.start()
+            self._start_following()
+
+    def _start_following(self) -> None:
+        self._thread = threading.Thread(target=self._follow, name="stslab-panel", daemon=True)
+        self._thread.start()
+
+    def _keep_following(self) -> None:
+        """Start the refresh thread again should it have died, and say so."""
+        thread = self._thread
+        if thread is None or thread.is_alive() or self._closed.is_set() or not self._running():
+            return
+        self._start_following()
+        self._say("the panel's refresh had stopped: started again")
 
     def wait(
         self, until: Callable[[pd.DataFrame], bool] | None = None, timeout: float = 60
@@ -311,6 +329,7 @@ class Panel:
         finally:
             self._waiting = False
             self.refresh()
+            self._keep_following()
             if headless():
                 self._update_outputs()
         return self._table()
@@ -327,8 +346,8 @@ class Panel:
         self._update_outputs(widget=False)
         self.box.close()
 
-    def refresh(self) -> None:
-        """Draw the frame now if anything it shows has changed."""
+    def refresh(self) -> bool:
+        """Draw the frame now if anything it shows has changed; False if it could not be drawn."""
         with self._lock:
             self._quiet.add(threading.get_ident())
             try:
@@ -346,14 +365,16 @@ class Panel:
                     getattr(self.recorder, "health", ""),
                 )
                 if key == self._drawn:
-                    return
+                    return True
                 self._draw(shown, cut)
                 self._update_members(shown)
                 self._update_table(shown)
                 self._drawn = key
+                return True
             except Exception as e:  # a frame that fails says so; the next one tries again
                 self._say(f"the frame could not be drawn ({_one_line(e)}); trying again")
                 self._drawn = None
+                return False
             finally:
                 self._quiet.discard(threading.get_ident())
 
@@ -524,6 +545,7 @@ class Panel:
         return int(sts.spec.replicas or 0)
 
     def _can_act(self) -> bool:
+        self._keep_following()
         if not self.live or self.api is None:
             self._say("this is a replay: there is no cluster to act on")
             return False
@@ -542,6 +564,7 @@ class Panel:
         if command:
             self.log.append(command)
         self.status = text
+        self.said = [*self.said[-19:], text]
         shown = f"<code>$ {html.escape(command)}</code><br>" if command else ""
         self.message.value = f"{shown}{html.escape(text)}"
         return text
@@ -556,11 +579,9 @@ class Panel:
     def _controls_changed(self) -> None:
         if threading.get_ident() in self._quiet:
             return
+        self._keep_following()
         self._drawn = None
-        if self._thread is None or self._waiting:
-            self.refresh()
-        else:
-            self._wake.set()
+        self.refresh()  # at once: the learner sees the control take effect
 
     def _follow(self) -> None:
         """The refresh thread: a frame each interval (quicker just after a click)."""
