@@ -348,3 +348,210 @@ def test_lab01_live_timeline_in_chromium(
     assert timeline, f"no image in the live-timeline cell; cells with images: {list(frames)}"
     assert len(timeline[0]["frames"]) >= 2, "the live timeline showed one frame only"
     assert not leftover, f"the notebook's cleanup left namespace {NAMESPACE} behind"
+
+
+PANEL_NAMESPACE = "panel-browser"
+PANEL_SOURCE = f"""\
+from stslab.lab import Lab, Panel, Recorder, headless_service, statefulset
+
+lab = Lab("{PANEL_NAMESPACE}", timeout=60)
+lab.apply(headless_service("web"))
+lab.apply(statefulset("web", replicas=1, claims=False))
+rec = Recorder(lab.api, lab.namespace, kinds=["Pod", "Event"]).start()
+panel = Panel(rec, lab.api, lab.namespace, statefulset="web", title="the panel under test")
+panel.show()
+"""
+
+# The panel's picture and its one-line summary, as the page shows them.
+PANEL_STATE = """() => {
+  const img = document.querySelector('.jp-Notebook .widget-image, .jp-Notebook img.widget-image');
+  const html = Array.from(document.querySelectorAll('.jp-Notebook .widget-html-content'))
+    .map((h) => h.textContent);
+  const src = img ? img.src : '';
+  let h = 0x811c9dc5;
+  for (let i = 0; i < src.length; i++) { h ^= src.charCodeAt(i); h = Math.imul(h, 0x01000193); }
+  return {frame: (h >>> 0).toString(16) + ':' + src.length, texts: html};
+}"""
+
+
+@pytest.fixture
+def panel_jupyter(
+    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path
+) -> Iterator[tuple[Jupyter, Path]]:
+    root = tmp_path / "labs"
+    root.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(PANEL_SOURCE)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook = root / "panel.ipynb"
+    nbformat.write(nb, notebook)
+    server = Jupyter(root, tmp_path / "jupyter", state_root)
+    try:
+        server.wait_ready()
+        yield server, notebook
+    finally:
+        server.stop()
+
+
+def _summary(state: dict[str, Any]) -> str:
+    return next((t for t in state["texts"] if t.startswith("web:")), "")
+
+
+@pytest.mark.cluster
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_panel_buttons_and_slider_in_chromium(
+    sync_playwright: Any,
+    panel_jupyter: tuple[Jupyter, Path],
+    api: client.ApiClient,
+    state_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Click "+1" and "delete member", drag the slider: the cluster and the frame change."""
+    server, notebook = panel_jupyter
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    console: list[str] = []
+    steps: dict[str, Any] = {}
+
+    def wait_for(what: str, probe: Any, timeout: float = 30) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = probe()
+            if got:
+                return got
+            page.wait_for_timeout(250)
+        page.screenshot(path=str(ARTIFACTS / "browser-panel-failed.png"))
+        pytest.fail(f"{what} within {timeout:.0f}s; console errors: {console[-5:]}")
+
+    def replicas() -> int:
+        return int(apps.read_namespaced_stateful_set("web", PANEL_NAMESPACE).spec.replicas)
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--disable-dev-shm-usage"]
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+                page.goto(server.url(f"lab/tree/{notebook.name}"), timeout=90_000)
+                page.wait_for_selector(
+                    ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+                )
+                for _attempt in range(3):  # Run → Run All Cells, again if nothing started
+                    page.click(".jp-Notebook .jp-Cell >> nth=0")
+                    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+                    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+                    try:
+                        page.wait_for_function(
+                            "() => document.querySelector('.jp-Notebook .jp-InputPrompt')"
+                            ".textContent.trim() !== '[ ]:'",
+                            timeout=15_000,
+                        )
+                        break
+                    except Exception:
+                        continue
+                try:
+                    page.wait_for_selector(".widget-button:text-is('+1')", timeout=90_000)
+                except Exception:
+                    page.screenshot(path=str(ARTIFACTS / "browser-panel-failed.png"))
+                    outputs = page.evaluate(PROGRESS)["text"]
+                    pytest.fail(f"no panel in the page; outputs: {outputs[-800:]}; {console[-5:]}")
+                wait_for(
+                    "web-0 Ready in the summary",
+                    lambda: "web-0 Ready" in _summary(page.evaluate(PANEL_STATE)),
+                    timeout=60,
+                )
+                before = page.evaluate(PANEL_STATE)
+
+                # "+1": the set gets a second member, and the frame and summary show it
+                page.click(".widget-button:text-is('+1')")
+                wait_for("replicas 2 on the cluster", lambda: replicas() == 2)
+                after = wait_for(
+                    "web-1 in the panel",
+                    lambda: (
+                        (s := page.evaluate(PANEL_STATE))
+                        and "web-1" in _summary(s)
+                        and s["frame"] != before["frame"]
+                        and s
+                    ),
+                )
+                steps["scale up"] = _summary(after)
+                wait_for(
+                    "web-1 Ready",
+                    lambda: "web-1 Ready" in _summary(page.evaluate(PANEL_STATE)),
+                    timeout=60,
+                )
+                page.screenshot(path=str(ARTIFACTS / "browser-panel-scaled.png"))
+
+                # "delete member" on web-0: a new pod of that name, drawn as a replacement
+                uid = core.read_namespaced_pod("web-0", PANEL_NAMESPACE).metadata.uid
+                page.select_option(".widget-dropdown:has(label:text-is('member')) select", "web-0")
+                before = page.evaluate(PANEL_STATE)
+                page.click(".widget-button:text-is('delete member')")
+
+                def replaced() -> bool:
+                    try:
+                        return bool(
+                            core.read_namespaced_pod("web-0", PANEL_NAMESPACE).metadata.uid != uid
+                        )
+                    except client.ApiException:
+                        return False
+
+                wait_for("web-0 made again on the cluster", replaced)
+                after = wait_for(
+                    "the replacement in the panel",
+                    lambda: (
+                        (s := page.evaluate(PANEL_STATE))
+                        and "web-0" in _summary(s)
+                        and "(replaced)" in _summary(s)
+                        and s["frame"] != before["frame"]
+                        and s
+                    ),
+                )
+                steps["delete member"] = _summary(after)
+                page.screenshot(path=str(ARTIFACTS / "browser-panel-deleted.png"))
+
+                # pause, then drag the slider back to the start: an earlier frame
+                page.click(".widget-toggle-button:text-is('pause')")
+                wait_for(
+                    "the slider enabled",
+                    lambda: page.evaluate(
+                        "() => !document.querySelector('.widget-slider .noUi-target')"
+                        ".hasAttribute('disabled')"
+                    ),
+                )
+                before = page.evaluate(PANEL_STATE)
+                handle = page.locator(".widget-slider .noUi-handle").first.bounding_box()
+                track = page.locator(".widget-slider .noUi-target").first.bounding_box()
+                assert handle and track
+                page.mouse.move(
+                    handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+                )
+                page.mouse.down()
+                page.mouse.move(track["x"] + track["width"] * 0.1, handle["y"] + 2, steps=8)
+                page.mouse.up()
+                after = wait_for(
+                    "an earlier frame after the drag",
+                    lambda: (
+                        (s := page.evaluate(PANEL_STATE))
+                        and s["frame"] != before["frame"]
+                        and "web: 1 member" in _summary(s)  # near the start web-0 was alone
+                        and s
+                    ),
+                )
+                steps["slider"] = _summary(after)
+                page.screenshot(path=str(ARTIFACTS / "browser-panel-scrubbed.png"))
+            finally:
+                browser.close()
+    finally:
+        (ARTIFACTS / "browser-panel.json").write_text(json.dumps(steps, indent=2))
+        server.stop()
+        monkeypatch.setenv("STSLAB_STATE", str(state_root))
+        Lab(PANEL_NAMESPACE, "kwok").cleanup()
+    assert set(steps) == {"scale up", "delete member", "slider"}, steps
