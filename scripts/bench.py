@@ -7,7 +7,7 @@ cluster   cold ``up`` (new cluster until nodes Ready), warm ``up`` (restart of a
           steady RSS of all control-plane processes 10 s after up, ``down``
 labs      headless wall time of each lab (papermill, fast mode), as ``stslab labs run``
 views     lag from a pod's creation to the live frame that shows it; one frame of a
-          500-pod, 5,000-event timeline
+          500-pod, 5,000-event timeline; a panel's click until its frame shows the change
 scale     100 simulated nodes with 8 GPUs each and a 200-VM StatefulSet (4 GPUs per VM, which
           fills every GPU): time until all VMs are scheduled, and Ready, Parallel vs OrderedReady
 workshop  (only with --only workshop) a workshop of N learners (--learners, default 10) on one
@@ -209,6 +209,54 @@ def _lag() -> list[str]:
     ]
 
 
+def _clicks() -> list[str]:
+    """A panel's button → the cluster → the frame that shows it, with the refresh thread on."""
+    from stslab.lab.context import Lab
+    from stslab.lab.manifests import headless_service, statefulset
+    from stslab.observe.panel import Panel
+    from stslab.observe.recorder import Recorder
+    from stslab.observe.timeline import ready_members
+
+    lab = Lab("bench-panel")
+    lab.apply(headless_service("web"))
+    lab.apply(statefulset("web", replicas=1, claims=False))
+    rec = Recorder(lab.api, lab.namespace, kinds=["Pod"]).start()
+    panel = Panel(rec, lab.api, lab.namespace, statefulset="web")
+    panel.wait(until=ready_members("web", 1), timeout=60)
+    panel._start_following()  # as show() does in JupyterLab, without a page to show it on
+
+    def shown(pod: str, after: float, phases: tuple[str, ...]) -> float:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            df = panel.frame_df
+            if panel.frame_time > after and len(df):
+                rows = df[(df["name"] == pod) & df["phase"].isin(phases)]
+                if len(rows):
+                    return panel.frame_time - after
+            time.sleep(0.01)
+        raise RuntimeError(f"{pod} never showed in the panel's frame")
+
+    ups, deletes = [], []
+    for i in range(1, 7):
+        t = time.monotonic()
+        panel.plus.click()
+        ups.append(shown(f"web-{i}", t, ("Pending", "Running")))
+        panel.wait(until=ready_members("web", i + 1), timeout=60)
+    for i in range(6, 0, -1):
+        panel.member.value = f"web-{i}"
+        t = time.monotonic()
+        panel.delete_button.click()
+        deletes.append(shown(f"web-{i}", t, ("Terminating",)))
+        time.sleep(0.5)
+    rec.stop()
+    panel.close()
+    lab.cleanup()
+    return [
+        row("a panel's +1 click until the frame shows the new member", ups, "s", "≤ 1.5 s"),
+        row("a panel's delete click until the frame shows it Terminating", deletes, "s", "≤ 1.5 s"),
+    ]
+
+
 def bench_views() -> list[str]:
     import matplotlib.pyplot as plt
 
@@ -246,6 +294,7 @@ def bench_views() -> list[str]:
         row("one frame of a 500-pod, 5,000-event timeline", draws, "ms", "≤ 200 ms"),
     ]
     lines += _with_cluster(_lag)
+    lines += _with_cluster(_clicks)
     lines.append("")
     print("\n".join(lines), flush=True)
     return lines

@@ -76,3 +76,28 @@ def test_lab_without_a_cluster_says_how_to_start_one(
     result = run_lab(path, backend=None, fast=True, build=tmp_path / "build")
     assert not result.ok
     assert "there is no lab cluster" in result.error and "stslab up" in result.error
+
+
+@pytest.mark.cluster
+def test_lab01_panel_check_fails_for_the_wrong_member(
+    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lab 01 up to its panel exercise, with web-0 deleted instead of web-1: its check fails."""
+    from stslab.lab.context import Lab
+
+    monkeypatch.setenv("STSLAB_STATE", str(state_root))
+    [path] = select(["01"])
+    nb = nbformat.read(path, as_version=4)
+    [asked] = [i for i, c in enumerate(nb.cells) if 'lab.clicks("delete_web_1"' in c.source]
+    nb.cells[asked].source = 'panel.delete("web-0")   # the wrong member'
+    nb.cells = nb.cells[: asked + 2]  # up to the check after it
+    wrong = tmp_path / "src" / path.name
+    wrong.parent.mkdir()
+    nbformat.write(nb, wrong)
+    ns = "lab-01-wrong"
+    try:
+        result = run_lab(wrong, backend="kwok", fast=True, build=tmp_path, namespace=ns)
+    finally:
+        Lab(ns, "kwok").cleanup()
+    assert not result.ok
+    assert "web-1 being deleted and made again did not happen" in (result.error or ""), result.error
