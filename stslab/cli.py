@@ -15,7 +15,7 @@ from typing import NoReturn
 from stslab.cluster.choose import BACKENDS, CHOICES, UpOptions, get_backend, resolve
 from stslab.cluster.containers import K3dBackend, KindBackend
 from stslab.core.errors import StslabError, ToolMissingError, UsageError
-from stslab.core.kube import explain
+from stslab.core.kube import explain, kubectl_env
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("down", "tear the lab cluster down and delete its state"),
         ("stop", "stop the lab cluster, keeping its data (kwok)"),
         ("status", "show the lab cluster's state and nodes"),
-        ("env", "print `export KUBECONFIG=...` for the lab cluster"),
+        ("env", "print `export KUBECONFIG=... PATH=...` (the pinned kubectl) for the lab cluster"),
     ):
         _backend_arg(sub.add_parser(name, help=text))
 
@@ -381,7 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rec = resolve(args.backend, for_up=False)[0].record()
             if rec is None:
                 raise StslabError("the lab cluster is not fully up", "run `stslab up`")
-            print(f"export KUBECONFIG={shlex.quote(rec.kubeconfig)}")
+            env = kubectl_env(rec.kubeconfig, "")  # PATH: the pinned kubectl's directory alone
+            print(f"export KUBECONFIG={shlex.quote(env['KUBECONFIG'])}")
+            if "PATH" in env:
+                print(f'export PATH={shlex.quote(env["PATH"])}:"$PATH"')
             if "dns_port" in rec.extra:
                 print(f"export STSLAB_DNS_PORT={rec.extra['dns_port']}")
             return 0

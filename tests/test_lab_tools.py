@@ -124,9 +124,15 @@ def test_every_kept_solution_matches_an_exercise() -> None:
         cells = json.loads(path.read_text())["cells"]
         asked = set()
         for c in cells:
-            asked |= set(re.findall(r'lab\.(?:answer|clicks)\("(\w+)"', "".join(c["source"])))
+            source = "".join(c["source"])
+            asked |= set(re.findall(r'lab\.(?:answer|clicks|written)\("(\w+)"', source))
         kept_file = labs_dir() / "solutions" / f"lab-{number}.yaml"
         kept = yaml.safe_load(kept_file.read_text()) if kept_file.is_file() else {}
+        ladders = kept.pop("hints", {})
         assert asked == set(kept), f"{path.name}: asked {sorted(asked)}, kept {sorted(kept)}"
-        if asked:  # a lab that keeps its solutions apart gives none away in its cells
-            assert not [c for c in cells if "if fast:" in "".join(c["source"])], path.name
+        # every prediction and YAML exercise has its hint ladder: two rungs before the answer
+        climbable = {n for n in asked if not n.startswith(("delete_", "scale_"))}
+        assert set(ladders) == climbable, f"{path.name}: hints for {sorted(ladders)}"
+        assert all(len(rungs) == 2 for rungs in ladders.values()), path.name
+        # no lab gives a solution away in its cells (they are kept apart, in labs/solutions)
+        assert not [c for c in cells if "if fast:" in "".join(c["source"])], path.name

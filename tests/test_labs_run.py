@@ -48,6 +48,7 @@ def test_lab_runs_headless_and_cleans_up(
     assert result.ok, result.error
     text, images = _outputs(result.output)
     assert "FAIL:" not in text
+    assert "kubectl: not found" not in text and "Unable to connect" not in text  # `!kubectl`
     assert text.count("PASS:") >= 5
     assert images >= 2  # each live view keeps its final frame
     # Nothing is left behind: namespace, claims, volumes, classes, host directories.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import TypeVar
 from kubernetes import client, config
 
 from stslab.core.errors import StslabError, WaitTimeoutError
+from stslab.core.paths import binary_dir
+from stslab.core.versions import pinned
 
 T = TypeVar("T")
 
@@ -33,6 +36,19 @@ def api_client(
             total=5, connect=5, read=2, status=3, status_forcelist=(503,), backoff_factor=0.25
         )
     return client.ApiClient(cfg)
+
+
+def kubectl_env(kubeconfig: Path | str, path: str) -> dict[str, str]:
+    """``KUBECONFIG`` for the lab cluster, and ``PATH`` with the pinned kubectl first (if built).
+
+    What ``eval $(stslab env)`` exports in a shell, and what a lab sets in its kernel so that
+    ``!kubectl`` in a cell talks to the lab cluster; ``~/.kube/config`` is never touched.
+    """
+    env = {"KUBECONFIG": str(kubeconfig)}
+    kubectl_dir = binary_dir("kubernetes", pinned().kubernetes)
+    if (kubectl_dir / "kubectl").is_file() and str(kubectl_dir) not in path.split(os.pathsep):
+        env["PATH"] = os.pathsep.join(p for p in (str(kubectl_dir), path) if p)
+    return env
 
 
 def wait_until(

@@ -48,8 +48,26 @@ def verdict(ok: bool, passed: str, failed: str, hint: str, *, exercise: str | No
     raise CheckFailedError(failed, hint)
 
 
+# The answers asked in this kernel (Lab.answer): a failed check names the hint ladder to climb.
+_asked: dict[str, Any] = {}
+
+
+def asked(name: str, value: Any) -> None:
+    """Note that exercise ``name`` was answered with ``value`` (called by ``Lab.answer``)."""
+    _asked[name] = value
+
+
+def _ladder(given: Any) -> str:
+    names = [n for n, v in _asked.items() if v is given]
+    if len(names) == 1:
+        return f' — stuck? lab.hint("{names[0]}") gives a hint, a stronger one, then the answer'
+    return " — stuck? lab.hint() lists this lab's hints"
+
+
 def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
     """Check a learner's prediction: ``given`` must equal ``expected``."""
+    if given != expected:
+        hint += _ladder(given)
     if given is ...:
         verdict(
             False,

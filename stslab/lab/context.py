@@ -18,23 +18,31 @@ Making a ``Lab`` makes its lab current for progress (:mod:`stslab.lab.progress`)
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 import yaml
-from kubernetes import client, utils
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from stslab.cluster.choose import get_backend
 from stslab.cluster.lifecycle import connect, record, status
 from stslab.core import podexec
+from stslab.core.apply import apply as server_side_apply
 from stslab.core.errors import ClusterStateError, StslabError, UsageError
-from stslab.core.kube import explain, image_on_nodes, wait_for_default_service_account, wait_until
+from stslab.core.kube import (
+    explain,
+    image_on_nodes,
+    kubectl_env,
+    wait_for_default_service_account,
+    wait_until,
+)
 from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, LEARNER_LABEL, OWNED_LABEL
 from stslab.core.paths import project_root
-from stslab.lab import dra, pools, progress
+from stslab.lab import check, dra, learner_yaml, pools, progress
 from stslab.lab.storage import local_dir, volume_path
 
 # Namespaces that are someone's to keep: emptied by cleanup, never deleted.
@@ -87,6 +95,7 @@ class Lab:
     ) -> None:
         one_line_errors()
         self.fast = fast  # headless runs: unanswered exercises take their kept solution
+        self._rungs: dict[str, int] = {}  # how far up each exercise's hint ladder the learner is
         self._connect(namespace, backend, timeout)
         self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
         self.cleanup()
@@ -124,6 +133,8 @@ class Lab:
         self.namespace = namespace
         self.timeout = timeout
         self.api = connect(backend, patient=True)  # a cell rides out an apiserver restart
+        # `!kubectl` in a cell: the pinned kubectl, on the lab cluster (this kernel only)
+        os.environ.update(kubectl_env(record(st.backend).kubeconfig, os.environ.get("PATH", "")))
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.shared = self._is_shared()
@@ -151,28 +162,89 @@ class Lab:
         return LAB_LABEL not in labels and any(k in labels for k in SHARED_LABELS)
 
     def apply(self, manifest: dict[str, Any]) -> Any:
-        """Create ``manifest`` in the lab namespace (cluster-scoped ones get the lab label)."""
+        """Apply ``manifest`` in the lab namespace, server-side (``kubectl apply --server-side``).
+
+        Applying it again changes nothing, so a cell that applies can be run twice. Every object
+        gets the lab label (cluster-scoped ones too), which is how cleanup finds them.
+        """
         meta = manifest.setdefault("metadata", {})
         meta.setdefault("labels", {})[LAB_LABEL] = self.namespace
-        return utils.create_from_dict(self.api, manifest, namespace=self.namespace)
+        applied = server_side_apply(self.api, manifest, self.namespace)
+        learner_yaml.show(manifest)
+        return applied
+
+    def apply_all(self, manifests: list[dict[str, Any]]) -> None:
+        """Apply each manifest in turn, printing what it is (as ``kubectl apply -f`` does)."""
+        for m in manifests:
+            self.apply(m)
+            print(f"{m['kind'].lower()}/{m['metadata']['name']} applied (server-side)")
+
+    def written(self, name: str, text: str, *, hint: str) -> list[dict[str, Any]]:
+        """The learner's YAML for exercise ``name``, parsed and judged by a server-side dry run.
+
+        Prints PASS with what the API server would accept, or FAIL with its message in one line.
+        Still a skeleton (``???``) in fast mode, it is the solution kept in ``labs/solutions``.
+        """
+        if self.fast and learner_yaml.unwritten(text):
+            text = self.answer(name, ...)
+        docs = learner_yaml.parse(text, name)
+        for d in docs:  # the lab label, as apply() will set it: the dry run judges that object
+            d.setdefault("metadata", {}).setdefault("labels", {})[LAB_LABEL] = self.namespace
+        learner_yaml.dry_run(self.api, self.namespace, docs, name, hint)
+        return docs
 
     def answer(self, name: str, value: Any) -> Any:
         """The learner's answer ``value`` to exercise ``name``, as written in the cell.
 
         Left unanswered (``...``) in fast mode (headless runs), it is the solution kept apart in
         ``labs/solutions/<lab>.yaml`` (``{by_backend: {...}}`` where the cluster decides), so no
-        lab cell gives an answer away.
+        lab cell gives an answer away. A failed check on it offers :meth:`hint`.
         """
-        if not self.fast or not _unanswered(value):
-            return value
+        if self.fast and _unanswered(value):
+            value = self._solution(name)
+        check.asked(name, value)
+        return value
+
+    def _kept(self) -> dict[str, Any]:
         path = project_root() / "labs/solutions" / f"{self.lab}.yaml"
         kept = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        return kept if isinstance(kept, dict) else {}
+
+    def _solution(self, name: str) -> Any:
+        kept = self._kept()
         if name not in kept:
-            raise UsageError(f"no kept solution for {name} in {path.name}", "answer it in the cell")
+            raise UsageError(
+                f"no kept solution for {name} in {self.lab}.yaml", "answer it in the cell"
+            )
         solution = kept[name]
         if isinstance(solution, dict) and "by_backend" in solution:  # the cluster decides
             return solution["by_backend"][self.backend]
         return solution
+
+    def hint(self, name: str | None = None) -> None:
+        """A stuck learner's ladder for exercise ``name``: a hint, a stronger one, then the answer.
+
+        Each call climbs one rung. Without a name, it lists the exercises that have hints.
+        """
+        ladders = self._kept().get("hints", {})
+        if name is None or name not in ladders:
+            known = ", ".join(f'"{n}"' for n in ladders) or "none"
+            print(f"hints in this lab: {known} — e.g. lab.hint({next(iter(ladders), 'name')!r})")
+            return
+        rung = self._rungs.get(name, 0)
+        self._rungs[name] = rung + 1
+        ladder = ladders[name]
+        if rung < len(ladder):
+            more = "again for a stronger one" if rung + 1 < len(ladder) else "again for the answer"
+            print(
+                f"hint {rung + 1} of {len(ladder)}: {ladder[rung]}\n(run lab.hint({name!r}) {more})"
+            )
+            return
+        answer = self._solution(name)
+        shown = (
+            answer if isinstance(answer, str) else yaml.safe_dump(answer, default_flow_style=True)
+        )
+        print(f"the answer to {name}:\n{shown.strip()}")
 
     def clicks(self, name: str, panel: Any) -> None:
         """The learner's turn at ``panel``'s controls; headless runs press what the solution says.
