@@ -68,8 +68,11 @@ def test_every_lab_has_parameters_and_tagged_concepts() -> None:
         concepts = re.findall(
             r"Concept: (S\d+)", "".join("".join(c["source"]) for c in nb["cells"])
         )
+        features = re.findall(
+            r"Feature: (F\d+)", "".join("".join(c["source"]) for c in nb["cells"])
+        )
         if number != "00":
-            assert concepts, f"{path.name} tags no concept"
+            assert concepts or features, f"{path.name} tags no concept and no feature"
             assert all(1 <= int(c[1:]) <= 24 for c in concepts)
 
 
@@ -87,6 +90,26 @@ def test_concept_table_matches_the_labs_tags() -> None:
         text = "".join("".join(c["source"]) for c in nb["cells"])
         for concept in set(re.findall(r"Concept: (S\d+)", text)):
             assert number in listed[concept], f"{concept} is taught in {path.name}"
+
+
+def test_feature_table_matches_the_labs_tags() -> None:
+    """F1–F8 (StatefulSet features since the article) each tagged where CONCEPTS.md says."""
+    import json
+    import re
+
+    from stslab.ops.runner import labs_dir
+
+    table = (labs_dir() / "CONCEPTS.md").read_text()
+    listed = dict(re.findall(r"^\| (F\d+) \|.*\| ([^|]+) \|$", table, flags=re.M))
+    assert sorted(listed) == [f"F{i}" for i in range(1, 9)]
+    tagged: dict[str, set[str]] = {}
+    for number, path in discover().items():
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        for feature in re.findall(r"Feature: (F\d+)", text):
+            tagged.setdefault(feature, set()).add(number)
+    assert set(tagged) == set(listed)
+    for feature, labs in tagged.items():
+        assert all(n in listed[feature] for n in labs), feature
 
 
 def test_a_notebook_shows_stslab_errors_as_one_line(tmp_path: Path) -> None:

@@ -57,3 +57,9 @@ def apply(
         namespace=namespace if resource.namespaced else None,
         **kwargs,
     )
+
+
+def served(api: client.ApiClient, kind: str) -> list[str]:
+    """The ``group/version``s the API server serves ``kind`` as (``kubectl api-resources``)."""
+    found = _dynamic(api).resources.search(kind=kind)
+    return sorted({r.group_version for r in found if not r.name.count("/")})  # no subresources

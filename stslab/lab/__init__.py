@@ -12,6 +12,7 @@ cluster's state.
 
 from stslab.cluster.lifecycle import status
 from stslab.cluster.nodes import GPU_MODEL
+from stslab.core.apply import served as served_versions
 from stslab.core.errors import StslabError
 from stslab.core.kube import wait_until
 from stslab.core.labels import LAB_LABEL, POOL_LABEL
@@ -71,6 +72,7 @@ __all__ = [
     "ready_members",
     "replay_timeline",
     "run_demo",
+    "served_versions",
     "statefulset",
     "status",
     "storage",
