@@ -138,7 +138,8 @@ def bench_labs() -> list[str]:
         "|---|---|---|---|",
     ]
     for r in results:
-        target = "≤ 120 s" if r.number in ("05", "06") else "≤ 90 s"  # as the issues set them
+        # as the issues set them; lab 07 (nine rollouts) has its own
+        target = {"05": "≤ 120 s", "06": "≤ 120 s", "07": "≤ 180 s"}.get(r.number, "≤ 90 s")
         result = "pass" if r.ok else "FAIL"
         lines.append(f"| {r.path.stem} | {result} | {r.seconds:.1f} s | {target} |")
     first = sum(r.seconds for r in results if r.number in ("00", "01", "02"))
