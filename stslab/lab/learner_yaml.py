@@ -86,7 +86,7 @@ def dry_run(
                 False,
                 "",
                 f"the API server refuses {what}: {_server_said(e)}",
-                hint,
+                f'{hint} — stuck? lab.hint("{exercise}") climbs from a hint to the answer',
                 exercise=exercise,
             )
         except ResourceNotFoundError:
