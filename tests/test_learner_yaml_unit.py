@@ -89,10 +89,13 @@ def test_the_hint_ladder_climbs_to_the_answer(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.startswith('hints in this lab: "my_classes", ')
 
 
-def test_a_wrong_prediction_points_at_its_ladder(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_wrong_prediction_points_at_its_ladder(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stslab.lab import check
 
     mine = ["web-0", "web-2", "web-1"]
+    monkeypatch.setattr(check, "_asked", {})
     check.asked("my_order", mine)
     with pytest.raises(CheckFailedError) as failed:
         check.answer(mine, ["web-0", "web-1", "web-2"], question="creation order", hint="h")

@@ -58,6 +58,8 @@ def asked(name: str, value: Any) -> None:
 
 
 def _ladder(given: Any) -> str:
+    if not _asked:  # a check outside a lab (no Lab.answer in this kernel): no ladder to offer
+        return ""
     names = [n for n, v in _asked.items() if v is given]
     if len(names) == 1:
         return f' — stuck? lab.hint("{names[0]}") gives a hint, a stronger one, then the answer'
