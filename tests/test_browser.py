@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,19 +223,43 @@ class Jupyter:
         self.log.close()
 
 
-@pytest.fixture
-def jupyter(
-    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path
+def _serve(
+    tmp_path: Path, state_root: Path, write: Callable[[Path], Path]
 ) -> Iterator[tuple[Jupyter, Path]]:
+    """JupyterLab over a notebook that ``write(root)`` makes; stopped afterwards."""
     root = tmp_path / "labs"
     root.mkdir()
-    notebook = _notebook(root)
+    notebook = write(root)
     server = Jupyter(root, tmp_path / "jupyter", state_root)
     try:
         server.wait_ready()
         yield server, notebook
     finally:
         server.stop()
+
+
+@pytest.fixture
+def jupyter(
+    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path
+) -> Iterator[tuple[Jupyter, Path]]:
+    yield from _serve(tmp_path, state_root, _notebook)
+
+
+def _run_all(page: Any) -> dict[str, Any]:
+    """Run → Run All Cells; where it progresses. Seen once on a cold machine: the click landed
+    and no cell was queued (the kernel stayed idle), so if nothing starts, click again."""
+    progress: dict[str, Any] = {}
+    for _attempt in range(3):
+        page.click(".jp-Notebook .jp-Cell >> nth=0")
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        started_run = time.monotonic()
+        while time.monotonic() - started_run < 15:
+            progress = page.evaluate(PROGRESS)
+            if progress["ran"] or progress["busy"]:
+                return progress
+            page.wait_for_timeout(500)
+    return progress
 
 
 def _cleanup(api: client.ApiClient, state_root: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
@@ -290,20 +314,7 @@ def test_lab01_live_timeline_in_chromium(
                 )
                 page.evaluate(OBSERVE_FRAMES)
 
-                # Run → Run All Cells. Seen once on a cold machine: the click landed and no cell
-                # was queued (the kernel stayed idle), so if nothing starts, click again.
-                for _attempt in range(3):
-                    page.click(".jp-Notebook .jp-Cell >> nth=0")
-                    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-                    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-                    started_run = time.monotonic()
-                    while time.monotonic() - started_run < 15:
-                        progress = page.evaluate(PROGRESS)
-                        if progress["ran"] or progress["busy"]:
-                            break
-                        page.wait_for_timeout(500)
-                    if progress["ran"] or progress["busy"]:
-                        break
+                progress = _run_all(page)
 
                 deadline = time.monotonic() + RUN_TIMEOUT
                 while time.monotonic() < deadline:
@@ -374,12 +385,7 @@ PANEL_STATE = """() => {
 }"""
 
 
-@pytest.fixture
-def panel_jupyter(
-    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path
-) -> Iterator[tuple[Jupyter, Path]]:
-    root = tmp_path / "labs"
-    root.mkdir()
+def _panel_notebook(root: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(PANEL_SOURCE)]
     nb.metadata["kernelspec"] = {
@@ -389,12 +395,14 @@ def panel_jupyter(
     }
     notebook = root / "panel.ipynb"
     nbformat.write(nb, notebook)
-    server = Jupyter(root, tmp_path / "jupyter", state_root)
-    try:
-        server.wait_ready()
-        yield server, notebook
-    finally:
-        server.stop()
+    return notebook
+
+
+@pytest.fixture
+def panel_jupyter(
+    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path
+) -> Iterator[tuple[Jupyter, Path]]:
+    yield from _serve(tmp_path, state_root, _panel_notebook)
 
 
 def _summary(state: dict[str, Any]) -> str:
@@ -443,19 +451,7 @@ def test_panel_buttons_and_slider_in_chromium(
                 page.wait_for_selector(
                     ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
                 )
-                for _attempt in range(3):  # Run → Run All Cells, again if nothing started
-                    page.click(".jp-Notebook .jp-Cell >> nth=0")
-                    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-                    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-                    try:
-                        page.wait_for_function(
-                            "() => document.querySelector('.jp-Notebook .jp-InputPrompt')"
-                            ".textContent.trim() !== '[ ]:'",
-                            timeout=15_000,
-                        )
-                        break
-                    except Exception:
-                        continue
+                _run_all(page)
                 try:
                     page.wait_for_selector(".widget-button:text-is('+1')", timeout=90_000)
                 except Exception:
