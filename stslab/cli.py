@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
     p.add_argument("--full", action="store_true", help="run at learner speed (no fast mode)")
     p.add_argument("--build", type=Path, help="where executed notebooks go (default build/labs)")
+    p.add_argument(
+        "--prove",
+        action="store_true",
+        help="also prove each check fails for a kept wrong answer; run exercise cells twice",
+    )
     labs_sub.add_parser("list", help="list the labs")
     p = labs_sub.add_parser(
         "reset", help="return labs to their start: namespace, volumes, cluster objects, progress"
@@ -233,7 +238,9 @@ def _labs(args: argparse.Namespace) -> int:
         for ns in labs.reset_labs(args.numbers, backend=backend, namespace=args.namespace):
             print(f"reset: {ns} is back at its start (and its progress cleared)")
         return 0
-    results = labs.run_labs(args.numbers, backend=backend, fast=not args.full, build=args.build)
+    results = labs.run_labs(
+        args.numbers, backend=backend, fast=not args.full, build=args.build, prove=args.prove
+    )
     print(labs.table(results))
     return 0 if all(r.ok for r in results) else 1
 

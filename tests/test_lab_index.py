@@ -81,3 +81,28 @@ def test_index_lab_outputs_stay_stable_under_nbval(
     )
     assert res.returncode == 0, res.stdout[-2000:]
     assert " passed" in res.stdout
+
+
+def test_index_lab_checks_the_learners_prediction(
+    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prediction cell given a right answer passes, and a wrong one fails."""
+    import nbformat
+
+    monkeypatch.setenv("STSLAB_STATE", str(state_root))
+    nb = nbformat.read(LAB, as_version=4)
+    [asked] = [i for i, c in enumerate(nb.cells) if c.source.startswith("my_workers = ...")]
+
+    def run(answer: int) -> Path:
+        nb.cells[asked].source = f"my_workers = {answer}"
+        src = tmp_path / f"given-{answer}.ipynb"
+        nbformat.write(nb, src)
+        out = tmp_path / f"out-{answer}.ipynb"
+        pm.execute_notebook(
+            str(src), str(out), kernel_name="python3", progress_bar=False, cwd=str(LAB.parent)
+        )
+        return out
+
+    assert "PASS: Ready worker nodes: 3" in _stream_text(run(3))
+    with pytest.raises(pm.PapermillExecutionError, match="Ready worker nodes: 2 is not"):
+        run(2)

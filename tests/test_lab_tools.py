@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from stslab.core.errors import UsageError
 from stslab.lab.nslookup import parse
 from stslab.lab.session_demo import run_demo
+from stslab.ops import proving
 from stslab.ops.runner import discover, select
 
 DEBIAN = """Server:\t\t127.0.0.1
@@ -152,7 +154,13 @@ def test_every_kept_solution_matches_an_exercise() -> None:
         kept_file = labs_dir() / "solutions" / f"lab-{number}.yaml"
         kept = yaml.safe_load(kept_file.read_text()) if kept_file.is_file() else {}
         ladders = kept.pop("hints", {})
+        wrong = kept.pop("wrong", {})
         assert asked == set(kept), f"{path.name}: asked {sorted(asked)}, kept {sorted(kept)}"
+        # every exercise has a wrong answer that the tests prove its check fails for
+        assert set(wrong) == asked, f"{path.name}: wrong answers for {sorted(wrong)}"
+        assert all(wrong[n] != kept[n] for n in asked), path.name
+        nb = nbformat.read(path, as_version=4)
+        assert set(proving.predictions(nb)) | set(proving.actions(nb)) == asked, path.name
         # every prediction and YAML exercise has its hint ladder: two rungs before the answer
         climbable = {n for n in asked if not n.startswith(("delete_", "scale_"))}
         assert set(ladders) == climbable, f"{path.name}: hints for {sorted(ladders)}"

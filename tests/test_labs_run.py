@@ -13,7 +13,8 @@ import pytest
 from kubernetes import client
 
 from stslab.cluster.base import ClusterRecord
-from stslab.ops.runner import run_lab, select
+from stslab.ops import proving
+from stslab.ops.runner import reset_labs, run_lab, select
 
 
 def _outputs(path: Path) -> tuple[str, int]:
@@ -44,10 +45,17 @@ def test_lab_runs_headless_and_cleans_up(
     core.create_namespaced_config_map(ns, {"metadata": {"name": "leftover"}})
 
     [path] = select([number])
-    result = run_lab(path, backend="kwok", fast=True, build=tmp_path)
+    # --prove: each prediction's check is tried with a kept wrong answer, and each exercise
+    # cell (with the cell acting on it) runs twice.
+    result = run_lab(path, backend="kwok", fast=True, build=tmp_path, prove=True)
     assert result.ok, result.error
     text, images = _outputs(result.output)
     assert "FAIL:" not in text
+    predictions = proving.predictions(nbformat.read(path, as_version=4))
+    proved = {v for v in predictions if f"proved: a wrong answer to {v} fails" in text}
+    unjudged = {v for v in predictions if f"not judged on this backend: {v}" in text}
+    assert proved | unjudged == set(predictions), set(predictions) - proved - unjudged
+    assert unjudged <= {"my_write_without_quorum_succeeds"}  # a real ZooKeeper's, on kind
     assert "kubectl: not found" not in text and "Unable to connect" not in text  # `!kubectl`
     assert text.count("PASS:") >= 5
     assert images >= 2  # each live view keeps its final frame
@@ -79,26 +87,50 @@ def test_lab_without_a_cluster_says_how_to_start_one(
     assert "there is no lab cluster" in result.error and "stslab up" in result.error
 
 
-@pytest.mark.cluster
-def test_lab01_panel_check_fails_for_the_wrong_member(
-    kwok_cluster: ClusterRecord, state_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Lab 01 up to its panel exercise, with web-0 deleted instead of web-1: its check fails."""
-    from stslab.lab.context import Lab
+def _acting_exercises() -> list[tuple[str, str]]:
+    return [
+        (path.name[:2], name)
+        for path in select([])
+        for name in proving.actions(nbformat.read(path, as_version=4))
+    ]
 
+
+@pytest.mark.cluster
+@pytest.mark.parametrize(("number", "exercise"), _acting_exercises())
+def test_a_wrong_action_fails_its_check(
+    number: str,
+    exercise: str,
+    kwok_cluster: ClusterRecord,
+    state_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lab up to an acting exercise's check, given its kept wrong answer: the check fails.
+
+    (Wrong predictions are proved in passing by the headless runs above.)
+    """
     monkeypatch.setenv("STSLAB_STATE", str(state_root))
-    [path] = select(["01"])
-    nb = nbformat.read(path, as_version=4)
-    [asked] = [i for i, c in enumerate(nb.cells) if 'lab.clicks("delete_web_1"' in c.source]
-    nb.cells[asked].source = 'panel.delete("web-0")   # the wrong member'
-    nb.cells = nb.cells[: asked + 2]  # up to the check after it
-    wrong = tmp_path / "src" / path.name
-    wrong.parent.mkdir()
-    nbformat.write(nb, wrong)
-    ns = "lab-01-wrong"
+    [path] = select([number])
+    ns = f"lab-{number}-wrong"
     try:
-        result = run_lab(wrong, backend="kwok", fast=True, build=tmp_path, namespace=ns)
+        result = run_lab(
+            path,
+            backend="kwok",
+            fast=True,
+            build=tmp_path,
+            namespace=ns,
+            parameters={"timeout": 45},
+            wrong=exercise,
+        )
     finally:
-        Lab(ns, "kwok").cleanup()
+        reset_labs([number], backend="kwok", namespace=ns)
     assert not result.ok
-    assert "web-1 being deleted and made again did not happen" in (result.error or ""), result.error
+    # It failed at the exercise or after it, at a check or at the wait its hint names.
+    nb = nbformat.read(result.output, as_version=4)
+    [failed] = [
+        i
+        for i, c in enumerate(nb.cells)
+        if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    ]
+    assert failed >= proving.actions(nb)[exercise], result.error
+    assert "CheckFailedError" in result.error or "WaitTimeoutError" in result.error, result.error

@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from stslab.core.kube import kubectl_env
+from stslab.lab import learner_yaml
 from stslab.lab.check import CheckFailedError
 from stslab.lab.learner_yaml import parse, unwritten
 from stslab.ops.runner import discover
@@ -61,16 +62,25 @@ def test_kubectl_env_puts_the_pinned_kubectl_first(
     assert kubectl_env("/k/config", env["PATH"]) == {"KUBECONFIG": "/k/config"}  # once only
 
 
-def test_every_lab_runs_kubectl_and_lab01_has_yaml_to_write() -> None:
+def test_every_lab_runs_kubectl_and_has_yaml_to_write() -> None:
     for number, path in discover().items():
         if number == "00":
             continue
         cells = json.loads(path.read_text())["cells"]
         code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
         assert any(s.startswith("!kubectl") for s in code), f"{path.name} never runs kubectl"
-    nb = nbformat.read(discover()["01"], as_version=4)
-    tagged = [c for c in nb.cells if "learner-yaml" in c.metadata.get("tags", [])]
-    assert tagged and all("???" in c.source for c in tagged)  # a skeleton, not the answer
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "learner-yaml" in c.metadata.get("tags", [])]
+        assert tagged, f"{path.name} has nothing for the learner to write"
+        assert all("???" in c.source for c in tagged)  # a skeleton, not the answer
+
+
+def test_a_kept_fill_completes_the_learners_skeleton() -> None:
+    skeleton = "reclaimPolicy: ???\nvolumeBindingMode: ???\n"
+    text = learner_yaml.filled(skeleton, ["Retain", "Immediate"], "x")
+    assert text == "reclaimPolicy: Retain\nvolumeBindingMode: Immediate\n"
+    with pytest.raises(ValueError, match="2 placeholders, 1 values"):
+        learner_yaml.filled(skeleton, ["Retain"], "x")
 
 
 def test_the_hint_ladder_climbs_to_the_answer(capsys: pytest.CaptureFixture[str]) -> None:

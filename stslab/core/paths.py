@@ -18,6 +18,9 @@ from pathlib import Path
 # Set in a lab kernel that runs with no one to click (`stslab labs run`): the panels then
 # draw pictures, not widgets.
 HEADLESS_ENV = "STSLAB_HEADLESS"
+# Set by `run_lab(..., wrong=NAME)`: exercise NAME takes its kept wrong answer, to prove that
+# its check fails (stslab.ops.proving).
+WRONG_ENV = "STSLAB_WRONG"
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 

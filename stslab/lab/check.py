@@ -66,8 +66,18 @@ def _ladder(given: Any) -> str:
     return " — stuck? lab.hint() lists this lab's hints"
 
 
+_answers_judged = 0
+
+
+def judged() -> int:
+    """How many predictions :func:`answer` has judged in this kernel."""
+    return _answers_judged
+
+
 def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
     """Check a learner's prediction: ``given`` must equal ``expected``."""
+    global _answers_judged
+    _answers_judged += 1
     if given != expected:
         hint += _ladder(given)
     if given is ...:

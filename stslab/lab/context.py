@@ -41,7 +41,7 @@ from stslab.core.kube import (
     wait_until,
 )
 from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, LEARNER_LABEL, OWNED_LABEL
-from stslab.core.paths import project_root
+from stslab.core.paths import WRONG_ENV, project_root
 from stslab.lab import check, dra, learner_yaml, pools, progress
 from stslab.lab.storage import local_dir, volume_path
 
@@ -96,6 +96,7 @@ class Lab:
         one_line_errors()
         self.fast = fast  # headless runs: unanswered exercises take their kept solution
         self._rungs: dict[str, int] = {}  # how far up each exercise's hint ladder the learner is
+        self._pressed: set[str] = set()  # panel exercises a headless run has done (Lab.clicks)
         self._connect(namespace, backend, timeout)
         self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
         self.cleanup()
@@ -179,6 +180,56 @@ class Lab:
             self.apply(m)
             print(f"{m['kind'].lower()}/{m['metadata']['name']} applied (server-side)")
 
+    def remove(self, kind: str, *names: str) -> list[str]:
+        """Delete the named objects that exist and wait until they are gone; return those removed.
+
+        ``kind`` is ``Pod``, ``PersistentVolumeClaim`` (in the lab namespace),
+        ``PersistentVolume`` or ``StorageClass``. A cell that sets its scene up again when run
+        twice starts with it (``kubectl delete --ignore-not-found --wait``).
+        """
+        calls = {
+            "Pod": (self.core.read_namespaced_pod, self.core.delete_namespaced_pod, True),
+            "PersistentVolumeClaim": (
+                self.core.read_namespaced_persistent_volume_claim,
+                self.core.delete_namespaced_persistent_volume_claim,
+                True,
+            ),
+            "PersistentVolume": (
+                self.core.read_persistent_volume,
+                self.core.delete_persistent_volume,
+                False,
+            ),
+            "StorageClass": (
+                client.StorageV1Api(self.api).read_storage_class,
+                client.StorageV1Api(self.api).delete_storage_class,
+                False,
+            ),
+        }
+        if kind not in calls:
+            raise UsageError(f"lab.remove cannot remove {kind}", f"use one of {', '.join(calls)}")
+        read, delete, namespaced = calls[kind]
+        where = (self.namespace,) if namespaced else ()
+
+        def exists(name: str) -> bool:
+            try:
+                read(name, *where)
+                return True
+            except ApiException as e:
+                if e.status == 404:
+                    return False
+                raise
+
+        removed = [n for n in names if exists(n)]
+        for name in removed:
+            grace = {"grace_period_seconds": 0} if kind == "Pod" else {}
+            _tolerating_absence(delete, name, *where, **grace)
+        wait_until(
+            lambda: not any(exists(n) for n in removed),
+            timeout=self.timeout,
+            what=f"{kind} {', '.join(removed)} being deleted",
+        )
+        return removed
+
     def written(self, name: str, text: str, *, hint: str) -> list[dict[str, Any]]:
         """The learner's YAML for exercise ``name``, parsed and judged by a server-side dry run.
 
@@ -186,7 +237,9 @@ class Lab:
         Still a skeleton (``???``) in fast mode, it is the solution kept in ``labs/solutions``.
         """
         if self.fast and learner_yaml.unwritten(text):
-            text = self.answer(name, ...)
+            kept = self.answer(name, ...)
+            is_fill = isinstance(kept, dict) and "fill" in kept
+            text = learner_yaml.filled(text, kept["fill"], name) if is_fill else kept
         docs = learner_yaml.parse(text, name)
         for d in docs:  # the lab label, as apply() will set it: the dry run judges that object
             d.setdefault("metadata", {}).setdefault("labels", {})[LAB_LABEL] = self.namespace
@@ -217,6 +270,12 @@ class Lab:
                 f"no kept solution for {name} in {self.lab}.yaml", "answer it in the cell"
             )
         solution = kept[name]
+        if os.environ.get(WRONG_ENV) == name:  # a test proving that this exercise's check fails
+            wrong = kept.get("wrong", {}).get(name, solution)
+            if isinstance(wrong, dict) and "edit" in wrong:  # the solution with one change
+                old, new = wrong["edit"]
+                wrong = solution.replace(old, new)
+            solution = wrong
         if isinstance(solution, dict) and "by_backend" in solution:  # the cluster decides
             return solution["by_backend"][self.backend]
         return solution
@@ -241,9 +300,12 @@ class Lab:
             )
             return
         answer = self._solution(name)
-        shown = (
-            answer if isinstance(answer, str) else yaml.safe_dump(answer, default_flow_style=True)
-        )
+        if isinstance(answer, dict) and "fill" in answer:
+            shown = "replace the ??? in order with: " + ", ".join(map(str, answer["fill"]))
+        elif isinstance(answer, str):
+            shown = answer
+        else:
+            shown = yaml.safe_dump(answer, default_flow_style=True)
         print(f"the answer to {name}:\n{shown.strip()}")
 
     def clicks(self, name: str, panel: Any) -> None:
@@ -256,6 +318,10 @@ class Lab:
         if _unanswered(steps):
             print("Your turn: use the panel above (or kubectl), then run the next cell.")
             return
+        if name in self._pressed:  # run again: the buttons were pressed the first time
+            print("already done: a headless run presses the buttons once")
+            return
+        self._pressed.add(name)
         allowed = {"scale", "scale_to", "delete", "pause", "resume", "scrub"}
         for action, *args in steps:
             if action not in allowed:

@@ -11,7 +11,8 @@ lab applies is shown in the notebook (:func:`show`).
     lab.apply_all(docs)  # a separate cell: server-side apply, so it can be run again
 
 A skeleton marks what is left to write with ``???``; such a text is unanswered (headless runs
-take the kept solution instead).
+take the kept solution instead: a whole text, or ``{fill: [...]}``, the values for the skeleton's
+``???`` in order, where the skeleton holds values only the running lab knows).
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ PLACEHOLDER = "???"
 def unwritten(text: Any) -> bool:
     """Whether a learner's YAML still holds a ``???`` placeholder."""
     return isinstance(text, str) and PLACEHOLDER in text
+
+
+def filled(skeleton: str, values: list[Any], exercise: str) -> str:
+    """``skeleton`` with its ``???`` replaced by ``values``, in order."""
+    parts = skeleton.split(PLACEHOLDER)
+    if len(parts) - 1 != len(values):
+        raise ValueError(f"{exercise}: {len(parts) - 1} placeholders, {len(values)} values kept")
+    out = parts[0]
+    for value, rest in zip(values, parts[1:], strict=True):
+        out += str(value) + rest
+    return out
 
 
 def _server_said(e: ApiException) -> str:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stslab.core.errors import UsageError
-from stslab.core.paths import HEADLESS_ENV, build_dir, project_root
+from stslab.core.paths import HEADLESS_ENV, WRONG_ENV, build_dir, project_root
+from stslab.ops import proving
 
 
 @dataclass
@@ -65,17 +66,27 @@ def run_lab(
     timeout: float = 600,
     namespace: str | None = None,
     parameters: Mapping[str, object] | None = None,
+    prove: bool = False,
+    wrong: str | None = None,
 ) -> LabResult:
     """Execute one lab with papermill; never raises for a failing lab.
 
     ``namespace`` replaces the lab's own ``lab-NN`` (a learner's namespace on a shared cluster);
     ``parameters`` are further values for the lab's parameters cell (``timeout``, ...).
+    ``prove`` adds the proofs of :mod:`stslab.ops.proving` (wrong predictions fail their checks,
+    exercise cells run twice); ``wrong`` runs the lab up to exercise ``wrong``'s check with its
+    kept wrong answer (that run should fail).
     """
     import papermill as pm
 
     number = path.name[:2]
     build.mkdir(parents=True, exist_ok=True)
     out = build / path.name
+    source = path
+    if prove:
+        source = proving.proving_copy(path, build / "proving" / path.name)
+    if wrong:
+        source = proving.up_to_check(path, wrong, build / "wrong" / path.name)
     params: dict[str, object] = {
         "backend": backend,
         "namespace": namespace or f"lab-{number}",
@@ -85,11 +96,11 @@ def run_lab(
     start = time.monotonic()
     # The kernel learns its notebook as under JupyterLab (progress files results by lab), and
     # that no one is there to click (the panels draw pictures instead of widgets).
-    saved = {k: os.environ.get(k) for k in ("JPY_SESSION_NAME", HEADLESS_ENV)}
-    os.environ.update({"JPY_SESSION_NAME": str(path), HEADLESS_ENV: "1"})
+    saved = {k: os.environ.get(k) for k in ("JPY_SESSION_NAME", HEADLESS_ENV, WRONG_ENV)}
+    os.environ.update({"JPY_SESSION_NAME": str(path), HEADLESS_ENV: "1", WRONG_ENV: wrong or ""})
     try:
         pm.execute_notebook(
-            str(path),
+            str(source),
             str(out),
             parameters=params,
             kernel_name="python3",
@@ -116,14 +127,19 @@ def run_lab(
 
 
 def run_labs(
-    numbers: list[str], *, backend: str | None = None, fast: bool = True, build: Path | None = None
+    numbers: list[str],
+    *,
+    backend: str | None = None,
+    fast: bool = True,
+    build: Path | None = None,
+    prove: bool = False,
 ) -> list[LabResult]:
     """Run the selected labs one after another, printing a line as each ends."""
     build = build or build_dir() / "labs"
     results = []
     for path in select(numbers):
         print(f"running {path.name} ...", flush=True)
-        result = run_lab(path, backend=backend, fast=fast, build=build)
+        result = run_lab(path, backend=backend, fast=fast, build=build, prove=prove)
         results.append(result)
         if not result.ok:
             # A failed lab stops before its cleanup: undo what it made (its namespace, the
