@@ -5,8 +5,15 @@ from __future__ import annotations
 import pandas as pd
 
 from stslab.lab.check import CheckFailedError, answer, verdict
+from stslab.observe.recorder import COLUMNS
 from stslab.observe.replay import load, replay_timeline, save
-from stslab.observe.timeline import draw_timeline, pauses, pod_segments, ready_members
+from stslab.observe.timeline import (
+    draw_timeline,
+    pauses,
+    pod_segments,
+    ready_members,
+    revision_numbers,
+)
 
 
 def test_recording_says_where_it_came_from() -> None:
@@ -117,3 +124,36 @@ def test_last_member_not_ready_holds_the_rollout_without_naming_a_phantom() -> N
     created1 = df[(df["name"] == "web-1") & (df["event"] == "ADDED")]["time"].min()
     early = df[df["time"] <= created1]
     assert pauses(early, "web", replicas=2) == [(1, "web-1 not Ready: the rollout waits for it")]
+
+
+def test_bars_say_which_revision_each_pod_runs() -> None:
+    """A rolling update on the timeline: each pod's bar is labelled with its revision."""
+    t = pd.Timestamp("2026-01-01", tz="UTC")
+
+    def row(s: float, name: str, uid: str, rev: str, event: str = "MODIFIED") -> dict[str, object]:
+        return {
+            "time": t + pd.Timedelta(seconds=s),
+            "kind": "Pod",
+            "event": event,
+            "name": name,
+            "ordinal": int(name[-1]),
+            "phase": "Running",
+            "ready": True,
+            "uid": uid,
+            "revision": rev,
+        }
+
+    df = pd.DataFrame(
+        [
+            row(0, "web-0", "a", "web-111", "ADDED"),
+            row(1, "web-1", "b", "web-111", "ADDED"),
+            row(5, "web-1", "b", "web-111", "DELETED"),
+            row(6, "web-1", "c", "web-222", "ADDED"),
+        ],
+        columns=COLUMNS,
+    )
+    assert revision_numbers(df, "web") == {"web-111": 1, "web-222": 2}
+    ax = draw_timeline(df, prefix="web").axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["rev 1", "rev 1", "rev 2"]
+    one = df[df["revision"] == "web-111"]
+    assert not draw_timeline(one, prefix="web").axes[0].texts  # one revision: no labels

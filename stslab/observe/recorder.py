@@ -48,6 +48,7 @@ COLUMNS = [
     "message",
     "uid",
     "gpus",
+    "revision",  # a pod's controller-revision-hash label: which template it runs
 ]
 KINDS = ("Pod", "PersistentVolumeClaim", "PersistentVolume", "Event")
 BACKOFF_FIRST = 0.2  # seconds before the first retry after a failure
@@ -78,6 +79,7 @@ def _pod_row(p: Any) -> dict[str, Any]:
         "ip": p.status.pod_ip,
         "reason": waiting[0] if waiting else p.status.reason,
         "gpus": pod_gpus(p),
+        "revision": (p.metadata.labels or {}).get("controller-revision-hash"),
     }
 
 

@@ -177,6 +177,44 @@ def _bars(
     ax.autoscale_view()
 
 
+def revision_numbers(df: pd.DataFrame, prefix: str | None = None) -> dict[str, int]:
+    """Each revision (controller-revision-hash) the members ran, numbered in the order seen."""
+    if "revision" not in df:
+        return {}
+    pods = df[(df["kind"] == "Pod") & df["revision"].notna()]
+    if prefix:
+        pods = pods[pods["name"].str.startswith(f"{prefix}-")]
+    seen = dict.fromkeys(pods.sort_values("time", kind="stable")["revision"])
+    return {str(r): i + 1 for i, r in enumerate(seen)}
+
+
+def _revision_labels(
+    ax: Any,
+    df: pd.DataFrame,
+    prefix: str | None,
+    segments: list[Segment],
+    secs: Callable[[pd.Timestamp], float],
+) -> None:
+    """Label each pod's bar with the revision it runs (``rev 2``), when the members ran several."""
+    numbers = revision_numbers(df, prefix)
+    if len(numbers) < 2 or len({s.uid for s in segments}) > 60:  # one revision, or too crowded
+        return
+    pods = df[(df["kind"] == "Pod") & df["revision"].notna()]
+    of_uid = dict(zip(pods["uid"].astype(str), pods["revision"].astype(str), strict=True))
+    first: dict[str, Segment] = {}
+    for seg in segments:
+        first.setdefault(seg.uid, seg)
+    for uid, seg in first.items():
+        if uid in of_uid:
+            ax.annotate(
+                f"rev {numbers[of_uid[uid]]}",
+                xy=(secs(seg.start), seg.ordinal - 0.3),
+                fontsize=7,
+                color="#333333",
+                va="bottom",
+            )
+
+
 def draw_timeline(
     df: pd.DataFrame,
     *,
@@ -215,6 +253,7 @@ def plot_members(
         return float((t - t0).total_seconds())
 
     _bars(ax, segments, COLORS, secs)
+    _revision_labels(ax, df, prefix, segments, secs)
     style = {"created": ("|", "black"), "ready": ("o", "darkgreen"), "deleted": ("x", "darkred")}
     for kind, (marker, color) in style.items():
         m = marks[marks["mark"] == kind]
