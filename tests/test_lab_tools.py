@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -167,3 +168,36 @@ def test_every_kept_solution_matches_an_exercise() -> None:
         assert all(len(rungs) == 2 for rungs in ladders.values()), path.name
         # no lab gives a solution away in its cells (they are kept apart, in labs/solutions)
         assert not [c for c in cells if "if fast:" in "".join(c["source"])], path.name
+
+
+def test_a_proof_fails_the_lab_when_a_wrong_answer_passes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proof cell of --prove, run as a kernel would run it, with a check that can and one
+    that cannot fail; what it judges is not recorded as the learner's progress."""
+    from types import SimpleNamespace
+
+    from stslab.lab import check, progress
+
+    class Kernel:
+        def transform_cell(self, source: str) -> str:
+            return source
+
+    def run(check_source: str) -> None:
+        cell = proving.proof("my_n", 4, SimpleNamespace(source=check_source))
+        space = {"get_ipython": Kernel, "my_n": 3, "check": check, "observed": 3}
+        exec(cell, space)
+        assert space["my_n"] == 3  # the learner's answer is back
+
+    recorded: list[Any] = []
+    monkeypatch.setattr(progress, "_current", progress.Current("lab-01", "ann"))
+    monkeypatch.setattr(progress, "_append_local", recorded.extend)
+    run('check.answer(my_n, observed, question="n", hint="h")')
+    assert "proved: a wrong answer to my_n fails its check" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="a wrong answer to my_n passed its check: 4"):
+        run('check.answer(observed, observed, question="n", hint="h")')  # ignores my_n
+    run("pass  # judged only on real containers")
+    assert "not judged on this backend: my_n" in capsys.readouterr().out
+    assert recorded == []
+    check.answer(3, 3, question="n", hint="h")  # outside a proof, a check is recorded
+    assert [r.result for r in recorded] == ["pass"]

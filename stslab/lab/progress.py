@@ -155,6 +155,17 @@ def _warn_once(where: str, error: BaseException) -> None:
     )
 
 
+@contextmanager
+def not_recorded() -> Iterator[None]:
+    """Checks inside this block record nothing (a proof's wrong answer, stslab.ops.proving)."""
+    global _current
+    saved, _current = _current, None
+    try:
+        yield
+    finally:
+        _current = saved
+
+
 def record(exercise: str, ok: bool) -> Record | None:
     """Record a check's result for the current lab; never raises. None when no lab is current."""
     cur = _current

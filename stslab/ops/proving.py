@@ -31,11 +31,11 @@ WRITTEN = re.compile(r"lab\.written\(\"(\w+)\"")
 
 _PROOF = """# proof (stslab labs run --prove): the check above must fail for a wrong answer
 import contextlib as _contextlib, io as _io
-from stslab.lab import check as _check
+from stslab.lab import check as _check, progress as _progress
 _right, {var} = {var}, {wrong!r}
 try:
     _judged = _check.judged()
-    with _contextlib.redirect_stdout(_io.StringIO()):
+    with _contextlib.redirect_stdout(_io.StringIO()), _progress.not_recorded():
         exec(get_ipython().transform_cell({source!r}))  # noqa: F821 - the kernel's
 except _check.CheckFailedError:
     print("proved: a wrong answer to {var} fails its check")
@@ -85,6 +85,11 @@ def check_after(nb: Any, start: int, var: str | None = None) -> int:
     raise ValueError(f"no check after cell {start}" + (f" for {var}" if var else ""))
 
 
+def proof(var: str, wrong: Any, check_cell: Any) -> str:
+    """The source of a cell that runs ``check_cell`` again with ``var`` set to ``wrong``."""
+    return _PROOF.format(var=var, wrong=wrong, source=check_cell.source)
+
+
 def proving_copy(path: Path, out: Path) -> Path:
     """Write ``path`` with the proofs added (see the module's docstring); return ``out``."""
     nb = nbformat.read(path, as_version=4)
@@ -94,8 +99,7 @@ def proving_copy(path: Path, out: Path) -> Path:
         if var not in wrong:
             raise ValueError(f"{path.name}: no kept wrong answer for {var}")
         at = check_after(nb, cell, var)
-        source = _PROOF.format(var=var, wrong=wrong[var], source=nb.cells[at].source)
-        inserts.append((at + 1, nbformat.v4.new_code_cell(source)))
+        inserts.append((at + 1, nbformat.v4.new_code_cell(proof(var, wrong[var], nb.cells[at]))))
     for i, c in enumerate(nb.cells):
         if _is_exercise(c):
             inserts.append((i + 1, nbformat.v4.new_code_cell(c.source)))
