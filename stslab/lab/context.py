@@ -187,6 +187,7 @@ class Lab:
         ``PersistentVolume`` or ``StorageClass``. A cell that sets its scene up again when run
         twice starts with it (``kubectl delete --ignore-not-found --wait``).
         """
+        storage = client.StorageV1Api(self.api)
         calls = {
             "Pod": (self.core.read_namespaced_pod, self.core.delete_namespaced_pod, True),
             "PersistentVolumeClaim": (
@@ -199,11 +200,7 @@ class Lab:
                 self.core.delete_persistent_volume,
                 False,
             ),
-            "StorageClass": (
-                client.StorageV1Api(self.api).read_storage_class,
-                client.StorageV1Api(self.api).delete_storage_class,
-                False,
-            ),
+            "StorageClass": (storage.read_storage_class, storage.delete_storage_class, False),
         }
         if kind not in calls:
             raise UsageError(f"lab.remove cannot remove {kind}", f"use one of {', '.join(calls)}")
@@ -259,9 +256,7 @@ class Lab:
         return value
 
     def _kept(self) -> dict[str, Any]:
-        path = project_root() / "labs/solutions" / f"{self.lab}.yaml"
-        kept = yaml.safe_load(path.read_text()) if path.is_file() else {}
-        return kept if isinstance(kept, dict) else {}
+        return kept_solutions(self.lab)
 
     def _solution(self, name: str) -> Any:
         kept = self._kept()
@@ -498,6 +493,13 @@ class Lab:
                 except ApiException as e:
                     if e.status != 404:
                         raise
+
+
+def kept_solutions(lab: str) -> dict[str, Any]:
+    """Lab ``lab``'s kept solutions, hints and wrong answers (``labs/solutions/lab-NN.yaml``)."""
+    path = project_root() / "labs/solutions" / f"{lab}.yaml"
+    kept = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return kept if isinstance(kept, dict) else {}
 
 
 def _unanswered(value: Any) -> bool:

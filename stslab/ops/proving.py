@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import yaml
+
+from stslab.lab.context import kept_solutions
 
 # `my_x = lab.answer("my_x", ...)`: a prediction, named as its variable.
 ANSWER = re.compile(r"^(\w+)\s*=\s*lab\.answer\(\"(\w+)\"", re.M)
@@ -48,19 +49,12 @@ finally:
 """
 
 
-def solutions(path: Path) -> dict[str, Any]:
-    """The kept solutions of the lab at ``path`` (``labs/solutions/lab-NN.yaml``)."""
-    kept = path.parent / "solutions" / f"lab-{path.name[:2]}.yaml"
-    data = yaml.safe_load(kept.read_text()) if kept.is_file() else {}
-    return data if isinstance(data, dict) else {}
-
-
 def predictions(nb: Any) -> dict[str, int]:
     """Each prediction's variable and the index of its exercise cell."""
     return {
         var: i
         for i, c in enumerate(nb.cells)
-        if c.cell_type == "code" and "exercise" in c.metadata.get("tags", [])
+        if _is_exercise(c)
         for var, _ in ANSWER.findall(c.source)
     }
 
@@ -93,7 +87,7 @@ def proof(var: str, wrong: Any, check_cell: Any) -> str:
 def proving_copy(path: Path, out: Path) -> Path:
     """Write ``path`` with the proofs added (see the module's docstring); return ``out``."""
     nb = nbformat.read(path, as_version=4)
-    wrong = solutions(path).get("wrong", {})
+    wrong = kept_solutions(f"lab-{path.name[:2]}").get("wrong", {})
     inserts: list[tuple[int, Any]] = []
     for var, cell in predictions(nb).items():
         if var not in wrong:
