@@ -114,8 +114,39 @@ def _ready_at(pod: Any) -> Any:
     return None
 
 
-def started_in_order(api: client.ApiClient, ns: str, name: str, replicas: int) -> None:
-    """Each ``name-n`` was created only after ``name-(n-1)`` was Ready (API timestamps)."""
+def first_seen(recording: pd.DataFrame, name: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Where in ``recording`` each member of ``name`` was first seen created, and first Ready.
+
+    Positions in the recorder's pod watch, which delivers changes in the order the API server
+    made them; a condition's ``lastTransitionTime`` is no such witness (it has whole seconds,
+    and the simulated kubelet writes it again whenever it replays a stage).
+    """
+    pods = recording[(recording["kind"] == "Pod") & recording["name"].str.fullmatch(rf"{name}-\d+")]
+    created: dict[int, int] = {}
+    ready: dict[int, int] = {}
+    for pos, (member, event, is_ready) in enumerate(
+        zip(pods["name"], pods["event"], pods["ready"], strict=True)
+    ):
+        o = int(member.rpartition("-")[2])
+        if event == "ADDED":
+            created.setdefault(o, pos)
+        if str(is_ready) == "True" and event != "DELETED":
+            ready.setdefault(o, pos)
+    return created, ready
+
+
+def started_in_order(
+    api: client.ApiClient,
+    ns: str,
+    name: str,
+    replicas: int,
+    recording: pd.DataFrame | None = None,
+) -> None:
+    """Each ``name-n`` was created only after ``name-(n-1)`` was Ready.
+
+    With ``recording`` (a :class:`~stslab.observe.recorder.Recorder` table that saw the rollout)
+    the order is the watch's, first creation against first Ready; without, the API's timestamps.
+    """
     pods = _pods(api, ns, name)
     missing = [o for o in range(replicas) if o not in pods]
     if missing:
@@ -126,10 +157,15 @@ def started_in_order(api: client.ApiClient, ns: str, name: str, replicas: int) -
             "wait for the rollout to finish (the live view) and run the check again",
             exercise=f"{name} started in order",
         )
+    created, ready_pos = first_seen(recording, name) if recording is not None else ({}, {})
     for o in range(1, replicas):
-        before, after = pods[o - 1], pods[o]
-        ready = _ready_at(before)
-        if ready is None or after.metadata.creation_timestamp < ready:
+        if recording is not None:
+            seen = o in created and o - 1 in ready_pos
+            early = not seen or created[o] < ready_pos[o - 1]
+        else:
+            ready = _ready_at(pods[o - 1])
+            early = ready is None or pods[o].metadata.creation_timestamp < ready
+        if early:
             verdict(
                 False,
                 "",
@@ -146,15 +182,30 @@ def started_in_order(api: client.ApiClient, ns: str, name: str, replicas: int) -
     )
 
 
-def started_in_parallel(api: client.ApiClient, ns: str, name: str, replicas: int) -> None:
-    """Every ``name-n`` was created before ``name-0`` was Ready."""
+def started_in_parallel(
+    api: client.ApiClient,
+    ns: str,
+    name: str,
+    replicas: int,
+    recording: pd.DataFrame | None = None,
+) -> None:
+    """Every ``name-n`` was created before ``name-0`` was Ready (watch order with ``recording``)."""
     pods = _pods(api, ns, name)
-    ready0 = _ready_at(pods[0]) if 0 in pods else None
-    late = [
-        o
-        for o in range(replicas)
-        if o not in pods or (ready0 is not None and pods[o].metadata.creation_timestamp > ready0)
-    ]
+    if recording is not None:
+        created, ready_pos = first_seen(recording, name)
+        late = [
+            o
+            for o in range(replicas)
+            if o not in pods or o not in created or created[o] > ready_pos.get(0, len(recording))
+        ]
+    else:
+        ready0 = _ready_at(pods[0]) if 0 in pods else None
+        late = [
+            o
+            for o in range(replicas)
+            if o not in pods
+            or (ready0 is not None and pods[o].metadata.creation_timestamp > ready0)
+        ]
     verdict(
         not late,
         f"{name}-0..{replicas - 1} were all created without waiting",
