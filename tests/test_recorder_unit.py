@@ -28,7 +28,7 @@ def test_a_bookmark_as_the_client_gives_it_moves_the_resource_version() -> None:
         "object": {"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "4711"}},
     }
     rec._handle(src, event)
-    assert src.rv == "4711" and rec.bookmarks == 1 and rec.rows == []
+    assert src.rv == "4711" and rec.bookmarks == 1 and not rec.rows
 
 
 def test_an_added_pod_is_recorded_and_moves_the_resource_version() -> None:
@@ -63,3 +63,15 @@ def test_errors_are_bounded() -> None:
     for i in range(500):
         rec._note("Pod", f"problem {i}")
     assert len(rec.errors) == 100 and rec.errors[-1] == "Pod: problem 499"
+
+
+def test_the_recording_keeps_only_the_newest_rows() -> None:
+    api = client.ApiClient(client.Configuration())
+    rec = Recorder(api, "ns", kinds=["Pod"], max_rows=3)
+    for i in range(5):
+        pod = client.V1Pod(metadata=client.V1ObjectMeta(name=f"web-{i}", uid=f"u{i}"))
+        rec.record("Pod", "ADDED", pod, {})
+    df = rec.frame()
+    assert list(df["name"]) == ["web-2", "web-3", "web-4"] and rec.dropped == 2
+    df.loc[0, "name"] = "changed"  # a caller's change never reaches the recording
+    assert rec.frame()["name"].iloc[0] == "web-2"

@@ -157,3 +157,61 @@ def test_bars_say_which_revision_each_pod_runs() -> None:
     assert sorted(t.get_text() for t in ax.texts) == ["rev 1", "rev 1", "rev 2"]
     one = df[df["revision"] == "web-111"]
     assert not draw_timeline(one, prefix="web").axes[0].texts  # one revision: no labels
+
+
+def _rollout(members: int, *, ordered: bool = True, replayed_ready: bool = False) -> pd.DataFrame:
+    """A recorded rollout: each member Pending, Running, then Ready; in order, or all at once."""
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    rows, t = [], 0.0
+    steps = [("ADDED", "Pending", False), ("MODIFIED", "Running", False)]
+    steps.append(("MODIFIED", "Running", True))
+    order = [(o, s) for o in range(members) for s in steps]
+    if not ordered:  # every member created first, then they run and become Ready
+        order = sorted(order, key=lambda x: (steps.index(x[1]), x[0]))
+    for o, (event, phase, ready) in order:
+        t += 0.1
+        rows.append(
+            {
+                "time": t0 + pd.Timedelta(seconds=t),
+                "kind": "Pod",
+                "event": event,
+                "name": f"web-{o}",
+                "ordinal": o,
+                "phase": phase,
+                "ready": ready,
+                "uid": f"u{o}",
+            }
+        )
+    if replayed_ready:  # the simulated kubelet writes Ready again later: not a new first Ready
+        rows.append(rows[2] | {"time": t0 + pd.Timedelta(seconds=t + 5)})
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["ordinal"] = df["ordinal"].astype("Int64")
+    return df
+
+
+def test_first_seen_is_the_watch_order_not_the_condition_timestamp() -> None:
+    from stslab.lab.check import first_seen
+
+    created, ready = first_seen(_rollout(3, replayed_ready=True), "web")
+    assert all(created[o] > ready[o - 1] for o in (1, 2))  # in order, despite web-0's replay
+    created, ready = first_seen(_rollout(3, ordered=False), "web")
+    assert created[1] < ready[0] and created[2] < ready[0]  # all made before web-0 was Ready
+
+
+def test_a_big_set_is_drawn_in_buckets_of_ordinals() -> None:
+    import matplotlib.pyplot as plt
+
+    fig = draw_timeline(_rollout(1000), prefix="web")
+    ax = fig.axes[0]
+    [image] = ax.get_images()
+    pixels = image.get_array()
+    assert pixels is not None
+    rows, columns, _ = pixels.shape
+    assert rows == 50 and columns == 400  # 20 members a row
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "web-0…19" and ax.get_ylabel() == "20 members a row"
+    assert not ax.collections  # no bar per member
+    plt.close(fig)
+    small = draw_timeline(_rollout(100), prefix="web")
+    assert not small.axes[0].get_images()  # 100 members still get a row each
+    plt.close(small)

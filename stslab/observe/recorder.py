@@ -23,6 +23,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -54,6 +55,9 @@ KINDS = ("Pod", "PersistentVolumeClaim", "PersistentVolume", "Event")
 BACKOFF_FIRST = 0.2  # seconds before the first retry after a failure
 BACKOFF_MAX = 5.0  # the longest wait between two retries
 MAX_ERRORS = 100  # Recorder.errors keeps the newest ones
+# The newest changes a recording keeps (a row is about 200 bytes: 40 MB at most); a lab makes a
+# few thousand, a 10,000-pod rollout about 40,000. Older rows are dropped and counted.
+MAX_ROWS = 200_000
 REVIVED_NOTE_SECONDS = 10  # how long the views say that a watch was started again
 _ORDINAL = re.compile(r"-(\d+)$")
 
@@ -156,6 +160,7 @@ class Recorder:
         max_seconds: float = 900,
         watch_seconds: int = 20,
         read_timeout: float = 1.0,
+        max_rows: int = MAX_ROWS,
     ) -> None:
         self.api = api
         self.namespace = namespace
@@ -164,7 +169,10 @@ class Recorder:
         self.max_seconds = max_seconds
         self.watch_seconds = watch_seconds
         self.read_timeout = read_timeout
-        self.rows: list[dict[str, Any]] = []
+        self.rows: deque[tuple[Any, ...]] = deque(maxlen=max_rows)  # in COLUMNS order
+        self.dropped = 0  # rows dropped to keep the newest max_rows
+        self._appended = 0  # rows ever recorded: frame() is built again only when it moves
+        self._frame: tuple[int, pd.DataFrame] | None = None
         self.errors: list[str] = []  # the newest MAX_ERRORS problems, "Kind: what happened"
         self.relists = 0  # lists again after 410 Gone
         self.reconnects = 0  # retries after a failed or dropped request
@@ -240,33 +248,41 @@ class Recorder:
 
     # -- the table ----------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
-        """Every recorded change so far, oldest first."""
+        """Every recorded change so far (the newest ``max_rows``), oldest first.
+
+        Built once per new change: live views ask for it every frame.
+        """
         with self._lock:
+            appended = self._appended
+            if self._frame is not None and self._frame[0] == appended:
+                return self._frame[1].copy()
             rows = list(self.rows)
-        df = pd.DataFrame(rows, columns=COLUMNS)
+        df = pd.DataFrame.from_records(rows, columns=COLUMNS)
         if len(df):
             df["time"] = pd.to_datetime(df["time"], utc=True)
             df["ordinal"] = df["ordinal"].astype("Int64")
             df = df.sort_values("time", kind="stable").reset_index(drop=True)
-        return df
+        with self._lock:
+            self._frame = (appended, df)
+        return df.copy()
 
     def record(self, kind: str, event: str, obj: Any, summary: dict[str, Any]) -> None:
         """Append one row (public so that replays and tests can feed the same table)."""
         name = summary.pop("name", None) or obj.metadata.name
-        row = (
-            {c: None for c in COLUMNS}
-            | {
-                "time": datetime.now(timezone.utc),
-                "kind": kind,
-                "event": event,
-                "name": name,
-                "ordinal": ordinal_of(name),
-                "uid": obj.metadata.uid,
-            }
-            | summary
-        )
+        values = {
+            "time": datetime.now(timezone.utc),
+            "kind": kind,
+            "event": event,
+            "name": name,
+            "ordinal": ordinal_of(name),
+            "uid": obj.metadata.uid,
+        } | summary
+        row = tuple(values.get(c) for c in COLUMNS)
         with self._lock:
+            if len(self.rows) == self.rows.maxlen:
+                self.dropped += 1
             self.rows.append(row)
+            self._appended += 1
 
     # -- the loop -------------------------------------------------------------------------------
     def _expired(self) -> bool:

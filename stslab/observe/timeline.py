@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
@@ -32,6 +34,9 @@ COLORS = {
     "Succeeded": "#999999",
     "Failed": "#8b0000",
 }
+MAX_ROWS = 100  # members drawn a row each; a bigger set is drawn in buckets of ordinals
+BUCKET_ROWS = 50  # rows of the bucketed view
+BUCKET_COLUMNS = 400  # time steps of the bucketed view
 PAUSE_REASONS = {
     "FailedScheduling",
     "FailedCreate",
@@ -78,7 +83,7 @@ def pod_segments(
         first_seen = {n: i for i, n in enumerate(dict.fromkeys(names))}
         rows_of = [first_seen[n] for n in names]
     else:
-        rows_of = [int(o) for o in pods["ordinal"]]
+        rows_of = [int(o) for o in pods["ordinal"].tolist()]
     if now is not None:
         end_of_time = now
     else:
@@ -86,13 +91,13 @@ def pod_segments(
     # One pass in plain Python: per-group pandas operations are far too slow for big sets.
     by_uid: dict[str, list[tuple[Any, ...]]] = {}
     records = zip(
-        pods["uid"],
+        pods["uid"].tolist(),
         rows_of,
         names,
-        pods["time"],
-        pods["event"],
-        pods["phase"],
-        pods["ready"],
+        list(pods["time"]),
+        pods["event"].tolist(),
+        pods["phase"].tolist(),
+        pods["ready"].tolist(),
         strict=True,
     )
     for uid, row, name, t, event, phase, ready in records:
@@ -160,18 +165,40 @@ def pauses(
     return notes
 
 
+def _spans(
+    segments: list[Segment], secs: Callable[[pd.Timestamp], float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each segment's start and end in seconds, at least 0.05 s apart, as arrays.
+
+    Whole arrays rather than ``secs`` per segment: a 1,000-pod frame has thousands of them.
+    """
+    base = segments[0].start
+    shift = secs(base)
+    start = np.array([s.start.value for s in segments], dtype=np.int64) - base.value
+    end = np.array([s.end.value for s in segments], dtype=np.int64) - base.value
+    start_s = start / 1e9 + shift
+    return start_s, np.maximum(end / 1e9 + shift, start_s + 0.05)
+
+
 def _bars(
     ax: Any, segments: list[Segment], colors: dict[str, str], secs: Callable[[pd.Timestamp], float]
 ) -> None:
     """One collection of rectangles for all segments: hundreds of rows draw in one go."""
-    verts = []
-    for s in segments:
-        x0, x1 = secs(s.start), max(secs(s.end), secs(s.start) + 0.05)
-        y0, y1 = s.ordinal - 0.275, s.ordinal + 0.275
-        verts.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    if not segments:
+        ax.autoscale_view()
+        return
+    start, end = _spans(segments, secs)
+    row = np.array([s.ordinal for s in segments], dtype=float)
+    verts = np.empty((len(segments), 4, 2))
+    verts[:, 0, 0] = verts[:, 3, 0] = start
+    verts[:, 1, 0] = verts[:, 2, 0] = end
+    verts[:, 0, 1] = verts[:, 1, 1] = row - 0.275
+    verts[:, 2, 1] = verts[:, 3, 1] = row + 0.275
     ax.add_collection(
         PolyCollection(
-            verts, facecolors=[colors.get(s.state, "#cccccc") for s in segments], edgecolors="none"
+            verts,  # type: ignore[arg-type]  # a 3-D array: matplotlib's fast path
+            facecolors=[colors.get(s.state, "#cccccc") for s in segments],
+            edgecolors="none",
         )
     )
     ax.autoscale_view()
@@ -252,6 +279,8 @@ def plot_members(
     def secs(t: pd.Timestamp) -> float:
         return float((t - t0).total_seconds())
 
+    if segments and max(s.ordinal for s in segments) >= MAX_ROWS:
+        return _buckets(ax, segments, secs, prefix or "pod")
     _bars(ax, segments, COLORS, secs)
     _revision_labels(ax, df, prefix, segments, secs)
     style = {"created": ("|", "black"), "ready": ("o", "darkgreen"), "deleted": ("x", "darkred")}
@@ -292,6 +321,44 @@ def plot_members(
     ]
     marks_handles: list[Any] = ax.get_legend_handles_labels()[0]
     return legend + marks_handles
+
+
+def _buckets(
+    ax: Any, segments: list[Segment], secs: Callable[[pd.Timestamp], float], prefix: str
+) -> list[Any]:
+    """Too many members for a row each: a row per bucket of ordinals, in buckets' colours.
+
+    Each row's colour at each moment is the state most of its live members are in (white:
+    none alive).
+    """
+    top = max(s.ordinal for s in segments) + 1
+    size = -(-top // BUCKET_ROWS)  # ordinals per row
+    rows = -(-top // size)
+    start, end = _spans(segments, secs)
+    span = max(float(end.max()), 1.0)
+    states = list(COLORS)
+    counts = np.zeros((rows, len(states), BUCKET_COLUMNS), dtype=np.int32)
+    first = np.clip((start / span * BUCKET_COLUMNS).astype(int), 0, BUCKET_COLUMNS - 1)
+    last = np.clip(np.ceil(end / span * BUCKET_COLUMNS).astype(int), first + 1, BUCKET_COLUMNS)
+    state_of = {k: i for i, k in enumerate(states)}
+    for seg, c0, c1 in zip(segments, first.tolist(), last.tolist(), strict=True):
+        counts[seg.ordinal // size, state_of.get(seg.state, 0), c0:c1] += 1
+    palette = np.array([matplotlib.colors.to_rgba(COLORS[k]) for k in states])
+    image = palette[counts.argmax(axis=1)]
+    image[counts.sum(axis=1) == 0] = (1.0, 1.0, 1.0, 0.0)
+    ax.imshow(
+        image,
+        aspect="auto",
+        interpolation="nearest",
+        extent=(0, span, rows * size - 0.5, -0.5),
+    )
+    ticks = list(range(0, rows * size, size * max(1, rows // 10)))
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{prefix}-{t}…{min(t + size, top) - 1}" for t in ticks], fontsize=8)
+    ax.set_ylim(rows * size - 0.5, -0.5)
+    ax.set_xlim(left=-0.5, right=span)
+    ax.set_ylabel(f"{size} members a row", fontsize=8)
+    return [Patch(color=COLORS[k], label=k) for k in ("Pending", "Running", "Ready", "Terminating")]
 
 
 def finish_frame(
