@@ -8,8 +8,9 @@ cluster   cold ``up`` (new cluster until nodes Ready), warm ``up`` (restart of a
 labs      headless wall time of each lab (papermill, fast mode), as ``stslab labs run``
 views     lag from a pod's creation to the live frame that shows it; one frame of a
           500-pod, 5,000-event timeline; a panel's click until its frame shows the change
-scale     100 simulated nodes with 8 GPUs each and a 200-VM StatefulSet (4 GPUs per VM, which
-          fills every GPU): time until all VMs are scheduled, and Ready, Parallel vs OrderedReady
+scale     the control plane at scale (scripts/bench_scale.py): 1,000 nodes, 3,000 and --pods
+          (10,000) pods, 1,000 members with claims, OrderedReady's cost per member; each on
+          kwokctl's defaults and on stslab's settings, side by side, with the ratio
 workshop  (only with --only workshop) a workshop of N learners (--learners, default 10) on one
           simulated cluster, each running lab 01 at the same moment in their own namespace with
           their own token (papermill, fast mode): wall time, passes, peak control-plane RSS
@@ -35,12 +36,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import bench_scale
 import pandas as pd
 
+from stslab.cluster import capacity
 from stslab.cluster.base import UpOptions
 from stslab.cluster.kwok import KwokBackend
+from stslab.core.errors import StslabError
 from stslab.core.paths import cache_dir, project_root
 from stslab.core.procs import free_port, pid_cmdline
 from stslab.core.versions import pinned
@@ -258,122 +262,60 @@ def _clicks() -> list[str]:
     ]
 
 
-def bench_views() -> list[str]:
+def big_recording(pods: int = 1000, changes: int = 10) -> Any:
+    """A recorder fed ``pods`` × ``changes`` pod changes, as a big rollout would record."""
+    from kubernetes import client
+
+    from stslab.observe.recorder import Recorder
+
+    rec = Recorder(client.ApiClient(client.Configuration()), "bench", kinds=["Pod"])
+    steps = [("Pending", False)] * 3 + [("Running", False)] * 3 + [("Running", True)] * 4
+    for pod in range(pods):
+        obj = client.V1Pod(metadata=client.V1ObjectMeta(name=f"big-{pod}", uid=f"u{pod}"))
+        for i, (phase, ready) in enumerate(steps[:changes]):
+            event = "ADDED" if i == 0 else "MODIFIED"
+            rec.record("Pod", event, obj, {"phase": phase, "ready": ready})
+    return rec
+
+
+def frame_ms(rec: Any, prefix: str = "big") -> float:
+    """One live frame as a notebook gets it: the recorder's table, the drawing, the PNG."""
+    import io
+
     import matplotlib.pyplot as plt
 
-    from stslab.observe.recorder import COLUMNS
     from stslab.observe.timeline import draw_timeline
 
-    t0 = pd.Timestamp("2026-01-01", tz="UTC")
-    rows = []
-    for pod in range(500):  # 500 pods, 10 changes each, as a big rollout would record
-        for step, (phase, ready) in enumerate(
-            [("Pending", False)] * 3 + [("Running", False)] * 3 + [("Running", True)] * 4
-        ):
-            rows.append(
-                {
-                    "time": t0 + pd.Timedelta(seconds=pod * 2 + step * 0.3),
-                    "kind": "Pod",
-                    "event": "ADDED" if step == 0 else "MODIFIED",
-                    "name": f"big-{pod}",
-                    "ordinal": pod,
-                    "phase": phase,
-                    "ready": ready,
-                    "uid": f"u{pod}",
-                }
-            )
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    df["ordinal"] = df["ordinal"].astype("Int64")
-    draws = []
-    for _ in range(5):
-        draws.append(timed(lambda: plt.close(draw_timeline(df, prefix="big"))) * 1000)
+    fig = plt.figure(figsize=(9, 3.6))
+    start = time.perf_counter()
+    rec._frame = None  # a new change arrived: the table is built again
+    draw_timeline(rec.frame(), prefix=prefix, fig=fig)
+    fig.savefig(io.BytesIO(), format="png")
+    ms = (time.perf_counter() - start) * 1000
+    plt.close(fig)
+    return ms
+
+
+def bench_views() -> list[str]:
+    big = big_recording(1000, 10)
+    small = big_recording(100, 10)
+    draws = [frame_ms(big) for _ in range(7)][2:]  # the first frames warm matplotlib's caches
+    rows = [frame_ms(small) for _ in range(7)][2:]
     lines = [
         "## Live views",
         "",
         "| measure | median | range | target |",
         "|---|---|---|---|",
-        row("one frame of a 500-pod, 5,000-event timeline", draws, "ms", "≤ 200 ms"),
+        row(
+            "a frame, PNG included: 1,000 pods, 10,000 events (drawn in buckets)",
+            draws,
+            "ms",
+            "≤ 150 ms",
+        ),
+        row("a frame, PNG included: 100 pods, 1,000 events (a row each)", rows, "ms", "—"),
     ]
     lines += _with_cluster(_lag)
     lines += _with_cluster(_clicks)
-    lines.append("")
-    print("\n".join(lines), flush=True)
-    return lines
-
-
-def _scale() -> list[str]:
-    from stslab.lab.context import Lab
-    from stslab.lab.manifests import vm_statefulset
-    from stslab.lab.pools import create_pool
-
-    lab = Lab("bench-scale", timeout=300)
-    start = time.perf_counter()
-    create_pool(lab, "gpu", 100, gpus=8, taint=True)
-    nodes_s = time.perf_counter() - start
-    print(f"100 GPU nodes Ready in {nodes_s:.1f}s", flush=True)
-    lines = [f"| 100 nodes × 8 GPUs created and Ready | {nodes_s:.1f} s | |"]
-    for policy in ("Parallel", "OrderedReady"):
-        name = policy.lower()
-        sts = vm_statefulset(
-            name,
-            200,
-            gpus=4,
-            pool=f"{lab.namespace}-gpu",
-            policy=policy,
-            disk=None,
-            ready_delay_ms=0,
-        )
-        # Control-plane throughput: no simulated start-up time for the containers.
-        sts["spec"]["template"]["metadata"]["annotations"]["stslab.dev/start-delay-ms"] = "0"
-        start = time.perf_counter()
-        lab.apply(sts)
-        scheduled = ready = None
-        while ready is None and time.perf_counter() - start < 900:
-            pods = lab.core.list_namespaced_pod(lab.namespace, label_selector=f"app={name}").items
-            elapsed = time.perf_counter() - start
-            if scheduled is None and sum(1 for p in pods if p.spec.node_name) == 200:
-                scheduled = elapsed
-            if (
-                sum(
-                    1
-                    for p in pods
-                    if any(
-                        c.type == "Ready" and c.status == "True" for c in p.status.conditions or []
-                    )
-                )
-                == 200
-            ):
-                ready = elapsed
-            time.sleep(0.25)
-        print(f"{policy}: all scheduled {scheduled}s, all Ready {ready}s", flush=True)
-
-        def fmt(x: float | None) -> str:
-            return f"{x:.1f} s" if x is not None else "not within 900 s"
-
-        lines.append(f"| 200 VMs, {policy} | {fmt(scheduled)} | {fmt(ready)} |")
-        lab.apps.delete_namespaced_stateful_set(name, lab.namespace)
-        from stslab.core.kube import wait_until
-
-        wait_until(
-            lambda: not lab.core.list_namespaced_pod(lab.namespace).items,
-            timeout=300,
-            what="the VMs being removed",
-        )
-    lab.cleanup()
-    return lines
-
-
-def bench_scale() -> list[str]:
-    lines = [
-        "## Scale: 100 GPU nodes, a 200-VM StatefulSet",
-        "",
-        "Each VM asks for 4 GPUs, so 200 VMs fill all 800. Simulated start-up and readiness "
-        "delays are set to 0: this measures the control plane (controller, scheduler, kwok).",
-        "",
-        "| measure | all scheduled | all Ready |",
-        "|---|---|---|",
-    ]
-    lines += _with_cluster(_scale)
     lines.append("")
     print("\n".join(lines), flush=True)
     return lines
@@ -616,9 +558,16 @@ def main() -> None:
     )
     parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
     parser.add_argument("--learners", type=int, default=10, help="workshop: learners at once")
+    parser.add_argument("--pods", type=int, default=10_000, help="scale: the biggest workloads")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
     parts = args.only or ["cluster", "labs", "views", "scale"]
+    if "scale" in parts:  # refused before anything starts
+        try:
+            capacity.check(nodes=bench_scale.nodes_for(args.pods), pods=args.pods)
+        except StslabError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(e.exit_code)
     v = pinned()
     lines = [
         "# stslab benchmarks",
@@ -634,7 +583,7 @@ def main() -> None:
     if "views" in parts:
         lines += bench_views()
     if "scale" in parts:
-        lines += bench_scale()
+        lines += bench_scale.bench_scale(lambda pids: rss_mib(pids)[0], pods=args.pods)
     if "workshop" in parts:  # not by default: it loads the machine for several minutes
         lines += bench_workshop(args.learners)
     if "kind" in parts:  # not by default: it needs root, Docker and ~2 GB of images

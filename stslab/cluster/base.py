@@ -34,6 +34,7 @@ class UpOptions:
     namespace: str | None = None
     real_node: bool = False  # kwok: also join a real kubelet (stslab.cluster.realnode)
     node_image: str | None = None  # kind: "offline" (stslab.cluster.kindnode) or a reference
+    tuned: bool = True  # kwok: False runs kwokctl's default limits (benchmarks compare)
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for out-of-range values."""

@@ -223,9 +223,9 @@ class KwokBackend(Backend):
                 shutil.copy(p, dest)
         return dest
 
-    def _config(self, ports: dict[str, int]) -> Path:
+    def _config(self, ports: dict[str, int], tuned: bool) -> Path:
         """The shipped kwokctl configuration with this cluster's ports, written to the state."""
-        return write_config(ports, self.dir / "kwokctl.yaml")
+        return write_config(ports, self.dir / "kwokctl.yaml", tuned=tuned)
 
     def _create(self, opts: UpOptions, ports: dict[str, int]) -> ClusterRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +236,7 @@ class KwokBackend(Backend):
             "create",
             "cluster",
             "--config",
-            str(self._config(ports)),
+            str(self._config(ports, opts.tuned)),
             "--config",
             str(stages),
             "--runtime",

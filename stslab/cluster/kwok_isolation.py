@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import yaml
 from kubernetes import client
@@ -51,9 +52,15 @@ def choose_ports(seed: str, api_port: int, dns_port: int) -> dict[str, int]:
     )
 
 
-def write_config(ports: dict[str, int], dest: Path) -> Path:
-    """The shipped kwokctl configuration with these ports and a fresh etcd prefix, at ``dest``."""
+def write_config(ports: dict[str, int], dest: Path, *, tuned: bool = True) -> Path:
+    """The shipped kwokctl configuration with these ports and a fresh etcd prefix, at ``dest``.
+
+    ``tuned`` merges in the ``Tuning`` document (settings for a control plane with one machine
+    to itself); without it the cluster runs kwokctl's defaults, which benchmarks compare with.
+    """
     docs = list(yaml.safe_load_all((project_root() / "clusters/kwok/kwokctl.yaml").read_text()))
+    tuning = [d for d in docs if d["kind"] == "Tuning"]
+    docs = [d for d in docs if d["kind"] != "Tuning"]
     for d in docs:
         if d["kind"] == "KwokctlConfiguration":
             for component, option in KWOKCTL_PORT_OPTIONS.items():
@@ -61,8 +68,26 @@ def write_config(ports: dict[str, int], dest: Path) -> Path:
             # Should this cluster's apiserver ever reach another cluster's etcd, it writes
             # beside that cluster's data, never into it (and check_identity stops it).
             d["options"]["etcdPrefix"] = f"/registry-{uuid.uuid4().hex[:8]}"
+        if tuned:
+            for t in tuning:
+                merge_tuning(d, t)
     dest.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     return dest
+
+
+def merge_tuning(doc: dict[str, Any], tuning: dict[str, Any]) -> None:
+    """Add a ``Tuning`` document's settings to kwokctl's (``doc``) or kwok's configuration."""
+    if doc["kind"] == "KwokctlConfiguration":
+        patches = doc.setdefault("componentsPatches", [])
+        for extra in tuning.get("componentsPatches", []):
+            patch = next((p for p in patches if p["name"] == extra["name"]), None)
+            if patch is None:
+                patch = {"name": extra["name"], "extraArgs": []}
+                patches.append(patch)
+            for field in ("extraArgs", "extraEnvs"):
+                patch.setdefault(field, []).extend(extra.get(field, []))
+    options = tuning.get("options", {}).get(doc["kind"], {})
+    doc.setdefault("options", {}).update(options)
 
 
 def recorded_ports(rec: ClusterRecord, cluster_dir: Path) -> dict[str, int]:
