@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from stslab.cluster.nodes import capacity as node_capacity
 from stslab.core.errors import UsageError
 
 # Measured with the Tuning's GOGC=400, which trades memory for CPU: 1,000 nodes 1.4 GiB,
@@ -18,7 +19,7 @@ BASE_MIB = 700  # the control plane of an empty cluster, settled
 MIB_PER_NODE = 1.0  # each simulated node: its object, lease and kwok's state (measured 0.7)
 MIB_PER_POD = 0.35  # each pod: its object, events and every component's cache (measured 0.31)
 NODES_PER_CORE = 1_000  # lease renewals a core keeps up with (1,000 nodes: 100 writes/s)
-PODS_PER_NODE = 110  # a simulated node's capacity (stslab.cluster.nodes.capacity)
+PODS_PER_NODE = int(node_capacity(0)["pods"])  # what a simulated node holds
 
 
 def available_mib() -> float:

@@ -124,10 +124,9 @@ def first_seen(recording: pd.DataFrame, name: str) -> tuple[dict[int, int], dict
     pods = recording[(recording["kind"] == "Pod") & recording["name"].str.fullmatch(rf"{name}-\d+")]
     created: dict[int, int] = {}
     ready: dict[int, int] = {}
-    for pos, (member, event, is_ready) in enumerate(
-        zip(pods["name"], pods["event"], pods["ready"], strict=True)
+    for pos, (o, event, is_ready) in enumerate(
+        zip(pods["ordinal"].tolist(), pods["event"], pods["ready"], strict=True)
     ):
-        o = int(member.rpartition("-")[2])
         if event == "ADDED":
             created.setdefault(o, pos)
         if str(is_ready) == "True" and event != "DELETED":

@@ -316,11 +316,13 @@ def plot_members(
     ax.set_ylim(-0.7, (max(ordinals) if ordinals else 0) + 0.7)
     ax.set_xlim(left=-0.5)
     ax.invert_yaxis()
-    legend = [
-        Patch(color=COLORS[k], label=k) for k in ("Pending", "Running", "Ready", "Terminating")
-    ]
     marks_handles: list[Any] = ax.get_legend_handles_labels()[0]
-    return legend + marks_handles
+    return _state_legend() + marks_handles
+
+
+def _state_legend() -> list[Any]:
+    """The legend's patches for a pod's states."""
+    return [Patch(color=COLORS[k], label=k) for k in ("Pending", "Running", "Ready", "Terminating")]
 
 
 def _buckets(
@@ -358,7 +360,7 @@ def _buckets(
     ax.set_ylim(rows * size - 0.5, -0.5)
     ax.set_xlim(left=-0.5, right=span)
     ax.set_ylabel(f"{size} members a row", fontsize=8)
-    return [Patch(color=COLORS[k], label=k) for k in ("Pending", "Running", "Ready", "Terminating")]
+    return _state_legend()
 
 
 def finish_frame(
