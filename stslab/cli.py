@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("list", "list the learners, their namespaces and kubeconfigs"),
     ):
         ws_sub.add_parser(name, help=text)
+    p = ws_sub.add_parser(
+        "check", help="before class: run the labs on a throw-away learner account, then delete it"
+    )
+    p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
     for p in ws_sub.choices.values():
         p.add_argument("--context", help="your kubeconfig context (default: its current one)")
         p.add_argument("--kubeconfig", type=Path, help="your kubeconfig (default: KUBECONFIG)")
@@ -296,6 +300,15 @@ def _workshop(args: argparse.Namespace) -> int:
         )
         return 0
     # delete and list: the options, else what create recorded, else the current context
+    if args.workshop_command == "check":
+        from stslab.ops import runner
+
+        t = workshop.target(args.kubeconfig, args.context)
+        name = args.workshop or workshop.DEFAULT_WORKSHOP
+        workshop.confirm(t, "check the labs on a throw-away learner account", yes=args.yes)
+        results = workshop.check(workshop.admin_client(t), t, args.numbers, workshop=name)
+        print(runner.table(results))
+        return 0 if all(r.ok for r in results) else 1
     rec = workshop.WorkshopRecord.load()
     if args.context or args.kubeconfig or rec is None:
         t = workshop.target(args.kubeconfig, args.context)
@@ -310,7 +323,8 @@ def _workshop(args: argparse.Namespace) -> int:
     gone = workshop.delete(workshop.admin_client(t), name)
     print(
         f"deleted {len(gone.namespaces)} namespace(s), {len(gone.cluster_objects)} cluster "
-        f"RBAC object(s), {len(gone.files)} kubeconfig(s)"
+        "object(s) (rights, admission policies, learners' volumes and machines), "
+        f"{len(gone.files)} kubeconfig(s)"
     )
     return 0
 

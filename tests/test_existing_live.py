@@ -32,3 +32,32 @@ def test_existing_makes_and_removes_only_its_namespace(
     assert ns.status.phase == "Terminating"
     assert user_config.read_bytes() == before
     assert not backend.dir.exists()
+
+
+def test_a_shared_simulated_cluster_says_so_and_where_its_dns_answers(
+    kwok_cluster: ClusterRecord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Labs on a workshop account take the simulated path there, and resolve names."""
+    user_config = tmp_path / "user-kubeconfig"
+    shutil.copyfile(kwok_cluster.kubeconfig, user_config)
+    monkeypatch.setenv("KUBECONFIG", str(user_config))
+    backend = ExistingBackend(tmp_path / "state")
+    rec = backend.up(UpOptions(context=kwok_cluster.context, namespace="learner-cy"))
+    try:
+        api = api_client(rec.kubeconfig)
+        assert backend.runs_containers  # as far as anyone knows before looking
+        assert not backend.sensed(api).runs_containers  # every node is kwok's
+        # The cluster published its DNS (kube-public, readable by every account): the port
+        # the simulated cluster chose, on loopback.
+        assert backend.dns_server(rec) == ("127.0.0.1", kwok_cluster.extra["dns_port"])
+        # A cluster with one real node runs containers.
+        core = client.CoreV1Api(api)
+        core.create_node(
+            {"metadata": {"name": "real-looking-node"}, "spec": {"unschedulable": True}}
+        )
+        try:
+            assert backend.sensed(api).runs_containers
+        finally:
+            core.delete_node("real-looking-node")
+    finally:
+        backend.down()

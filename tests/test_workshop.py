@@ -6,9 +6,10 @@ ServiceAccount tokens, so every "refused" below is the real RBAC authorizer answ
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +22,13 @@ from stslab.cli import main
 from stslab.cluster.base import ClusterRecord, UpOptions
 from stslab.cluster.existing import ExistingBackend
 from stslab.core.kube import api_client
-from stslab.core.labels import WORKSHOP_LABEL
+from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
 from stslab.lab import check, progress
 from stslab.lab.context import Lab
 from stslab.ops import workshop
 
 pytestmark = pytest.mark.cluster
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -121,6 +123,75 @@ def test_learners_work_in_their_own_namespace_only(ws: Workshop) -> None:
     }
     assert _status(lambda: ann.create_persistent_volume(pv)) == 403
     assert _status(lambda: ann.patch_node("kwok-worker-1", {"spec": {}})) == 403
+
+
+def _refused(says: str, fn: Callable[..., object], *args: object) -> str:
+    """``fn(*args)`` must be denied by the workshop's admission policy; its message."""
+    with pytest.raises(ApiException) as e:
+        fn(*args)
+    assert e.value.status == 403, e.value.body
+    message = str(yaml.safe_load(e.value.body)["message"])
+    assert "ValidatingAdmissionPolicy 'stslab-workshop-" in message and says in message, message
+    return message
+
+
+def test_learners_make_and_change_only_their_own_cluster_objects(ws: Workshop) -> None:
+    """Each confined kind: a learner's own is allowed; another's is refused by the policy."""
+    a, b = f"ann-{ws.name}", f"bob-{ws.name}"
+    ann, ann_ns = _learner_api(ws, "ann")
+    bob, bob_ns = _learner_api(ws, "bob")
+    ann_sc = client.StorageV1Api(ann.api_client)
+    bob_sc = client.StorageV1Api(bob.api_client)
+
+    def meta(name: str, owner: str | None) -> dict[str, object]:
+        return {"name": name, "labels": {LEARNER_LABEL: owner} if owner else {}}
+
+    def pv(name: str, owner: str | None) -> dict[str, object]:
+        return {
+            "metadata": meta(name, owner),
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": "/tmp/x"},
+            },
+        }
+
+    def sc(name: str, owner: str | None) -> dict[str, object]:
+        return {"metadata": meta(name, owner), "provisioner": "kubernetes.io/no-provisioner"}
+
+    def node(name: str, owner: str | None) -> dict[str, object]:
+        return {"metadata": meta(name, owner)}
+
+    cordon = {"spec": {"unschedulable": True}}
+    kinds = [
+        (pv, ann.create_persistent_volume, ann.patch_persistent_volume,
+         ann.delete_persistent_volume, bob.patch_persistent_volume,
+         bob.delete_persistent_volume, {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}),
+        (sc, ann_sc.create_storage_class, ann_sc.patch_storage_class,
+         ann_sc.delete_storage_class, bob_sc.patch_storage_class,
+         bob_sc.delete_storage_class, {"metadata": {"annotations": {"x": "y"}}}),
+        (node, ann.create_node, ann.patch_node, ann.delete_node, bob.patch_node,
+         bob.delete_node, cordon),
+    ]  # fmt: skip
+    for make, create, patch, delete, bob_patch, bob_delete, change in kinds:
+        mine = f"{ann_ns}-1"  # named as labs name them: after the namespace
+        try:
+            create(make(mine, a))  # their own: allowed
+            patch(mine, change)  # and changed (a cordon, for a node)
+            _refused("only named", create, make(f"{bob_ns}-1", b))  # another's name
+            _refused("only named", create, make(f"{a}-2", a))  # not after the namespace
+            _refused("labelled", create, make(f"{ann_ns}-2", None))  # no label
+            _refused("labelled", create, make(f"{ann_ns}-3", b))  # another's label
+            _refused("only their own", bob_patch, mine, change)
+            _refused("not " + mine, bob_delete, mine)
+            give = {"metadata": {"labels": {LEARNER_LABEL: b}}}
+            _refused("another learner's", patch, mine, give)  # giving it away
+        finally:
+            delete(mine)
+    # The cluster's own machines stay out of reach (a lab's cordon on a shared cluster).
+    _refused("not kwok-worker-1", ann.patch_node, "kwok-worker-1", cordon)
+    # Namespaces are RBAC's: no learner deletes another's, or their own.
+    assert _status(lambda: ann.delete_namespace(f"learner-{b}")) == 403
 
 
 def test_list_shows_learners_and_kubeconfigs(
@@ -248,3 +319,69 @@ def test_delete_removes_namespaces_cluster_rbac_and_files(
     assert not (tmp_path / "state" / "workshop").exists()
     assert core.read_namespace(f"learner-{name}")
     core.delete_namespace(f"learner-{name}")
+
+
+def test_check_runs_labs_on_a_throwaway_learner_and_deletes_it(
+    ws: Workshop,
+    kwok_cluster: ClusterRecord,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    api: client.ApiClient,
+) -> None:
+    monkeypatch.setenv("STSLAB_STATE", str(ws.state))
+    record_before = workshop.record_path().read_text()
+    args = ["--kubeconfig", str(ws.kubeconfig), "--workshop", ws.name, "--yes"]
+    assert main(["workshop", "check", "00", *args]) == 0
+    out = capsys.readouterr().out
+    made = re.search(r"learner (check-[0-9a-f]+) made", out)
+    assert made, out
+    learner = made.group(1)
+    assert "00-index" in out and "pass" in out and f"learner {learner} deleted" in out
+    # Nothing of the throw-away learner is left, and the real workshop is untouched.
+    sel = f"{WORKSHOP_LABEL}={ws.name}-check"
+    assert not client.CoreV1Api(api).list_namespace(label_selector=sel).items
+    admission = client.AdmissionregistrationV1Api(api)
+    assert not admission.list_validating_admission_policy(label_selector=sel).items
+    assert not (workshop.workshop_dir() / learner).exists()
+    assert workshop.record_path().read_text() == record_before
+    # Bad input: an unknown lab, and a context without the rights to install the policy.
+    assert main(["workshop", "check", "99", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no lab '99'" in err and "\n" not in err
+    learner_kc = ws.learners[f"ann-{ws.name}"].kubeconfig
+    code = main(["workshop", "check", "00", "--kubeconfig", learner_kc, "--yes"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "may not create validatingadmissionpolicies" in err and "\n" not in err, (
+        err
+    )
+
+
+def test_the_instructors_notebook_shows_the_room(
+    ws: Workshop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import papermill as pm
+
+    bob = ws.learners[f"bob-{ws.name}"]
+    monkeypatch.setenv("STSLAB_STATE", str(tmp_path / "bob"))  # bob's own machine
+    monkeypatch.delenv("STSLAB_LEARNER", raising=False)
+    progress.begin("lab-03", api=api_client(bob.kubeconfig), namespace=bob.namespace)
+    try:
+        progress.record("claim small binds to", False)  # bob's check, in his ConfigMap
+    finally:
+        progress.end()
+    # The instructor's machine: the workshop record, read by the notebook.
+    monkeypatch.setenv("STSLAB_STATE", str(ws.state))
+    out = tmp_path / "instructor.ipynb"
+    pm.execute_notebook(
+        str(ROOT / "labs" / "instructor.ipynb"),
+        str(out),
+        parameters={"interval": 0.5, "timeout": 2, "stuck_after": 0},
+        kernel_name="python3",
+        cwd=str(ROOT / "labs"),
+        progress_bar=False,
+    )
+    text = out.read_text()
+    assert f"workshop '{ws.name}'" in text
+    assert bob.name in text and "lab-03: claim small binds to (fail)" in text
+    assert "image/png" in text  # the picture of the room

@@ -144,6 +144,10 @@ class Backend(ABC):
     # A lab may switch a node's machine off and on again (a real node failure).
     can_power_nodes: bool = False
 
+    def sensed(self, api: Any) -> Backend:
+        """Return the backend as the cluster behind ``api`` shows it (the existing one looks)."""
+        return self
+
     def power_node(self, node: str, on: bool) -> None:
         """Switch the machine of ``node`` off (``on`` False) or on again."""
         raise UsageError(f"the {self.name} backend cannot switch machines off", "use kind")

@@ -15,8 +15,13 @@ import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from stslab.core.kube import wait_until
+from stslab.core.labels import DNS_INFO, MANAGED_LABEL
 from stslab.core.procs import LOOPBACK, pid_from_file, terminate
 
 # Loopback traffic never goes through a proxy, whatever the environment says.
@@ -101,3 +106,59 @@ class CoreDNS:
         if pid:
             terminate(pid)
         self.pid_file.unlink(missing_ok=True)
+
+
+# -- telling the cluster's other users where its DNS answers --------------------------------
+# A simulated cluster shared on one machine (a workshop on one server): its learners use the
+# existing backend, which cannot know the port stslab chose. The cluster says it, in a
+# ConfigMap every signed-in account may read (kube-public, as kubeadm's cluster-info).
+PUBLIC_NAMESPACE = "kube-public"
+
+
+def publish(api: Any, port: int) -> None:
+    """Write ``127.0.0.1:<port>`` where :func:`published` reads it, readable by every account."""
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    meta = {"name": DNS_INFO, "labels": {MANAGED_LABEL: "true"}}
+    core.create_namespaced_config_map(
+        PUBLIC_NAMESPACE, {"metadata": meta, "data": {"server": f"{LOOPBACK}:{port}"}}
+    )
+    rbac.create_namespaced_role(
+        PUBLIC_NAMESPACE,
+        {
+            "metadata": meta,
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": [DNS_INFO],
+                    "verbs": ["get"],
+                }
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        PUBLIC_NAMESPACE,
+        {
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": DNS_INFO},
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Group",
+                    "name": "system:authenticated",
+                }
+            ],
+        },
+    )
+
+
+def published(api: Any) -> tuple[str, int] | None:
+    """Where the cluster says its DNS answers, if it says so and it is on this machine."""
+    try:
+        cm = client.CoreV1Api(api).read_namespaced_config_map(DNS_INFO, PUBLIC_NAMESPACE)
+    except ApiException:
+        return None
+    host, _, port = (cm.data or {}).get("server", "").rpartition(":")
+    if host != LOOPBACK or not port.isdigit():  # never a query to another address
+        return None
+    return host, int(port)

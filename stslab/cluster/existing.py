@@ -8,6 +8,7 @@ if stslab created it.
 
 from __future__ import annotations
 
+import copy
 import getpass
 import os
 import re
@@ -20,6 +21,7 @@ from kubernetes.client.rest import ApiException
 
 from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
+from stslab.cluster.dns import published
 from stslab.core.errors import ClusterStateError, StslabError, UsageError
 from stslab.core.kube import api_client
 from stslab.core.labels import OWNED_LABEL
@@ -67,6 +69,26 @@ class ExistingBackend(Backend):
 
     name = "existing"
     shared = True
+
+    def dns_server(self, rec: ClusterRecord) -> tuple[str, int] | None:
+        """A simulated cluster on this machine says where its DNS answers; others: ask a pod."""
+        return published(api_client(rec.kubeconfig))
+
+    def sensed(self, api: Any) -> Backend:
+        """A shared cluster whose nodes are all simulated (kwok) runs no containers.
+
+        A workshop on a simulated cluster: the labs then take their simulated path (no exec
+        into a pod, nothing written into volumes) instead of failing on it.
+        """
+        try:
+            found = client.CoreV1Api(api).list_node().items
+        except ApiException:
+            return self
+        if not found or not all(labnodes.is_simulated(n) for n in found):
+            return self
+        simulated = copy.copy(self)
+        simulated.runs_containers = False
+        return simulated
 
     def checks(self) -> list[Check]:
         """A kubeconfig with at least one context."""

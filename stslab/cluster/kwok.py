@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 from kubernetes import client
 
+from stslab.cluster import dns, realnode, realnode_setup
 from stslab.cluster import nodes as labnodes
-from stslab.cluster import realnode, realnode_setup
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import CoreDNS
 from stslab.cluster.kwok_files import (
@@ -264,6 +264,7 @@ class KwokBackend(Backend):
         labnodes.create_kwok_nodes(core, opts.nodes, opts.gpus_per_node)
         sc = yaml.safe_load((project_root() / "clusters/kwok/storageclass.yaml").read_text())
         client.StorageV1Api(api).create_storage_class(sc)
+        dns.publish(api, ports["coredns"])  # for its other users (a workshop's learners)
         rec = ClusterRecord(
             backend=self.name,
             kubeconfig=str(self.kubeconfig_path),

@@ -19,6 +19,14 @@ GPU_MODEL = "stslab-fake-a100"
 ZONES = ("zone-a", "zone-b", "zone-c")
 
 
+SIMULATED_ANNOTATION = "kwok.x-k8s.io/node"  # "fake": kwok plays this node's kubelet
+
+
+def is_simulated(node: Any) -> bool:
+    """Whether kwok plays ``node`` (a V1Node): no container runs there."""
+    return (node.metadata.annotations or {}).get(SIMULATED_ANNOTATION) == "fake"
+
+
 def worker_name(i: int) -> str:
     """Name of the i-th (1-based) simulated worker node."""
     return f"kwok-worker-{i}"
@@ -56,7 +64,7 @@ def kwok_node(index: int, gpus: int, name: str | None = None) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "labels": node_labels(name, index, gpus) | {"type": "kwok"},
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {SIMULATED_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
         },
         "spec": {},
         "status": {"capacity": capacity(gpus), "allocatable": capacity(gpus)},
@@ -132,7 +140,7 @@ def release_leases(api: client.ApiClient) -> None:
 
     def release() -> bool:
         for node in core.list_node().items:
-            if (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake":
+            if is_simulated(node):
                 try:
                     leases.delete_namespaced_lease(node.metadata.name, "kube-node-lease")
                 except client.ApiException as e:

@@ -21,7 +21,12 @@ OWNED_LABEL = "stslab.dev/owned"
 # Workshop accounts and learner progress.
 PROGRESS_LABEL = "stslab.dev/progress"
 LEARNER_LABEL = "stslab.dev/learner"
+# The cluster-scoped kinds a workshop learner may make, named after their namespace and carrying
+# LEARNER_LABEL (the workshop's admission policy, stslab.ops.workshop, refuses them otherwise).
+LEARNER_OWNED_KINDS = ("Node", "PersistentVolume", "StorageClass")
 WORKSHOP_LABEL = "stslab.dev/workshop"
+# A simulated cluster's ConfigMap (kube-public) saying where its DNS answers on this machine.
+DNS_INFO = "stslab-dns"
 # Per-pod knobs of the simulated kubelet (clusters/kwok/stages.yaml reads them).
 READY_DELAY_ANNOTATION = "stslab.dev/ready-delay-ms"
 NEVER_READY_ANNOTATION = "stslab.dev/never-ready"

@@ -28,6 +28,7 @@ from stslab.lab.manifests import (
 from stslab.lab.manifests import load as load_manifest
 from stslab.lab.nslookup import lookup
 from stslab.lab.pools import create_pool, pool_sizes, pool_table
+from stslab.lab.room import instructor_api, room_exercises, watch_room
 from stslab.lab.session_demo import run_demo
 from stslab.observe.ensemble import Ensemble, live_ensemble
 from stslab.observe.gpu_usage import live_gpu_usage
@@ -59,6 +60,7 @@ __all__ = [
     "dra",
     "draw_timeline",
     "headless_service",
+    "instructor_api",
     "live_ensemble",
     "live_gpu_usage",
     "live_timeline",
@@ -71,6 +73,7 @@ __all__ = [
     "pool_table",
     "ready_members",
     "replay_timeline",
+    "room_exercises",
     "run_demo",
     "served_versions",
     "statefulset",
@@ -78,5 +81,6 @@ __all__ = [
     "storage",
     "vm_statefulset",
     "wait_until",
+    "watch_room",
     "zookeeper",
 ]

@@ -40,7 +40,13 @@ from stslab.core.kube import (
     wait_for_default_service_account,
     wait_until,
 )
-from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, LEARNER_LABEL, OWNED_LABEL
+from stslab.core.labels import (
+    CORDON_ANNOTATION,
+    LAB_LABEL,
+    LEARNER_LABEL,
+    LEARNER_OWNED_KINDS,
+    OWNED_LABEL,
+)
 from stslab.core.paths import WRONG_ENV, project_root
 from stslab.lab import check, dra, learner_yaml, pools, progress
 from stslab.lab.storage import local_dir, volume_path
@@ -134,6 +140,7 @@ class Lab:
         self.namespace = namespace
         self.timeout = timeout
         self.api = connect(backend, patient=True)  # a cell rides out an apiserver restart
+        self.cluster = self.cluster.sensed(self.api)  # a shared cluster may be simulated
         # `!kubectl` in a cell: the pinned kubectl, on the lab cluster (this kernel only)
         os.environ.update(kubectl_env(record(st.backend).kubeconfig, os.environ.get("PATH", "")))
         self.core = client.CoreV1Api(self.api)
@@ -142,6 +149,7 @@ class Lab:
 
     def _is_shared(self) -> bool:
         """Whether the namespace is someone's to keep (see the module docstring)."""
+        self.learner: str | None = None
         try:
             ns = self.core.read_namespace(self.namespace)
         except ApiException as e:
@@ -160,6 +168,9 @@ class Lab:
                 ) from e
             raise
         labels = ns.metadata.labels or {}
+        # A workshop learner's: the cluster objects they make must carry their name (the
+        # workshop's admission policy refuses them otherwise).
+        self.learner = labels.get(LEARNER_LABEL) if LAB_LABEL not in labels else None
         return LAB_LABEL not in labels and any(k in labels for k in SHARED_LABELS)
 
     def apply(self, manifest: dict[str, Any]) -> Any:
@@ -168,11 +179,25 @@ class Lab:
         Applying it again changes nothing, so a cell that applies can be run twice. Every object
         gets the lab label (cluster-scoped ones too), which is how cleanup finds them.
         """
-        meta = manifest.setdefault("metadata", {})
-        meta.setdefault("labels", {})[LAB_LABEL] = self.namespace
+        self._label(manifest)
         applied = server_side_apply(self.api, manifest, self.namespace)
         learner_yaml.show(manifest)
         return applied
+
+    def cluster_name(self, name: str) -> str:
+        """The name of a cluster-scoped object the lab makes (a StorageClass, a volume).
+
+        ``name``, or on a workshop learner's account ``<namespace>-<name>``: the workshop's
+        admission policy requires it.
+        """
+        return f"{self.namespace}-{name}" if self.learner else name
+
+    def _label(self, manifest: dict[str, Any]) -> None:
+        """The lab label on every object; a workshop learner's name on their cluster objects."""
+        labels = manifest.setdefault("metadata", {}).setdefault("labels", {})
+        labels[LAB_LABEL] = self.namespace
+        if self.learner and manifest.get("kind") in LEARNER_OWNED_KINDS:
+            labels[LEARNER_LABEL] = self.learner
 
     def apply_all(self, manifests: list[dict[str, Any]]) -> None:
         """Apply each manifest in turn, printing what it is (as ``kubectl apply -f`` does)."""
@@ -238,8 +263,8 @@ class Lab:
             is_fill = isinstance(kept, dict) and "fill" in kept
             text = learner_yaml.filled(text, kept["fill"], name) if is_fill else kept
         docs = learner_yaml.parse(text, name)
-        for d in docs:  # the lab label, as apply() will set it: the dry run judges that object
-            d.setdefault("metadata", {}).setdefault("labels", {})[LAB_LABEL] = self.namespace
+        for d in docs:  # labelled as apply() will label it: the dry run judges that object
+            self._label(d)
         learner_yaml.dry_run(self.api, self.namespace, docs, name, hint)
         return docs
 

@@ -23,6 +23,7 @@ from stslab.core.kube import wait_until
 from stslab.core.labels import (
     GPU_RESOURCE,
     LAB_LABEL,
+    LEARNER_LABEL,
     POOL_LABEL,
     POOLED_ANNOTATION,
     POOLED_GPUS_ANNOTATION,
@@ -49,6 +50,8 @@ def create_pool(
         name = f"{lab.namespace}-{pool}-{i + 1}"
         manifest = kwok_node(i, gpus, name=name)
         labels = {POOL_LABEL: f"{lab.namespace}-{pool}", LAB_LABEL: lab.namespace}
+        if getattr(lab, "learner", None):  # a workshop learner's machine (see Lab._label)
+            labels[LEARNER_LABEL] = lab.learner
         manifest["metadata"]["labels"] |= labels
         if taint:
             manifest["spec"]["taints"] = [GPU_TAINT]

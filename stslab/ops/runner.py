@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stslab.core.errors import UsageError
+from stslab.core.errors import StslabError, UsageError
 from stslab.core.paths import HEADLESS_ENV, WRONG_ENV, build_dir, project_root
 from stslab.ops import proving
 
@@ -68,6 +68,7 @@ def run_lab(
     parameters: Mapping[str, object] | None = None,
     prove: bool = False,
     wrong: str | None = None,
+    start_timeout: float = 60,
 ) -> LabResult:
     """Execute one lab with papermill; never raises for a failing lab.
 
@@ -75,7 +76,8 @@ def run_lab(
     ``parameters`` are further values for the lab's parameters cell (``timeout``, ...).
     ``prove`` adds the proofs of :mod:`stslab.ops.proving` (wrong predictions fail their checks,
     exercise cells run twice); ``wrong`` runs the lab up to exercise ``wrong``'s check with its
-    kept wrong answer (that run should fail).
+    kept wrong answer (that run should fail). ``start_timeout`` bounds the kernel's start (many
+    kernels starting at once on a busy machine need longer than the default minute).
     """
     import papermill as pm
 
@@ -107,6 +109,7 @@ def run_lab(
             cwd=str(path.parent),
             progress_bar=False,
             execution_timeout=timeout,
+            start_timeout=start_timeout,
         )
     except pm.PapermillExecutionError as e:
         return LabResult(
@@ -134,21 +137,40 @@ def run_labs(
     build: Path | None = None,
     prove: bool = False,
 ) -> list[LabResult]:
-    """Run the selected labs one after another, printing a line as each ends."""
+    """Run the selected labs one after another, printing a line as each ends.
+
+    On a shared cluster (a workshop account) every lab runs in the account's own namespace.
+    """
     build = build or build_dir() / "labs"
+    paths = select(numbers)
+    namespace = home_namespace(backend)
     results = []
-    for path in select(numbers):
+    for path in paths:
         print(f"running {path.name} ...", flush=True)
-        result = run_lab(path, backend=backend, fast=fast, build=build, prove=prove)
+        result = run_lab(
+            path, backend=backend, fast=fast, build=build, prove=prove, namespace=namespace
+        )
         results.append(result)
         if not result.ok:
             # A failed lab stops before its cleanup: undo what it made (its namespace, the
             # nodes it pooled or cordoned), so that the next lab starts on a clean cluster.
             try:
-                reset_labs([result.number], backend=backend)
+                reset_labs([result.number], backend=backend, namespace=namespace)
             except Exception as e:  # noqa: BLE001 - the failure itself is what matters
                 print(f"  (could not reset lab {result.number}: {e})", flush=True)
     return results
+
+
+def home_namespace(backend: str | None) -> str | None:
+    """The namespace a shared cluster's account works in, or None (labs use ``lab-NN``)."""
+    from stslab.cluster.choose import get_backend
+    from stslab.cluster.lifecycle import record
+
+    try:
+        rec = record(backend)
+    except StslabError:  # no cluster: each lab says so itself
+        return None
+    return rec.namespace if get_backend(rec.backend).shared and rec.namespace else None
 
 
 def reset_labs(

@@ -8,39 +8,59 @@ kubeconfig context — read only, never written — and makes for each learner:
 - the ServiceAccount ``learner`` in it, with a Role and RoleBinding giving full rights over
   what labs make there (workloads, pods and their logs/exec/eviction, services, claims, config
   maps, secrets, events, budgets, DRA claims) and ``get`` on its own namespace — nowhere else;
-- a ClusterRoleBinding to one shared ClusterRole that only *reads* what labs look at cluster
-  wide: nodes, PersistentVolumes, StorageClasses, DRA device classes and resource slices.
-  RBAC cannot limit creating cluster-scoped objects to names with the learner's prefix, so
-  learners may not create or change any;
+- a ClusterRoleBinding to one shared ClusterRole that reads what labs look at cluster wide
+  (nodes, PersistentVolumes, StorageClasses, DRA device classes and resource slices) and may
+  create, change and delete nodes, PersistentVolumes and StorageClasses — which RBAC cannot
+  limit to a learner's own, so
+- a ValidatingAdmissionPolicy and its binding (``stslab-workshop-<workshop>-confine``) do:
+  a learner's node, volume or class must be named ``learner-<name>-…`` and labelled
+  ``stslab.dev/learner=<name>``, and a learner may change or delete only objects so labelled
+  (cordon only their own machines) and volumes bound to their claims. The API server enforces
+  it for every learner account, so ``create`` waits until it refuses a wrongly named object
+  before handing out kubeconfigs;
+- read access to the events in ``default``, where the API server keeps those of cluster-scoped
+  objects (a volume's, its recycler pod's);
 - a token from the TokenRequest API (24 h by default) and a kubeconfig with it, pointing at
   the same server and CA: ``<state>/workshop/<name>/kubeconfig``.
 
 Every cluster object carries the workshop label, so ``stslab workshop delete`` removes exactly
-those (and the kubeconfig files). Before changing anything, both commands show the context and
-its server and ask on a terminal; without a terminal they need ``--yes``.
+those (and the kubeconfig files), and then the nodes, volumes and classes the learners made.
+Before changing anything, the commands show the context and its server and ask on a terminal;
+without a terminal they need ``--yes``. ``stslab workshop check`` (:func:`check`) runs the labs
+on a throw-away learner before class.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import os
 import re
+import secrets
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+if TYPE_CHECKING:
+    from stslab.ops.runner import LabResult
 
 from stslab.cluster.existing import extract_context, user_kubeconfig
 from stslab.core.errors import StslabError, UsageError
 from stslab.core.files import write_atomic
 from stslab.core.kube import wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
-from stslab.core.paths import is_within, state_dir
+from stslab.core.paths import build_dir, is_within
+from stslab.lab.room import Learner as Learner  # the record: re-exported for callers
+from stslab.lab.room import WorkshopRecord as WorkshopRecord
+from stslab.lab.room import record_path as record_path
+from stslab.lab.room import workshop_dir as workshop_dir
 
 DEFAULT_WORKSHOP = "stslab"
 NAMESPACE_PREFIX = "learner-"
@@ -81,14 +101,30 @@ ROLE_RULES: list[dict[str, Any]] = [
     },
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ},
 ]
+_WRITE = ["create", "update", "patch", "delete"]
+# The kinds a learner may make cluster wide: the admission policy below confines each learner to
+# their own (by name prefix and label).
+# (LEARNER_OWNED_KINDS, as API groups and resources.)
+CONFINED: list[tuple[str, str]] = [
+    ("", "nodes"),
+    ("", "persistentvolumes"),
+    ("storage.k8s.io", "storageclasses"),
+]
 CLUSTER_RULES: list[dict[str, Any]] = [
-    {"apiGroups": [""], "resources": ["nodes", "persistentvolumes"], "verbs": _READ},
-    {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": _READ},
+    {"apiGroups": [""], "resources": ["nodes", "persistentvolumes"], "verbs": _READ + _WRITE},
+    {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": _READ + _WRITE},
     {
         "apiGroups": ["resource.k8s.io"],
         "resources": ["deviceclasses", "resourceslices"],
         "verbs": _READ,
     },
+]
+
+
+# Where the API server keeps events about cluster-scoped objects (volumes, nodes).
+EVENTS_NAMESPACE = "default"
+EVENTS_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": _READ}
 ]
 
 
@@ -103,51 +139,6 @@ class Target:
     def describe(self) -> str:
         """``context 'x' (server https://..., kubeconfig /path)``."""
         return f"context {self.context!r} (server {self.server}, kubeconfig {self.kubeconfig})"
-
-
-@dataclass
-class Learner:
-    """One learner's namespace and kubeconfig."""
-
-    name: str
-    namespace: str
-    kubeconfig: str
-    expires: str = ""
-
-
-@dataclass
-class WorkshopRecord:
-    """What ``create`` wrote down (``<state>/workshop/workshop.json``)."""
-
-    workshop: str
-    kubeconfig: str
-    context: str
-    server: str
-    learners: dict[str, Learner] = field(default_factory=dict)
-
-    def save(self) -> None:
-        """Write the record atomically."""
-        write_atomic(record_path(), json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls) -> WorkshopRecord | None:
-        """The record, or None when there is none (or it is unreadable)."""
-        try:
-            data = json.loads(record_path().read_text())
-            learners = {k: Learner(**v) for k, v in data.pop("learners", {}).items()}
-            return cls(**data, learners=learners)
-        except (OSError, ValueError, TypeError):
-            return None
-
-
-def workshop_dir() -> Path:
-    """Where the learners' kubeconfigs and the workshop record live."""
-    return state_dir() / "workshop"
-
-
-def record_path() -> Path:
-    """The workshop record."""
-    return workshop_dir() / "workshop.json"
 
 
 def namespace_of(name: str) -> str:
@@ -237,6 +228,157 @@ def _cluster_role(workshop: str) -> str:
     return f"stslab-workshop-{workshop}-learner"
 
 
+def _policy_name(workshop: str) -> str:
+    return f"stslab-workshop-{workshop}-confine"
+
+
+# CEL over the request: a learner's account is system:serviceaccount:learner-<name>:learner.
+_IS_LEARNER = (
+    f"request.userInfo.username.startsWith('system:serviceaccount:{NAMESPACE_PREFIX}') && "
+    f"request.userInfo.username.endsWith(':{ACCOUNT}')"
+)
+_NAMESPACE = "request.userInfo.username.split(':')[2]"
+_LABELLED = "has({o}.metadata.labels) && '" + LEARNER_LABEL + "' in {o}.metadata.labels"
+
+
+def _theirs(obj: str) -> str:
+    """CEL: ``obj`` is the learner's: labelled theirs, or a volume bound to their claim."""
+    return (
+        f"({_LABELLED.format(o=obj)} && {obj}.metadata.labels['{LEARNER_LABEL}'] == "
+        "variables.learner) || (request.resource.resource == 'persistentvolumes' && "
+        f"has({obj}.spec.claimRef) && {obj}.spec.claimRef.namespace == variables.home)"
+    )
+
+
+def confine_policy(workshop: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy that keeps each learner to their own cluster objects.
+
+    A node, PersistentVolume or StorageClass that a learner creates must be named after their
+    namespace (``learner-<name>-…``, as labs name them) and labelled
+    ``stslab.dev/learner=<name>``. One they change or delete must be theirs: so labelled, or,
+    for a volume, bound to a claim in their namespace (a provisioned one); a change may not
+    label it someone else's. Other accounts (the controllers, the instructor) are not matched.
+    """
+    kind = "request.resource.resource"
+    labelled = f"{_LABELLED.format(o='object')} && object.metadata.labels['{LEARNER_LABEL}']"
+    return {
+        "metadata": {"name": _policy_name(workshop), "labels": _labels(workshop)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [group],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE", "DELETE"],
+                        "resources": [resource],
+                    }
+                    for group, resource in CONFINED
+                ]
+            },
+            "matchConditions": [{"name": "learner-accounts", "expression": _IS_LEARNER}],
+            "variables": [
+                {"name": "home", "expression": _NAMESPACE},
+                {
+                    "name": "learner",
+                    "expression": f"variables.home.substring({len(NAMESPACE_PREFIX)})",
+                },
+            ],
+            "validations": [
+                {
+                    "expression": f"request.operation == 'CREATE' || ({_theirs('oldObject')})",
+                    "messageExpression": f"'learner ' + variables.learner + ' may change or "
+                    f"delete only their own ' + {kind} + ' (labelled {LEARNER_LABEL}=' + "
+                    "variables.learner + '), not ' + oldObject.metadata.name",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "request.operation != 'CREATE' || ("
+                    "object.metadata.name.startsWith(variables.home + '-') && "
+                    f"{labelled} == variables.learner)",
+                    "messageExpression": f"'learner ' + variables.learner + ' may make ' + {kind}"
+                    " + ' only named ' + variables.home + '-... and labelled "
+                    f"{LEARNER_LABEL}=' + variables.learner",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "request.operation != 'UPDATE' || "
+                    f"!({_LABELLED.format(o='object')}) || "
+                    f"object.metadata.labels['{LEARNER_LABEL}'] == variables.learner",
+                    "messageExpression": f"'learner ' + variables.learner + ' may not label ' + "
+                    f"{kind} + ' as another learner\\'s'",
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    }
+
+
+def confine_binding(workshop: str) -> dict[str, Any]:
+    """Binds :func:`confine_policy` cluster wide, denying what it refuses."""
+    name = _policy_name(workshop)
+    return {
+        "metadata": {"name": name, "labels": _labels(workshop)},
+        "spec": {"policyName": name, "validationActions": ["Deny"]},
+    }
+
+
+def check_can_confine(api: client.ApiClient, t: Target) -> None:
+    """Refuse, before anything is made, a cluster or context that cannot confine learners."""
+    served = client.AdmissionregistrationV1Api(api).get_api_resources().resources
+    if "validatingadmissionpolicies" not in {r.name for r in served}:
+        info = client.VersionApi(api).get_code()
+        raise UsageError(
+            f"the cluster of context {t.context!r} (Kubernetes {info.git_version}) does not serve "
+            "ValidatingAdmissionPolicy v1, which keeps learners to their own volumes and nodes",
+            "use a cluster of Kubernetes 1.30 or later",
+        )
+    authz = client.AuthorizationV1Api(api)
+    for resource in ("validatingadmissionpolicies", "validatingadmissionpolicybindings"):
+        review = authz.create_self_subject_access_review(
+            {
+                "spec": {
+                    "resourceAttributes": {
+                        "group": "admissionregistration.k8s.io",
+                        "resource": resource,
+                        "verb": "create",
+                    }
+                }
+            }
+        )
+        if not review.status.allowed:
+            raise UsageError(
+                f"context {t.context!r} may not create {resource}, which a workshop needs",
+                "use the cluster's admin context (cluster-admin rights)",
+            )
+
+
+def _wait_enforced(api: client.ApiClient, workshop: str, learner: str) -> None:
+    """Wait until the API server applies the policy: a learner's misnamed volume is refused."""
+    core = client.CoreV1Api(api)
+    probe = {
+        "metadata": {"name": f"stslab-probe-{learner}"},
+        "spec": {
+            "capacity": {"storage": "1Mi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": "/nonexistent"},
+        },
+    }
+
+    def refused() -> bool:
+        try:
+            core.create_persistent_volume(probe, dry_run="All")
+        except ApiException as e:
+            # Another workshop's policy on this cluster says the same, and may answer first.
+            if e.status == 403 and "ValidatingAdmissionPolicy 'stslab-workshop-" in (e.body or ""):
+                return True
+            if e.status not in (403, 409):
+                raise
+        return False
+
+    wait_until(refused, timeout=60, what=f"the API server to enforce {_policy_name(workshop)}")
+
+
 def _ensure(create: Any, replace: Any, name: str, body: dict[str, Any], *ns: str) -> None:
     """Create ``body``, or replace the object of that name (a re-run of ``create``)."""
     try:
@@ -311,8 +453,12 @@ def create(
     *,
     workshop: str = DEFAULT_WORKSHOP,
     hours: int = DEFAULT_HOURS,
+    keep_record: bool = True,
 ) -> list[Learner]:
-    """Make every learner's namespace, account, rights, token and kubeconfig (idempotent)."""
+    """Make every learner's namespace, account, rights, token and kubeconfig (idempotent).
+
+    ``keep_record=False`` leaves the local workshop record alone (:func:`check`'s learner).
+    """
     if not _LABEL_RE.match(workshop) or len(workshop) > 40:
         raise UsageError(
             f"workshop name {workshop!r} is not usable",
@@ -320,20 +466,42 @@ def create(
         )
     if not 1 <= hours <= 24 * 7:
         raise UsageError(f"--hours {hours} is out of range", "use 1 to 168 (a week)")
-    old = WorkshopRecord.load()
+    old = WorkshopRecord.load() if keep_record else None
     if old and (old.workshop, old.context, old.server) != (workshop, t.context, t.server):
         raise UsageError(
             f"workshop {old.workshop!r} on context {old.context!r} is already set up here",
             "remove it first with `stslab workshop delete`",
         )
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    check_can_confine(api, t)
     _check_free(core, names, workshop)
+    admission = client.AdmissionregistrationV1Api(api)
+    policy = _policy_name(workshop)
+    _ensure(
+        admission.create_validating_admission_policy,
+        admission.replace_validating_admission_policy,
+        policy,
+        confine_policy(workshop),
+    )
+    _ensure(
+        admission.create_validating_admission_policy_binding,
+        admission.replace_validating_admission_policy_binding,
+        policy,
+        confine_binding(workshop),
+    )
     role = _cluster_role(workshop)
     _ensure(
         rbac.create_cluster_role,
         rbac.replace_cluster_role,
         role,
         {"metadata": {"name": role, "labels": _labels(workshop)}, "rules": CLUSTER_RULES},
+    )
+    _ensure(
+        rbac.create_namespaced_role,
+        rbac.replace_namespaced_role,
+        role,
+        {"metadata": {"name": role, "labels": _labels(workshop)}, "rules": EVENTS_RULES},
+        EVENTS_NAMESPACE,
     )
     cluster = _cluster_entry(api, t.server)
     rec = old or WorkshopRecord(workshop, str(t.kubeconfig), t.context, t.server)
@@ -379,6 +547,19 @@ def create(
                 "subjects": [subject],
             },
         )
+        # Events about cluster-scoped objects (a volume's, its recycler pod's) are kept in
+        # "default": learners may read them there, and change nothing.
+        _ensure(
+            rbac.create_namespaced_role_binding,
+            rbac.replace_namespaced_role_binding,
+            binding,
+            {
+                "metadata": {"name": binding, "labels": labels},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                "subjects": [subject],
+            },
+            EVENTS_NAMESPACE,
+        )
         token = core.create_namespaced_service_account_token(
             ACCOUNT, ns, {"spec": {"expirationSeconds": hours * 3600}}
         )
@@ -389,8 +570,73 @@ def create(
         learner = Learner(name, ns, str(path), expires.isoformat() if expires else "")
         rec.learners[name] = learner
         learners.append(learner)
-    rec.save()
+    if keep_record:
+        rec.save()
+    first = learners[0]
+    _wait_enforced(
+        config.new_client_from_config(config_file=first.kubeconfig, persist_config=False),
+        workshop,
+        first.name,
+    )
     return learners
+
+
+@contextmanager
+def _as_learner(learner: Learner, state: Path) -> Iterator[None]:
+    """Run this process (and the kernels it starts) as ``learner``: kubeconfig and state."""
+    values = {
+        "KUBECONFIG": learner.kubeconfig,
+        "STSLAB_STATE": str(state),
+        "STSLAB_BACKEND": "existing",
+        "STSLAB_LEARNER": learner.name,
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check(
+    api: client.ApiClient,
+    t: Target,
+    numbers: list[str],
+    *,
+    workshop: str = DEFAULT_WORKSHOP,
+    build: Path | None = None,
+) -> list[LabResult]:
+    """Run the labs headless on a throw-away learner account; the learner is deleted after.
+
+    What an instructor runs before class: the learner gets exactly what ``create`` gives
+    (namespace, rights, admission policy, token), so a lab that passes here passes for the room.
+    """
+    from stslab.cluster.base import UpOptions
+    from stslab.cluster.existing import ExistingBackend
+    from stslab.ops.runner import run_labs, select
+
+    select(numbers)  # an unknown lab, or a context that cannot confine learners, is refused
+    check_can_confine(api, t)  # before anything is made
+    name = f"check-{secrets.token_hex(3)}"
+    checking = f"{workshop[:34]}-check"
+    try:
+        [learner] = create(api, t, [name], workshop=checking, hours=2, keep_record=False)
+        print(f"learner {name} made in workshop {checking!r}", flush=True)
+        state = workshop_dir() / name / "state"
+        with _as_learner(learner, state):
+            ExistingBackend(state).up(
+                UpOptions(context=learner.namespace, namespace=learner.namespace)
+            )
+            return run_labs(
+                numbers, backend="existing", build=build or build_dir() / "workshop-check"
+            )
+    finally:
+        gone = delete(api, checking)
+        print(f"learner {name} deleted ({len(gone.cluster_objects)} cluster objects)", flush=True)
 
 
 def list_learners(api: client.ApiClient, workshop: str) -> list[dict[str, str]]:
@@ -431,13 +677,25 @@ def delete(api: client.ApiClient, workshop: str, *, timeout: float = 180) -> Del
     names = {(ns.metadata.labels or {}).get(LEARNER_LABEL, "") for ns in spaces}
     for ns in spaces:
         _delete(core.delete_namespace, ns.metadata.name)
-    cluster_objects = []
+    cluster_objects = _delete_learners_objects(api, sorted(n for n in names if n))
+    admission = client.AdmissionregistrationV1Api(api)
+    for pb in admission.list_validating_admission_policy_binding(label_selector=selector).items:
+        _delete(admission.delete_validating_admission_policy_binding, pb.metadata.name)
+        cluster_objects.append(f"ValidatingAdmissionPolicyBinding {pb.metadata.name}")
+    for pol in admission.list_validating_admission_policy(label_selector=selector).items:
+        _delete(admission.delete_validating_admission_policy, pol.metadata.name)
+        cluster_objects.append(f"ValidatingAdmissionPolicy {pol.metadata.name}")
     for b in rbac.list_cluster_role_binding(label_selector=selector).items:
         _delete(rbac.delete_cluster_role_binding, b.metadata.name)
         cluster_objects.append(f"ClusterRoleBinding {b.metadata.name}")
     for r in rbac.list_cluster_role(label_selector=selector).items:
         _delete(rbac.delete_cluster_role, r.metadata.name)
         cluster_objects.append(f"ClusterRole {r.metadata.name}")
+    for b in rbac.list_namespaced_role_binding(EVENTS_NAMESPACE, label_selector=selector).items:
+        rbac.delete_namespaced_role_binding(b.metadata.name, EVENTS_NAMESPACE)
+    for r in rbac.list_namespaced_role(EVENTS_NAMESPACE, label_selector=selector).items:
+        rbac.delete_namespaced_role(r.metadata.name, EVENTS_NAMESPACE)
+        cluster_objects.append(f"Role {EVENTS_NAMESPACE}/{r.metadata.name}")
     rec = WorkshopRecord.load()
     if rec and rec.workshop == workshop:
         names |= set(rec.learners)
@@ -458,6 +716,25 @@ def delete(api: client.ApiClient, workshop: str, *, timeout: float = 180) -> Del
         what=f"the {len(gone)} learner namespaces being removed",
     )
     return Deleted(sorted(gone), cluster_objects, files)
+
+
+def _delete_learners_objects(api: client.ApiClient, names: list[str]) -> list[str]:
+    """Delete the nodes, volumes and classes the learners made (labelled with their name)."""
+    if not names:
+        return []
+    core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
+    kinds = [
+        ("Node", core.list_node, core.delete_node),
+        ("PersistentVolume", core.list_persistent_volume, core.delete_persistent_volume),
+        ("StorageClass", storage.list_storage_class, storage.delete_storage_class),
+    ]
+    selector = f"{LEARNER_LABEL} in ({','.join(names)})"
+    gone = []
+    for kind, list_, delete_ in kinds:
+        for obj in list_(label_selector=selector).items:
+            _delete(delete_, obj.metadata.name)
+            gone.append(f"{kind} {obj.metadata.name}")
+    return gone
 
 
 def _delete(fn: Any, name: str) -> None:
