@@ -13,7 +13,13 @@ scale     the control plane at scale (scripts/bench_scale.py): 1,000 nodes, 3,00
           kwokctl's defaults and on stslab's settings, side by side, with the ratio
 workshop  (only with --only workshop) a workshop of N learners (--learners, default 10) on one
           simulated cluster, each running lab 01 at the same moment in their own namespace with
-          their own token (papermill, fast mode): wall time, passes, peak control-plane RSS
+          their own token (papermill, fast mode): wall time, passes, peak control-plane RSS,
+          the control plane's CPU and API requests; --pin keeps the learners' kernels off the
+          control plane's cores
+room      (only with --only room) workshop capacity: lab 01 recorded once from a learner's
+          account, then N learners at once (--learners): N-1 replay its API requests at the
+          recorded pace from one process, one runs it for real; the control plane on its own
+          cores (scripts/bench_room.py)
 kind      (only with --only kind) the offline kind node image: build time (warm: a no-op), then
           `stslab up --backend kind --node-image offline` with N workers (--kind-nodes,
           default 1) until every node is Ready and DNS answers, labs 01 and 02 on it, ``down``.
@@ -23,7 +29,6 @@ kind      (only with --only kind) the offline kind node image: build time (warm:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -38,8 +43,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+import bench_room
 import bench_scale
 import pandas as pd
+from bench_room import (
+    cores_of,
+    cpu_seconds,
+    learner_result,
+    requests_served,
+    split_cores,
+    start_learner,
+)
 
 from stslab.cluster import capacity
 from stslab.cluster.base import UpOptions
@@ -355,21 +369,16 @@ def _tree_rss_mib(roots: list[int]) -> float:
 
 RUN_LIMIT_S = 2700  # the whole workshop run; a learner's run still going then is stopped
 
-# One learner's headless run of lab 01, in its own process (each starts its own kernel).
-_LEARNER_RUN = """
-import json, sys
-from pathlib import Path
-from stslab.ops.runner import run_lab, select
-[path] = select(["01"])
-ns, build, out = sys.argv[1:4]
-r = run_lab(path, backend="existing", fast=True, build=Path(build), timeout=1800,
-            namespace=ns, parameters={"timeout": 900})
-Path(out).write_text(json.dumps({"ok": r.ok, "seconds": r.seconds, "error": r.error}))
-"""
+
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's children and theirs, once waited for (runners + kernels)."""
+    import resource
+
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def _workshop(learners: int) -> list[str]:
-    from stslab.cluster.existing import ExistingBackend
     from stslab.lab import progress
     from stslab.ops import workshop
 
@@ -383,12 +392,12 @@ def _workshop(learners: int) -> list[str]:
     people = workshop.create(admin, t, workshop.learner_names(learners), workshop="bench")
     create_s = time.perf_counter() - start
     print(f"workshop of {learners} created in {create_s:.1f}s", flush=True)
-    for p in people:  # each learner: `stslab up --backend existing` with their kubeconfig
-        with _env(KUBECONFIG=p.kubeconfig):
-            ExistingBackend(state / "learners" / p.name).up(
-                UpOptions(context=p.namespace, namespace=p.namespace)
-            )
     components = len(kwok.process_pids())
+    plane_cores = sorted({cores_of(pid) for pid in kwok.process_pids()})
+    print(f"control plane on cores {', '.join(plane_cores)}; learners on {cores_of(os.getpid())}")
+    cpu_before = cpu_seconds(kwok.process_pids())
+    kernels_before = _children_cpu_seconds()
+    requests_before = requests_served(admin)
     peak = [rss_mib(kwok.process_pids())[0]]
     idle = peak[0]
     learners_peak = [0.0]
@@ -406,18 +415,7 @@ def _workshop(learners: int) -> list[str]:
     start = time.perf_counter()
     try:
         for p in people:
-            env = os.environ | {"STSLAB_STATE": str(state / "learners" / p.name)}
-            env |= {"STSLAB_LEARNER": p.name, "STSLAB_BACKEND": "existing"}
-            args = [p.namespace, str(out / p.name), str(out / p.name / "result.json")]
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", _LEARNER_RUN, *args],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,  # each run and its kernel: one group to stop
-                )
-            )
+            procs.append(start_learner(p, state, out))
         for proc in procs:  # a run that hangs (a kernel that never answered) is stopped
             try:
                 proc.wait(timeout=max(1.0, start + RUN_LIMIT_S - time.perf_counter()))
@@ -431,12 +429,10 @@ def _workshop(learners: int) -> list[str]:
         done.set()
     wall = time.perf_counter() - start
     sampler.join()
-    results = []
-    for p in people:
-        try:
-            results.append(json.loads((out / p.name / "result.json").read_text()))
-        except (OSError, ValueError):
-            results.append({"ok": False, "seconds": 0.0, "error": "no result"})
+    plane_cpu = cpu_seconds(kwok.process_pids()) - cpu_before
+    kernels_cpu = _children_cpu_seconds() - kernels_before
+    requests = requests_served(admin) - requests_before
+    results = [learner_result(out, p.name) for p in people]
     passed = sum(1 for r in results if r["ok"])
     times = [r["seconds"] for r in results if r["ok"]] or [0.0]
     errors: dict[str, int] = {}
@@ -453,42 +449,63 @@ def _workshop(learners: int) -> list[str]:
     except Exception as e:  # noqa: BLE001 - the measurements above still count
         deleted = f"not finished ({e.__class__.__name__})"
     print(f"{passed}/{learners} passed in {wall:.0f}s; peak RSS {max(peak):.0f} MiB", flush=True)
+    n_plane = len(os.sched_getaffinity(kwok.process_pids()[0])) if left else 1
     lines = [
         f"| {learners} learners | {passed}/{learners} | {wall:.0f} s | "
-        f"{statistics.median(times):.0f} s / {max(times):.0f} s | {idle:.0f} MiB | "
+        f"{statistics.median(times):.0f} s / {max(times):.0f} s | "
+        f"{', '.join(plane_cores)} | {plane_cpu:.0f} s ({plane_cpu / wall / n_plane:.0%}) | "
+        f"{kernels_cpu:.0f} s | {requests:,.0f} ({requests / wall:.0f}/s) | {idle:.0f} MiB | "
         f"{max(peak):.0f} MiB | {max(learners_peak) / 1024:.1f} GiB | {len(seen)}/{learners} | "
         f"{create_s:.1f} s / {deleted} | {left}/{components} |"
     ]
     lines += [
-        f"| {n} × failed: {e} | | | | | | | | | |"
+        f"| {n} × failed: {e} | | | | | | | | | | | | | |"
         for e, n in sorted(errors.items(), key=lambda x: -x[1])[:3]
     ]
     return lines
 
 
-def bench_workshop(learners: int) -> list[str]:
+def bench_workshop(learners: int, *, pin: bool = False) -> list[str]:
+    cores = split_cores() if pin else None
+    where = (
+        "The control plane runs on its own cores and the learners' runners and kernels on the "
+        "others (`--pin`: CPU affinity set before the cluster starts, inherited by every "
+        "component and by the supervisor's restarts), as in a workshop where the kernels run "
+        "on the learners' laptops."
+        if cores
+        else "The learners' kernels share the cores with the control plane."
+    )
     lines = [
         "## Workshop: learners running lab 01 at once",
         "",
         f"{os.cpu_count()} cores. Each learner has a workshop namespace, token and kubeconfig "
         "(`stslab workshop create`), the existing backend, and runs lab 01 headless in fast "
-        "mode, all started together; waits may take up to 900 s under load.",
+        f"mode, all started together; waits may take up to 900 s under load. {where}",
         "",
-        "| workshop | lab 01 passed | wall time | per learner median / max | control-plane RSS "
+        "| workshop | lab 01 passed | wall time | per learner median / max | control plane's "
+        "cores | control-plane CPU (busy) | learners' CPU | API requests | control-plane RSS "
         "before | peak | learners' processes (runner + kernel) peak | progress ConfigMaps "
         "| workshop create / delete | control-plane processes left |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     # Lab 01 has up to ~12 pods per learner at once; a simulated node takes 110.
     nodes = max(3, -(-learners // 8))
+    everywhere = os.sched_getaffinity(0)
     with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
         backend = KwokBackend(Path(tmp))
-        backend.up(UpOptions(nodes=nodes, api_port=free_port(), dns_port=free_port()))
+        if cores:  # every component (and the supervisor) inherits this affinity
+            os.sched_setaffinity(0, cores[0])
+        try:
+            backend.up(UpOptions(nodes=nodes, api_port=free_port(), dns_port=free_port()))
+        finally:
+            if cores:  # this process, the learners' runners and their kernels
+                os.sched_setaffinity(0, cores[1])
         try:
             with _env(STSLAB_STATE=tmp):
                 lines += _workshop(learners)
         finally:
             backend.down()
+            os.sched_setaffinity(0, everywhere)
     lines += ["", f"{nodes} simulated worker nodes.", ""]
     print("\n".join(lines), flush=True)
     return lines
@@ -553,11 +570,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--only",
-        choices=["cluster", "labs", "views", "scale", "workshop", "kind"],
+        choices=["cluster", "labs", "views", "scale", "workshop", "room", "kind"],
         action="append",
     )
     parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
     parser.add_argument("--learners", type=int, default=10, help="workshop: learners at once")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="workshop: the control plane on half the cores, the learners' kernels on the rest",
+    )
     parser.add_argument("--pods", type=int, default=10_000, help="scale: the biggest workloads")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
@@ -585,7 +607,11 @@ def main() -> None:
     if "scale" in parts:
         lines += bench_scale.bench_scale(lambda pids: rss_mib(pids)[0], pods=args.pods)
     if "workshop" in parts:  # not by default: it loads the machine for several minutes
-        lines += bench_workshop(args.learners)
+        lines += bench_workshop(args.learners, pin=args.pin)
+    if "room" in parts:  # not by default: it loads the machine for several minutes
+        lines += bench_room.room_header()
+        lines += bench_room.bench_room(args.learners, lambda pids: rss_mib(pids)[0])
+        lines.append("")
     if "kind" in parts:  # not by default: it needs root, Docker and ~2 GB of images
         lines += bench_kind(args.kind_nodes)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -96,8 +96,8 @@ def run_demo(*, shared_store: bool, requests: int = 6) -> DemoResult:
                 req = urllib.request.Request(
                     url, method="POST" if i == 0 else "GET", headers={"Cookie": f"session={cookie}"}
                 )
-                try:
-                    with _DIRECT.open(req, timeout=5) as resp:
+                try:  # generous: a busy laptop's kernel may be slow to serve its own thread
+                    with _DIRECT.open(req, timeout=60) as resp:
                         status, body, headers = resp.status, resp.read().decode(), resp.headers
                 except urllib.error.HTTPError as e:
                     status, body, headers = e.code, e.read().decode(), e.headers
