@@ -37,8 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,7 +59,7 @@ from stslab.cluster.base import UpOptions
 from stslab.cluster.kwok import KwokBackend
 from stslab.core.errors import StslabError
 from stslab.core.paths import cache_dir, project_root
-from stslab.core.procs import free_port, pid_cmdline
+from stslab.core.procs import environment, free_port, pid_cmdline
 from stslab.core.versions import pinned
 
 T = TypeVar("T")
@@ -335,20 +334,6 @@ def bench_views() -> list[str]:
     return lines
 
 
-@contextmanager
-def _env(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _tree_rss_mib(roots: list[int]) -> float:
     """RSS of ``roots`` and all their descendants (the learners' runners and kernels)."""
     children: dict[int, list[int]] = {}
@@ -501,7 +486,7 @@ def bench_workshop(learners: int, *, pin: bool = False) -> list[str]:
             if cores:  # this process, the learners' runners and their kernels
                 os.sched_setaffinity(0, cores[1])
         try:
-            with _env(STSLAB_STATE=tmp):
+            with environment(STSLAB_STATE=tmp):
                 lines += _workshop(learners)
         finally:
             backend.down()
@@ -527,7 +512,7 @@ def bench_kind(workers: int) -> list[str]:
         if daemon is not None:
             rows.append(("private Docker engine start", timed(daemon.start)))
         try:
-            with _env(**({"DOCKER_HOST": daemon.host} if daemon else {}), STSLAB_STATE=tmp):
+            with environment(**({"DOCKER_HOST": daemon.host} if daemon else {}), STSLAB_STATE=tmp):
                 rows.append(("node image build (no-op when it exists)", timed(kindnode.build)))
                 up = ["up", "--backend", "kind", "--node-image", "offline", "--nodes", str(workers)]
                 rows.append(

@@ -52,7 +52,7 @@ from stslab.cluster.base import UpOptions
 from stslab.cluster.existing import ExistingBackend
 from stslab.cluster.kwok import KwokBackend
 from stslab.core.errors import StslabError
-from stslab.core.procs import free_port
+from stslab.core.procs import environment, free_port
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 RECORDER = "rec"  # the learner whose requests are recorded
@@ -405,13 +405,8 @@ def start_learner(learner: Any, state: Path, out: Path) -> subprocess.Popen[byte
     home = state / "learners" / learner.name
     env = os.environ | {"KUBECONFIG": learner.kubeconfig, "STSLAB_STATE": str(home)}
     env |= {"STSLAB_LEARNER": learner.name, "STSLAB_BACKEND": "existing"}
-    saved = os.environ.copy()
-    os.environ.update(env)
-    try:  # `stslab up --backend existing`, as the learner does
+    with environment(KUBECONFIG=learner.kubeconfig):  # `stslab up --backend existing`
         ExistingBackend(home).up(UpOptions(context=learner.namespace, namespace=learner.namespace))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     args = [learner.namespace, str(out / learner.name), str(out / learner.name / "result.json")]
     return subprocess.Popen(
         [sys.executable, "-c", _LEARNER_RUN, *args],
@@ -460,15 +455,8 @@ def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
             t = workshop.target(Path(rec.kubeconfig), rec.context)
             admin = workshop.admin_client(t)
             names = [RECORDER, "real"] + [f"r{i:03d}" for i in range(1, learners)]
-            saved = os.environ.get("STSLAB_STATE")
-            os.environ["STSLAB_STATE"] = tmp
-            try:
+            with environment(STSLAB_STATE=tmp):
                 people = {p.name: p for p in workshop.create(admin, t, names, workshop="room")}
-            finally:
-                if saved is None:
-                    os.environ.pop("STSLAB_STATE")
-                else:
-                    os.environ["STSLAB_STATE"] = saved
             plane = cores_of(backend.process_pids()[0])
             print(f"control plane on cores {plane}; learners on {cores_of(os.getpid())}")
             out = state / "runs"
@@ -523,14 +511,8 @@ def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
             buckets_after = latency_buckets(admin)
             real_result = learner_result(out, "real")
             start = time.monotonic()
-            os.environ["STSLAB_STATE"] = tmp
-            try:
+            with environment(STSLAB_STATE=tmp):
                 workshop.delete(admin, "room", timeout=600)
-            finally:
-                if saved is None:
-                    os.environ.pop("STSLAB_STATE")
-                else:
-                    os.environ["STSLAB_STATE"] = saved
             delete_s = time.monotonic() - start
     kept = sum(1 for r in results if r.served)
     p50, p99 = (bucket_quantile(buckets_before, buckets_after, q) for q in (0.5, 0.99))

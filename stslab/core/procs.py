@@ -10,6 +10,7 @@ import subprocess
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from stslab.core.errors import PortInUseError, StslabError, ToolMissingError
@@ -229,3 +230,18 @@ def run(
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise StslabError(f"{what or cmd[0]} failed (exit {proc.returncode}): {tail}")
     return proc.stdout
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set these environment variables for the block (and what it starts); put them back."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

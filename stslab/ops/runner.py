@@ -10,7 +10,6 @@ top to bottom, and is written executed to the build directory; its checks are it
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from stslab.core.errors import StslabError, UsageError
 from stslab.core.paths import HEADLESS_ENV, WRONG_ENV, build_dir, project_root
+from stslab.core.procs import environment
 from stslab.ops import proving
 
 
@@ -98,19 +98,19 @@ def run_lab(
     start = time.monotonic()
     # The kernel learns its notebook as under JupyterLab (progress files results by lab), and
     # that no one is there to click (the panels draw pictures instead of widgets).
-    saved = {k: os.environ.get(k) for k in ("JPY_SESSION_NAME", HEADLESS_ENV, WRONG_ENV)}
-    os.environ.update({"JPY_SESSION_NAME": str(path), HEADLESS_ENV: "1", WRONG_ENV: wrong or ""})
+    env = {"JPY_SESSION_NAME": str(path), HEADLESS_ENV: "1", WRONG_ENV: wrong or ""}
     try:
-        pm.execute_notebook(
-            str(source),
-            str(out),
-            parameters=params,
-            kernel_name="python3",
-            cwd=str(path.parent),
-            progress_bar=False,
-            execution_timeout=timeout,
-            start_timeout=start_timeout,
-        )
+        with environment(**env):
+            pm.execute_notebook(
+                str(source),
+                str(out),
+                parameters=params,
+                kernel_name="python3",
+                cwd=str(path.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+                start_timeout=start_timeout,
+            )
     except pm.PapermillExecutionError as e:
         return LabResult(
             number,
@@ -120,12 +120,6 @@ def run_lab(
             time.monotonic() - start,
             f"cell {e.exec_count}: {e.ename}: {e.evalue}".splitlines()[0][:200],
         )
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return LabResult(number, path, out, True, time.monotonic() - start)
 
 

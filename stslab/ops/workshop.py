@@ -33,14 +33,12 @@ on a throw-away learner before class.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import secrets
 import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +55,7 @@ from stslab.core.files import write_atomic
 from stslab.core.kube import wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
 from stslab.core.paths import build_dir, is_within
+from stslab.core.procs import environment
 from stslab.lab.room import Learner as Learner  # the record: re-exported for callers
 from stslab.lab.room import WorkshopRecord as WorkshopRecord
 from stslab.lab.room import record_path as record_path
@@ -390,6 +389,29 @@ def _ensure(create: Any, replace: Any, name: str, body: dict[str, Any], *ns: str
             replace(name, *ns, body)
 
 
+def _bind(
+    rbac: client.RbacAuthorizationV1Api,
+    name: str,
+    kind: str,
+    role: str,
+    subject: dict[str, str],
+    labels: dict[str, str],
+    namespace: str | None = None,
+) -> None:
+    """Bind ``subject`` to the Role (in ``namespace``) or ClusterRole ``role``."""
+    body = {
+        "metadata": {"name": name, "labels": labels},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        "subjects": [subject],
+    }
+    if namespace is None:
+        create, replace = rbac.create_cluster_role_binding, rbac.replace_cluster_role_binding
+        _ensure(create, replace, name, body)
+    else:
+        create, replace = rbac.create_namespaced_role_binding, rbac.replace_namespaced_role_binding
+        _ensure(create, replace, name, body, namespace)
+
+
 def _check_free(core: client.CoreV1Api, names: list[str], workshop: str) -> None:
     """Refuse (before changing anything) namespaces that exist and are not this workshop's."""
     for n in names:
@@ -521,45 +543,12 @@ def create(
             {"metadata": {"name": ROLE, "labels": labels}, "rules": ROLE_RULES},
             ns,
         )
-        _ensure(
-            rbac.create_namespaced_role_binding,
-            rbac.replace_namespaced_role_binding,
-            ROLE,
-            {
-                "metadata": {"name": ROLE, "labels": labels},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE},
-                "subjects": [subject],
-            },
-            ns,
-        )
+        _bind(rbac, ROLE, "Role", ROLE, subject, labels, ns)
         binding = f"{role}-{name}"
-        _ensure(
-            rbac.create_cluster_role_binding,
-            rbac.replace_cluster_role_binding,
-            binding,
-            {
-                "metadata": {"name": binding, "labels": labels},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": role,
-                },
-                "subjects": [subject],
-            },
-        )
+        _bind(rbac, binding, "ClusterRole", role, subject, labels)
         # Events about cluster-scoped objects (a volume's, its recycler pod's) are kept in
         # "default": learners may read them there, and change nothing.
-        _ensure(
-            rbac.create_namespaced_role_binding,
-            rbac.replace_namespaced_role_binding,
-            binding,
-            {
-                "metadata": {"name": binding, "labels": labels},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-                "subjects": [subject],
-            },
-            EVENTS_NAMESPACE,
-        )
+        _bind(rbac, binding, "Role", role, subject, labels, EVENTS_NAMESPACE)
         token = core.create_namespaced_service_account_token(
             ACCOUNT, ns, {"spec": {"expirationSeconds": hours * 3600}}
         )
@@ -579,27 +568,6 @@ def create(
         first.name,
     )
     return learners
-
-
-@contextmanager
-def _as_learner(learner: Learner, state: Path) -> Iterator[None]:
-    """Run this process (and the kernels it starts) as ``learner``: kubeconfig and state."""
-    values = {
-        "KUBECONFIG": learner.kubeconfig,
-        "STSLAB_STATE": str(state),
-        "STSLAB_BACKEND": "existing",
-        "STSLAB_LEARNER": learner.name,
-    }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def check(
@@ -627,7 +595,12 @@ def check(
         [learner] = create(api, t, [name], workshop=checking, hours=2, keep_record=False)
         print(f"learner {name} made in workshop {checking!r}", flush=True)
         state = workshop_dir() / name / "state"
-        with _as_learner(learner, state):
+        with environment(
+            KUBECONFIG=learner.kubeconfig,
+            STSLAB_STATE=str(state),
+            STSLAB_BACKEND="existing",
+            STSLAB_LEARNER=learner.name,
+        ):
             ExistingBackend(state).up(
                 UpOptions(context=learner.namespace, namespace=learner.namespace)
             )
@@ -679,23 +652,35 @@ def delete(api: client.ApiClient, workshop: str, *, timeout: float = 180) -> Del
         _delete(core.delete_namespace, ns.metadata.name)
     cluster_objects = _delete_learners_objects(api, sorted(n for n in names if n))
     admission = client.AdmissionregistrationV1Api(api)
-    for pb in admission.list_validating_admission_policy_binding(label_selector=selector).items:
-        _delete(admission.delete_validating_admission_policy_binding, pb.metadata.name)
-        cluster_objects.append(f"ValidatingAdmissionPolicyBinding {pb.metadata.name}")
-    for pol in admission.list_validating_admission_policy(label_selector=selector).items:
-        _delete(admission.delete_validating_admission_policy, pol.metadata.name)
-        cluster_objects.append(f"ValidatingAdmissionPolicy {pol.metadata.name}")
-    for b in rbac.list_cluster_role_binding(label_selector=selector).items:
-        _delete(rbac.delete_cluster_role_binding, b.metadata.name)
-        cluster_objects.append(f"ClusterRoleBinding {b.metadata.name}")
-    for r in rbac.list_cluster_role(label_selector=selector).items:
-        _delete(rbac.delete_cluster_role, r.metadata.name)
-        cluster_objects.append(f"ClusterRole {r.metadata.name}")
-    for b in rbac.list_namespaced_role_binding(EVENTS_NAMESPACE, label_selector=selector).items:
-        rbac.delete_namespaced_role_binding(b.metadata.name, EVENTS_NAMESPACE)
-    for r in rbac.list_namespaced_role(EVENTS_NAMESPACE, label_selector=selector).items:
-        rbac.delete_namespaced_role(r.metadata.name, EVENTS_NAMESPACE)
-        cluster_objects.append(f"Role {EVENTS_NAMESPACE}/{r.metadata.name}")
+    in_events = {"namespace": EVENTS_NAMESPACE}
+    made = [  # (kind, list, delete): the policy first, so no refusal outlives the workshop
+        (
+            "ValidatingAdmissionPolicyBinding",
+            admission.list_validating_admission_policy_binding,
+            admission.delete_validating_admission_policy_binding,
+        ),
+        (
+            "ValidatingAdmissionPolicy",
+            admission.list_validating_admission_policy,
+            admission.delete_validating_admission_policy,
+        ),
+        ("ClusterRoleBinding", rbac.list_cluster_role_binding, rbac.delete_cluster_role_binding),
+        ("ClusterRole", rbac.list_cluster_role, rbac.delete_cluster_role),
+        (
+            "RoleBinding",
+            partial(rbac.list_namespaced_role_binding, **in_events),
+            partial(rbac.delete_namespaced_role_binding, **in_events),
+        ),
+        (
+            "Role",
+            partial(rbac.list_namespaced_role, **in_events),
+            partial(rbac.delete_namespaced_role, **in_events),
+        ),
+    ]
+    for kind, list_, delete_ in made:
+        for obj in list_(label_selector=selector).items:
+            _delete(delete_, obj.metadata.name)
+            cluster_objects.append(f"{kind} {obj.metadata.name}")
     rec = WorkshopRecord.load()
     if rec and rec.workshop == workshop:
         names |= set(rec.learners)
