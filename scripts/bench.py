@@ -49,8 +49,8 @@ from bench_room import (
     cores_of,
     cpu_seconds,
     learner_result,
+    pinned_up,
     requests_served,
-    split_cores,
     start_learner,
 )
 
@@ -451,13 +451,12 @@ def _workshop(learners: int) -> list[str]:
 
 
 def bench_workshop(learners: int, *, pin: bool = False) -> list[str]:
-    cores = split_cores() if pin else None
     where = (
         "The control plane runs on its own cores and the learners' runners and kernels on the "
         "others (`--pin`: CPU affinity set before the cluster starts, inherited by every "
         "component and by the supervisor's restarts), as in a workshop where the kernels run "
         "on the learners' laptops."
-        if cores
+        if pin
         else "The learners' kernels share the cores with the control plane."
     )
     lines = [
@@ -475,22 +474,9 @@ def bench_workshop(learners: int, *, pin: bool = False) -> list[str]:
     ]
     # Lab 01 has up to ~12 pods per learner at once; a simulated node takes 110.
     nodes = max(3, -(-learners // 8))
-    everywhere = os.sched_getaffinity(0)
     with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
-        backend = KwokBackend(Path(tmp))
-        if cores:  # every component (and the supervisor) inherits this affinity
-            os.sched_setaffinity(0, cores[0])
-        try:
-            backend.up(UpOptions(nodes=nodes, api_port=free_port(), dns_port=free_port()))
-        finally:
-            if cores:  # this process, the learners' runners and their kernels
-                os.sched_setaffinity(0, cores[1])
-        try:
-            with environment(STSLAB_STATE=tmp):
-                lines += _workshop(learners)
-        finally:
-            backend.down()
-            os.sched_setaffinity(0, everywhere)
+        with pinned_up(KwokBackend(Path(tmp)), nodes, pin=pin), environment(STSLAB_STATE=tmp):
+            lines += _workshop(learners)
     lines += ["", f"{nodes} simulated worker nodes.", ""]
     print("\n".join(lines), flush=True)
     return lines

@@ -369,10 +369,13 @@ def bucket_quantile(before: dict[float, float], after: dict[float, float], q: fl
 
 
 @contextmanager
-def pinned_up(backend: KwokBackend, nodes: int) -> Iterator[None]:
-    """Start ``backend`` on the control plane's cores; this process moves to the others."""
-    plane, rest = split_cores()
+def pinned_up(backend: KwokBackend, nodes: int, *, pin: bool = True) -> Iterator[None]:
+    """Start ``backend`` for the block, then take it down.
+
+    ``pin``: on the control plane's cores, while this process moves to the others.
+    """
     everywhere = os.sched_getaffinity(0)
+    plane, rest = split_cores() if pin else (everywhere, everywhere)
     os.sched_setaffinity(0, plane)  # every component (and the supervisor) inherits it
     try:
         backend.up(UpOptions(nodes=nodes, api_port=free_port(), dns_port=free_port()))
