@@ -16,10 +16,11 @@ workshop  (only with --only workshop) a workshop of N learners (--learners, defa
           their own token (papermill, fast mode): wall time, passes, peak control-plane RSS,
           the control plane's CPU and API requests; --pin keeps the learners' kernels off the
           control plane's cores
-room      (only with --only room) workshop capacity: lab 01 recorded once from a learner's
-          account, then N learners at once (--learners): N-1 replay its API requests at the
-          recorded pace from one process, one runs it for real; the control plane on its own
-          cores (scripts/bench_room.py)
+room      (only with --only room) workshop capacity: lab 01 (or --labs 01,03 or all) recorded
+          once from a learner's account, then N learners at once (--learners): N-1 replay its
+          API requests at the recorded pace from one process (with several labs each starts at
+          a different one), one runs them for real; the control plane on its own cores
+          (scripts/bench_room.py)
 kind      (only with --only kind) the offline kind node image: build time (warm: a no-op), then
           `stslab up --backend kind --node-image offline` with N workers (--kind-nodes,
           default 1) until every node is Ready and DNS answers, labs 01 and 02 on it, ``down``.
@@ -61,6 +62,7 @@ from stslab.core.errors import StslabError
 from stslab.core.paths import cache_dir, project_root
 from stslab.core.procs import environment, free_port, pid_cmdline
 from stslab.core.versions import pinned
+from stslab.ops.runner import discover
 
 T = TypeVar("T")
 
@@ -547,6 +549,11 @@ def main() -> None:
     parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
     parser.add_argument("--learners", type=int, default=10, help="workshop: learners at once")
     parser.add_argument(
+        "--labs",
+        default="01",
+        help="room: the labs recorded and replayed, by number (01,03) or all (default 01)",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="workshop: the control plane on half the cores, the learners' kernels on the rest",
@@ -581,7 +588,8 @@ def main() -> None:
         lines += bench_workshop(args.learners, pin=args.pin)
     if "room" in parts:  # not by default: it loads the machine for several minutes
         lines += bench_room.room_header()
-        lines += bench_room.bench_room(args.learners, lambda pids: rss_mib(pids)[0])
+        labs = sorted(discover()) if args.labs == "all" else args.labs.split(",")
+        lines += bench_room.bench_room(args.learners, lambda pids: rss_mib(pids)[0], labs)
         lines.append("")
     if "kind" in parts:  # not by default: it needs root, Docker and ~2 GB of images
         lines += bench_kind(args.kind_nodes)

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -52,6 +52,7 @@ from stslab.cluster.base import UpOptions
 from stslab.cluster.existing import ExistingBackend
 from stslab.cluster.kwok import KwokBackend
 from stslab.core.errors import StslabError
+from stslab.core.labels import LEARNER_LABEL
 from stslab.core.procs import environment, free_port
 
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
@@ -111,6 +112,7 @@ class Request:
     content_type: str
     status: int
     held: float  # a watch: how long it stayed open
+    stamp: float = 0.0  # when it was received (seconds since the epoch)
 
 
 _METHODS = {
@@ -166,6 +168,7 @@ def recording(audit_log: Path, namespace: str) -> list[Request]:
                 content_type=_content_type(e["verb"], e["requestURI"], obj),
                 status=int(e.get("responseStatus", {}).get("code", 0)),
                 held=_when(e["stageTimestamp"]) - received if e["verb"] == "watch" else 0.0,
+                stamp=received,
             )
         )
     return out
@@ -240,6 +243,9 @@ def replay(
             watches.append(t)
             continue
         body = None if r.body is None else r.body.decode().replace(old_namespace, namespace)
+        if body:  # the recorded learner's name on their machines, volumes and tolerations
+            for said in (f'"{LEARNER_LABEL}": "{RECORDER}"', f'"value": "{RECORDER}"'):
+                body = body.replace(said, said.replace(f'"{RECORDER}"', f'"{learner}"'))
         if r.verb == "update" and body:  # the recorded resourceVersion is not this object's
             doc = json.loads(body)
             doc.get("metadata", {}).pop("resourceVersion", None)
@@ -268,6 +274,20 @@ def replay(
     for t in watches:
         t.join(timeout=120)
     return out
+
+
+def rotated(requests: list[Request], cut: float) -> list[Request]:
+    """The recording started at ``cut`` s (a lab's start), its earlier part played after it.
+
+    A room does not start every lab at once: replay ``i`` starts at a different lab, so while
+    the room runs every lab is in use.
+    """
+    if cut <= 0:
+        return requests
+    span = requests[-1].at + 1.0
+    later = [replace(r, at=r.at - cut) for r in requests if r.at >= cut]
+    earlier = [replace(r, at=r.at + span - cut) for r in requests if r.at < cut]
+    return later + earlier
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -390,27 +410,33 @@ def pinned_up(backend: KwokBackend, nodes: int, *, pin: bool = True) -> Iterator
 
 # -- a learner running lab 01 for real ----------------------------------------------------------
 
-# One learner's headless run of lab 01, in its own process (each starts its own kernel).
+# One learner's headless run of the labs, one after the other, in its own process (each lab
+# starts its own kernel). It writes when each lab started: where the replays' recordings turn.
 _LEARNER_RUN = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 from stslab.ops.runner import run_lab, select
-[path] = select(["01"])
-ns, build, out = sys.argv[1:4]
-r = run_lab(path, backend="existing", fast=True, build=Path(build), timeout=1800,
-            namespace=ns, parameters={"timeout": 900}, start_timeout=900)
-Path(out).write_text(json.dumps({"ok": r.ok, "seconds": r.seconds, "error": r.error}))
+ns, build, out, labs = sys.argv[1:5]
+starts, runs = [], []
+for path in select(labs.split(",")):
+    starts.append(time.time())
+    runs.append(run_lab(path, backend="existing", fast=True, build=Path(build), timeout=1800,
+                        namespace=ns, parameters={"timeout": 900}, start_timeout=900))
+failed = [f"{r.number}: {r.error}" for r in runs if not r.ok]
+Path(out).write_text(json.dumps({"ok": not failed, "seconds": sum(r.seconds for r in runs),
+                                 "error": "; ".join(failed), "starts": starts}))
 """
 
 
-def start_learner(learner: Any, state: Path, out: Path) -> subprocess.Popen[bytes]:
-    """Lab 01 headless as ``learner`` (a workshop.Learner): their kubeconfig, namespace, state."""
+def start_learner(learner: Any, state: Path, out: Path, labs: list[str]) -> subprocess.Popen[bytes]:
+    """``labs`` headless as ``learner`` (a workshop.Learner): their kubeconfig, namespace, state."""
     home = state / "learners" / learner.name
     env = os.environ | {"KUBECONFIG": learner.kubeconfig, "STSLAB_STATE": str(home)}
     env |= {"STSLAB_LEARNER": learner.name, "STSLAB_BACKEND": "existing"}
     with environment(KUBECONFIG=learner.kubeconfig):  # `stslab up --backend existing`
         ExistingBackend(home).up(UpOptions(context=learner.namespace, namespace=learner.namespace))
-    args = [learner.namespace, str(out / learner.name), str(out / learner.name / "result.json")]
+    result = out / learner.name / "result.json"
+    args = [learner.namespace, str(out / learner.name), str(result), ",".join(labs)]
     return subprocess.Popen(
         [sys.executable, "-c", _LEARNER_RUN, *args],
         env=env,
@@ -441,13 +467,22 @@ def _credentials(kubeconfig: str, tmp: Path) -> tuple[str, str, str]:
     return cluster["server"], str(ca), user["token"]
 
 
-def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
-    """Record lab 01 once, then ``learners`` at once: all but one replayed, one for real."""
-    from stslab.ops import workshop
+def bench_room(
+    learners: int, rss: Callable[[list[int]], float], labs: list[str] | None = None
+) -> list[str]:
+    """Record ``labs`` once, then ``learners`` at once: all but one replayed, one for real.
 
+    ``labs`` are lab numbers (default lab 01). With several, replay ``i`` starts at lab
+    ``i mod len(labs)`` (see :func:`rotated`), and the real learner runs them all.
+    """
+    from stslab.ops import workshop
+    from stslab.ops.runner import select
+
+    labs = labs or ["01"]
+    select(labs)  # an unknown lab is refused before anything starts
     if learners < 2:
         raise StslabError("--learners must be at least 2 (one runs for real)", "pass --learners 50")
-    nodes = max(3, -(-learners // 8))  # lab 01 has up to ~12 pods a learner; a node takes 110
+    nodes = max(3, -(-learners // 8))  # a lab has up to ~12 pods a learner; a node takes 110
     n_plane = len(split_cores()[0])
     with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
         state = Path(tmp)
@@ -464,13 +499,15 @@ def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
             print(f"control plane on cores {plane}; learners on {cores_of(os.getpid())}")
             out = state / "runs"
             # 1. The recording: one learner alone.
-            start_learner(people[RECORDER], state, out).wait(timeout=1800)
+            start_learner(people[RECORDER], state, out, labs).wait(timeout=3600)
             alone = learner_result(out, RECORDER)
             time.sleep(3)  # the audit log is written in batches
             requests = recording(backend.audit_log, people[RECORDER].namespace)
             watches = sum(1 for r in requests if r.verb == "watch")
+            cuts = [max(0.0, t - requests[0].stamp) for t in alone.get("starts", [0.0])]
             print(
-                f"recorded lab 01: {len(requests)} requests ({watches} watches) over "
+                f"recorded labs {', '.join(labs)}: {len(requests)} requests "
+                f"({watches} watches) over "
                 f"{requests[-1].at:.0f} s; alone it {'passed' if alone['ok'] else 'FAILED'} "
                 f"in {alone['seconds']:.0f} s {alone['error']}",
                 flush=True,
@@ -478,12 +515,12 @@ def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
             # 2. The room: the replays and one real learner, all at once.
             replayed = [people[f"r{i:03d}"] for i in range(1, learners)]
             jobs = []
-            for p in replayed:
+            for i, p in enumerate(replayed):
                 server, ca, token = _credentials(p.kubeconfig, state / "runs" / p.name)
                 jobs.append(
                     partial(
                         replay,
-                        requests,
+                        rotated(requests, cuts[i % len(cuts)]),
                         server=server,
                         ca=ca,
                         token=token,
@@ -504,9 +541,9 @@ def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
 
             threading.Thread(target=sample, daemon=True).start()
             began = time.monotonic()
-            real = start_learner(people["real"], state, out)
+            real = start_learner(people["real"], state, out, labs)
             results = run_threads(jobs)
-            real.wait(timeout=1800)
+            real.wait(timeout=3600)
             wall = time.monotonic() - began
             done.set()
             plane_cpu = cpu_seconds(backend.process_pids()) - cpu_before
@@ -527,7 +564,8 @@ def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
     differing = sum(len(r.writes_differing) for r in results)
     writes = sum(1 for x in requests if x.verb in WRITES) * len(results)
     line = (
-        f"| {learners} | {kept}/{len(results)} | {differing}/{writes} | "
+        f"| {learners} | {'all' if len(labs) > 1 else labs[0]} | {kept}/{len(results)} | "
+        f"{differing}/{writes} | "
         f"{'pass' if real_result['ok'] else 'FAIL'} "
         f"({real_result['seconds']:.0f} s; alone {alone['seconds']:.0f} s) | "
         f"≤ {p50 * 1000:.0f} / ≤ {p99 * 1000:.0f} ms | "
@@ -538,7 +576,7 @@ def bench_room(learners: int, rss: Callable[[list[int]], float]) -> list[str]:
     print(line, flush=True)
     lines = [line]
     lines += [
-        f"| {n} × {what} | | | | | | | | | | |"
+        f"| {n} × {what} | | | | | | | | | | | |"
         for what, n in sorted(problems.items(), key=lambda x: -x[1])[:3]
     ]
     return lines
@@ -550,19 +588,20 @@ def room_header(requests_note: str = "") -> list[str]:
         "## Workshop capacity: one control plane, a room of learners",
         "",
         f"{os.cpu_count()} cores: the control plane on one half, the learners on the other "
-        "(CPU affinity). Lab 01 is recorded once from a learner's account (the API server's "
-        "audit log); then all but one learner replay it at once, each with their own token in "
-        "their own namespace at the recorded pace, and one more runs lab 01 for real in a "
-        "kernel. A replayed learner is served when the control plane answers every request "
+        "(CPU affinity). The labs are recorded once from a learner's account (the API server's "
+        "audit log); then all but one learner replay them at once, each with their own token in "
+        "their own namespace at the recorded pace (with every lab, each replay starts at a "
+        "different lab, so all are in use at once), and one more runs the labs for real in "
+        "kernels. A replayed learner is served when the control plane answers every request "
         "(no 5xx, no 429, no refused or dropped connection); answers that differ from the "
         "recording (a 404 for a pod a controller had not made yet) are counted apart. "
         "Latency is the API server's own (its histogram's bucket bounds, watches left out). "
         f"{requests_note}",
         "",
-        "| learners at once | replayed learners served | writes answered otherwise than "
-        "recorded | the real learner's lab 01 | "
+        "| learners at once | labs | replayed learners served | writes answered otherwise "
+        "than recorded | the real learner's labs | "
         "API server latency p50 / p99 | replays behind schedule, median / most | "
         "control plane's cores | "
         "control-plane CPU (busy) | API requests | control-plane RSS peak | workshop delete |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]

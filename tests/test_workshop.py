@@ -15,20 +15,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from stslab.cli import main
 from stslab.cluster.base import ClusterRecord, UpOptions
 from stslab.cluster.existing import ExistingBackend
-from stslab.core.kube import api_client
+from stslab.core.kube import api_client, wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
-from stslab.lab import check, progress
+from stslab.lab import check, dra, progress
 from stslab.lab.context import Lab
+from stslab.lab.pools import learner_taint
 from stslab.ops import workshop
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[1]
+LABS = sorted(p.stem.split("-")[0] for p in (ROOT / "labs").glob("0*.ipynb"))
 
 
 @dataclass
@@ -159,8 +161,8 @@ def test_learners_make_and_change_only_their_own_cluster_objects(ws: Workshop) -
     def sc(name: str, owner: str | None) -> dict[str, object]:
         return {"metadata": meta(name, owner), "provisioner": "kubernetes.io/no-provisioner"}
 
-    def node(name: str, owner: str | None) -> dict[str, object]:
-        return {"metadata": meta(name, owner)}
+    def node(name: str, owner: str | None) -> dict[str, object]:  # tainted for its owner alone
+        return {"metadata": meta(name, owner), "spec": {"taints": [learner_taint(owner or "x")]}}
 
     cordon = {"spec": {"unschedulable": True}}
     kinds = [
@@ -188,10 +190,77 @@ def test_learners_make_and_change_only_their_own_cluster_objects(ws: Workshop) -
             _refused("another learner's", patch, mine, give)  # giving it away
         finally:
             delete(mine)
-    # The cluster's own machines stay out of reach (a lab's cordon on a shared cluster).
+    # The cluster's own machines stay out of reach (a lab's cordon on a shared cluster), their
+    # status too (a simulated machine's GPUs).
     _refused("not kwok-worker-1", ann.patch_node, "kwok-worker-1", cordon)
+    gpus = {"status": {"capacity": {"nvidia.com/gpu": "8"}}}
+    _refused("not kwok-worker-1", ann.patch_node_status, "kwok-worker-1", gpus)
+    # A learner's machine keeps its taint: no machine of theirs draws other learners' pods.
+    bare = {"metadata": meta(f"{ann_ns}-5", a)}
+    _refused(f"keep the taint {LEARNER_LABEL}={a}:NoSchedule", ann.create_node, bare)
+    ann.create_node(node(f"{ann_ns}-5", a))
+    try:
+        _refused("keep the taint", ann.patch_node, f"{ann_ns}-5", {"spec": {"taints": None}})
+        ann.patch_node_status(f"{ann_ns}-5", gpus)  # their own machine's GPUs: allowed
+        # Devices (DRA) are published only for their own machines.
+        if dra.served(ann.api_client):
+            dyn = dynamic.DynamicClient(ann.api_client)
+            slices = dyn.resources.get(api_version=dra.API, kind="ResourceSlice")
+            theirs = dra.resource_slice("kwok-worker-1", 4, "fake")
+            theirs["metadata"] |= {"name": f"{ann_ns}-6", "labels": {LEARNER_LABEL: a}}
+            _refused("only on their own machines", lambda: slices.create(body=theirs))
+            own = dra.resource_slice(f"{ann_ns}-5", 4, "fake")
+            own["metadata"] |= {"name": f"{ann_ns}-7", "labels": {LEARNER_LABEL: a}}
+            slices.create(body=own)
+            _refused("only their own", _bobs_delete(bob, "ResourceSlice"), f"{ann_ns}-7")
+            slices.delete(name=f"{ann_ns}-7")
+    finally:
+        ann.delete_node(f"{ann_ns}-5")
     # Namespaces are RBAC's: no learner deletes another's, or their own.
     assert _status(lambda: ann.delete_namespace(f"learner-{b}")) == 403
+
+
+def test_an_expired_token_is_one_line(
+    ws: Workshop,
+    api: client.ApiClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A token the API server no longer accepts: one line, and nothing made or recorded.
+
+    An expired token and a revoked one get the same 401 from the API server; the revoked one is
+    made here (its ServiceAccount deleted), since the shortest token lives 10 minutes.
+    """
+    learner = ws.learners[f"ann-{ws.name}"]
+    core = client.CoreV1Api(api)
+    ns = learner.namespace
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "short-lived"}})
+    token = core.create_namespaced_service_account_token(
+        "short-lived", ns, {"spec": {"expirationSeconds": 600}}
+    ).status.token
+    core.delete_namespaced_service_account("short-lived", ns)
+    kubeconfig = yaml.safe_load(Path(learner.kubeconfig).read_text())
+    kubeconfig["users"][0]["user"] = {"token": token}
+    revoked = tmp_path / "kubeconfig"
+    revoked.write_text(yaml.safe_dump(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(revoked))
+    monkeypatch.setenv("STSLAB_STATE", str(tmp_path / "state"))
+    wait_until(
+        lambda: _status(lambda: client.CoreV1Api(api_client(revoked)).read_namespace(ns)) == 401,
+        timeout=30,
+        what="the deleted account's token being refused",
+    )
+    code = main(["up", "--backend", "existing", "--context", ns, "--namespace", ns])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "401" in err and "new kubeconfig" in err and "\n" not in err, err
+    assert main(["status"]) != 0  # nothing recorded
+    capsys.readouterr()
+
+
+def _bobs_delete(bob: client.CoreV1Api, kind: str) -> Callable[[str], object]:
+    res = dynamic.DynamicClient(bob.api_client).resources.get(api_version=dra.API, kind=kind)
+    return lambda name: res.delete(name=name)
 
 
 def test_list_shows_learners_and_kubeconfigs(
@@ -321,6 +390,7 @@ def test_delete_removes_namespaces_cluster_rbac_and_files(
     core.delete_namespace(f"learner-{name}")
 
 
+@pytest.mark.timeout(1500)  # every lab, one after the other (about 6 minutes)
 def test_check_runs_labs_on_a_throwaway_learner_and_deletes_it(
     ws: Workshop,
     kwok_cluster: ClusterRecord,
@@ -332,12 +402,16 @@ def test_check_runs_labs_on_a_throwaway_learner_and_deletes_it(
     monkeypatch.setenv("STSLAB_STATE", str(ws.state))
     record_before = workshop.record_path().read_text()
     args = ["--kubeconfig", str(ws.kubeconfig), "--workshop", ws.name, "--yes"]
-    assert main(["workshop", "check", "00", *args]) == 0
+    # Every lab, on one learner account (labs 05 and 06 on machines of the learner's own).
+    assert main(["workshop", "check", *args]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     made = re.search(r"learner (check-[0-9a-f]+) made", out)
     assert made, out
     learner = made.group(1)
-    assert "00-index" in out and "pass" in out and f"learner {learner} deleted" in out
+    for lab in LABS:
+        assert re.search(rf"{lab}\S*\s.*pass", out), out
+    assert f"learner {learner} deleted" in out
+    assert not client.CoreV1Api(api).list_node(label_selector=f"{LEARNER_LABEL}={learner}").items
     # Nothing of the throw-away learner is left, and the real workshop is untouched.
     sel = f"{WORKSHOP_LABEL}={ws.name}-check"
     assert not client.CoreV1Api(api).list_namespace(label_selector=sel).items

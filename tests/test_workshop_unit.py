@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -84,3 +85,25 @@ def test_learner_kubeconfig_is_one_namespaced_context() -> None:
     assert doc["current-context"] == "learner-ann"
     assert doc["contexts"][0]["context"]["namespace"] == "learner-ann"
     assert doc["users"][0]["user"] == {"token": "tok"}
+
+
+def test_a_cluster_older_than_1_30_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ValidatingAdmissionPolicy v1 served: the version needed, before anything is made."""
+
+    class Served:  # what an older API server lists under admissionregistration.k8s.io/v1
+        def __init__(self, api: object) -> None:
+            pass
+
+        def get_api_resources(self) -> object:
+            hooks = SimpleNamespace(name="validatingwebhookconfigurations")
+            return SimpleNamespace(resources=[hooks])
+
+        def get_code(self) -> object:
+            return SimpleNamespace(git_version="v1.29.4")
+
+    monkeypatch.setattr(workshop.client, "AdmissionregistrationV1Api", Served)
+    monkeypatch.setattr(workshop.client, "VersionApi", Served)
+    target = workshop.Target(context="old", server="https://old.example:6443", kubeconfig=Path("k"))
+    with pytest.raises(UsageError) as e:
+        workshop.check_can_confine(object(), target)
+    assert "v1.29.4" in str(e.value) and "1.30 or later" in e.value.fix

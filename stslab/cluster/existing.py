@@ -78,7 +78,8 @@ class ExistingBackend(Backend):
         """A shared cluster whose nodes are all simulated (kwok) runs no containers.
 
         A workshop on a simulated cluster: the labs then take their simulated path (no exec
-        into a pod, nothing written into volumes) instead of failing on it.
+        into a pod, nothing written into volumes) instead of failing on it. There, an account
+        that may create nodes (a workshop learner's) can add simulated machines of its own.
         """
         try:
             found = client.CoreV1Api(api).list_node().items
@@ -88,6 +89,10 @@ class ExistingBackend(Backend):
             return self
         simulated = copy.copy(self)
         simulated.runs_containers = False
+        review = client.AuthorizationV1Api(api).create_self_subject_access_review(
+            {"spec": {"resourceAttributes": {"verb": "create", "resource": "nodes"}}}
+        )
+        simulated.can_add_nodes = bool(review.status.allowed)
         return simulated
 
     def checks(self) -> list[Check]:
@@ -151,6 +156,12 @@ class ExistingBackend(Backend):
             core.read_namespace(ns)
             return False
         except ApiException as e:
+            if e.status == 401:  # a workshop token lasts the hours it was made for
+                raise StslabError(
+                    "the cluster refused your credentials (401 Unauthorized): the token "
+                    "expired or was revoked",
+                    "ask your instructor for a new kubeconfig",
+                ) from e
             if e.status != 404:
                 raise StslabError(
                     f"the cluster refused to show namespace {ns} ({e.status} {e.reason})",

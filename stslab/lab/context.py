@@ -46,6 +46,7 @@ from stslab.core.labels import (
     LEARNER_LABEL,
     LEARNER_OWNED_KINDS,
     OWNED_LABEL,
+    POOL_LABEL,
 )
 from stslab.core.paths import WRONG_ENV, project_root
 from stslab.lab import check, dra, learner_yaml, pools, progress
@@ -150,6 +151,7 @@ class Lab:
     def _is_shared(self) -> bool:
         """Whether the namespace is someone's to keep (see the module docstring)."""
         self.learner: str | None = None
+        self.machines: str | None = None  # the pool of the learner's own machines, once made
         try:
             ns = self.core.read_namespace(self.namespace)
         except ApiException as e:
@@ -177,9 +179,11 @@ class Lab:
         """Apply ``manifest`` in the lab namespace, server-side (``kubectl apply --server-side``).
 
         Applying it again changes nothing, so a cell that applies can be run twice. Every object
-        gets the lab label (cluster-scoped ones too), which is how cleanup finds them.
+        gets the lab label (cluster-scoped ones too), which is how cleanup finds them. On a
+        workshop learner's account its pods also tolerate the learner's own machines, and go
+        to them once the lab has some (:meth:`own_machines`).
         """
-        self._label(manifest)
+        self.label(manifest)
         applied = server_side_apply(self.api, manifest, self.namespace)
         learner_yaml.show(manifest)
         return applied
@@ -192,12 +196,40 @@ class Lab:
         """
         return f"{self.namespace}-{name}" if self.learner else name
 
-    def _label(self, manifest: dict[str, Any]) -> None:
-        """The lab label on every object; a workshop learner's name on their cluster objects."""
+    def label(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Mark ``manifest`` as this lab's, as :meth:`apply` does; return it.
+
+        The lab label on every object (cleanup selects by it); on a workshop learner's account,
+        their name on the cluster objects they make (the workshop's admission policy requires
+        it), and their pods steered as :meth:`own_machines` says.
+        """
         labels = manifest.setdefault("metadata", {}).setdefault("labels", {})
         labels[LAB_LABEL] = self.namespace
         if self.learner and manifest.get("kind") in LEARNER_OWNED_KINDS:
             labels[LEARNER_LABEL] = self.learner
+        spec = pod_spec(manifest)
+        if self.learner and spec is not None:
+            tolerations = spec.setdefault("tolerations", [])
+            if learner_toleration(self.learner) not in tolerations:
+                tolerations.append(learner_toleration(self.learner))
+            if self.machines:
+                spec.setdefault("nodeSelector", {}).setdefault(POOL_LABEL, self.machines)
+        return manifest
+
+    def own_machines(self, count: int) -> list[str]:
+        """Simulated machines of the learner's own, for a lab that cordons or removes nodes.
+
+        On a workshop learner's account on a simulated shared cluster the cluster's workers are
+        everyone's: the lab adds ``count`` machines ``<namespace>-node-N`` (tainted for this
+        learner alone, removed by cleanup) and sends its pods there from then on. Elsewhere the
+        lab's pods use the cluster's workers: returns ``[]`` (and on a real shared cluster,
+        where no machine can be added, also ``[]``: the lab says what it leaves out).
+        """
+        if not self.learner or not self.cluster.can_add_nodes:
+            return []
+        names = pools.create_pool(self, "node", count)
+        self.machines = f"{self.namespace}-node"
+        return names
 
     def apply_all(self, manifests: list[dict[str, Any]]) -> None:
         """Apply each manifest in turn, printing what it is (as ``kubectl apply -f`` does)."""
@@ -264,7 +296,7 @@ class Lab:
             text = learner_yaml.filled(text, kept["fill"], name) if is_fill else kept
         docs = learner_yaml.parse(text, name)
         for d in docs:  # labelled as apply() will label it: the dry run judges that object
-            self._label(d)
+            self.label(d)
         learner_yaml.dry_run(self.api, self.namespace, docs, name, hint)
         return docs
 
@@ -272,8 +304,9 @@ class Lab:
         """The learner's answer ``value`` to exercise ``name``, as written in the cell.
 
         Left unanswered (``...``) in fast mode (headless runs), it is the solution kept apart in
-        ``labs/solutions/<lab>.yaml`` (``{by_backend: {...}}`` where the cluster decides), so no
-        lab cell gives an answer away. A failed check on it offers :meth:`hint`.
+        ``labs/solutions/<lab>.yaml`` (``{by_backend: {simulated: .., kind: ..}}`` where the
+        cluster decides), so no lab cell gives an answer away. A failed check on it offers
+        :meth:`hint`.
         """
         if self.fast and _unanswered(value):
             value = self._solution(name)
@@ -297,7 +330,13 @@ class Lab:
                 wrong = solution.replace(old, new)
             solution = wrong
         if isinstance(solution, dict) and "by_backend" in solution:  # the cluster decides
-            return solution["by_backend"][self.backend]
+            # Any simulated cluster (a workshop's shared one too) gives the same answer.
+            key = self.backend if self.cluster.runs_containers else "simulated"
+            if key not in solution["by_backend"]:
+                raise UsageError(
+                    f"no kept solution for {name} on the {self.backend} backend", "answer it"
+                )
+            return solution["by_backend"][key]
         return solution
 
     def hint(self, name: str | None = None) -> None:
@@ -518,6 +557,26 @@ class Lab:
                 except ApiException as e:
                     if e.status != 404:
                         raise
+
+
+def pod_spec(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec inside ``manifest`` (a Pod, a workload's template); None for other kinds."""
+    kind, spec = manifest.get("kind"), manifest.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    elif kind not in ("StatefulSet", "Deployment", "ReplicaSet", "DaemonSet", "Job"):
+        return None
+    template = spec.get("template")
+    return template.setdefault("spec", {}) if isinstance(template, dict) else None
+
+
+def learner_toleration(learner: str) -> dict[str, str]:
+    """What lets a pod onto learner ``learner``'s own machines (see :func:`pools.learner_taint`)."""
+    return {"key": LEARNER_LABEL, "operator": "Equal", "value": learner, "effect": "NoSchedule"}
 
 
 def kept_solutions(lab: str) -> dict[str, Any]:

@@ -92,15 +92,21 @@ def create(api: client.ApiClient, manifest: dict[str, Any], namespace: str | Non
     return res.create(body=manifest, namespace=namespace)
 
 
-def delete_labelled(api: client.ApiClient, selector: str) -> None:
-    """Delete the cluster-scoped DRA objects (classes, slices) carrying ``selector``."""
+def delete_labelled(api: client.ApiClient, selector: str) -> list[str]:
+    """Delete the cluster-scoped DRA objects (classes, slices) carrying ``selector``.
+
+    Returns what went, as ``Kind name``.
+    """
     if not served(api):
-        return
+        return []
     dyn = dynamic.DynamicClient(api)
+    gone = []
     for kind in ("ResourceSlice", "DeviceClass"):
         res = dyn.resources.get(api_version=API, kind=kind)
         for item in res.get(label_selector=selector).items:
             res.delete(name=item.metadata.name)
+            gone.append(f"{kind} {item.metadata.name}")
+    return gone
 
 
 def allocations(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from stslab.cluster import gpu_install
 from stslab.cluster.nodes import advertise_gpus, create_node, kwok_node
@@ -44,17 +45,20 @@ def create_pool(
     ``taint`` keeps pods that do not tolerate GPUs off these nodes.
     """
     if not lab.cluster.can_add_nodes:
+        _refuse_shared_workers(lab)
         return _adopt_workers(lab, pool, count, gpus=gpus, taint=taint)
     names = []
     for i in range(count):
         name = f"{lab.namespace}-{pool}-{i + 1}"
         manifest = kwok_node(i, gpus, name=name)
         labels = {POOL_LABEL: f"{lab.namespace}-{pool}", LAB_LABEL: lab.namespace}
-        if getattr(lab, "learner", None):  # a workshop learner's machine (see Lab._label)
-            labels[LEARNER_LABEL] = lab.learner
+        learner = getattr(lab, "learner", None)
+        if learner:  # a workshop learner's machine (see Lab.label): theirs alone
+            labels[LEARNER_LABEL] = learner
         manifest["metadata"]["labels"] |= labels
-        if taint:
-            manifest["spec"]["taints"] = [GPU_TAINT]
+        taints = ([GPU_TAINT] if taint else []) + ([learner_taint(learner)] if learner else [])
+        if taints:
+            manifest["spec"]["taints"] = taints
         names.append(create_node(lab.core, manifest))
 
     def ready() -> bool:
@@ -68,17 +72,29 @@ def create_pool(
     return names
 
 
+def learner_taint(learner: str) -> dict[str, str]:
+    """The taint on a workshop learner's own machines: only their pods run there.
+
+    The workshop's admission policy refuses a learner's node without it, so no learner can add a
+    machine that draws other learners' pods onto it.
+    """
+    return {"key": LEARNER_LABEL, "value": learner, "effect": "NoSchedule"}
+
+
 def pool_table(core: client.CoreV1Api, pools: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per pooled node: pool, zone, taints, GPUs allocatable and requested by pods."""
+    pooled = [
+        n
+        for n in core.list_node(label_selector=POOL_LABEL).items
+        if pools is None or n.metadata.labels[POOL_LABEL] in pools
+    ]
     used: dict[str, int] = {}
-    for p in core.list_pod_for_all_namespaces(field_selector="status.phase!=Succeeded").items:
+    for p in _running_pods(core, pooled):
         if p.spec.node_name and p.status.phase != "Failed":
             used[p.spec.node_name] = used.get(p.spec.node_name, 0) + pod_gpus(p)
     rows = []
-    for n in core.list_node(label_selector=POOL_LABEL).items:
+    for n in pooled:
         pool = n.metadata.labels[POOL_LABEL]
-        if pools is not None and pool not in pools:
-            continue
         rows.append(
             {
                 "node": n.metadata.name,
@@ -91,6 +107,26 @@ def pool_table(core: client.CoreV1Api, pools: list[str] | None = None) -> list[d
             }
         )
     return rows
+
+
+def _running_pods(core: client.CoreV1Api, nodes: list[client.V1Node]) -> list[client.V1Pod]:
+    """Every unfinished pod; for a learner (who may not list them all) their labs' pods.
+
+    Their labs are those that made ``nodes``; only a learner's own pods run on their machines,
+    so these are all the pods there.
+    """
+    unfinished = "status.phase!=Succeeded"
+    try:
+        return list(core.list_pod_for_all_namespaces(field_selector=unfinished).items)
+    except ApiException as e:
+        if e.status != 403:
+            raise
+    spaces = {str(n.metadata.labels[LAB_LABEL]) for n in nodes if LAB_LABEL in n.metadata.labels}
+    return [
+        p
+        for ns in sorted(spaces)
+        for p in core.list_namespaced_pod(ns, field_selector=unfinished).items
+    ]
 
 
 def free_workers(core: client.CoreV1Api) -> list[str]:
@@ -111,6 +147,7 @@ def pool_sizes(lab: Any, gpu: int = 3, cpu: int = 1) -> tuple[int, int]:
     """
     if lab.cluster.can_add_nodes:
         return gpu, cpu
+    _refuse_shared_workers(lab)
     workers = len(free_workers(lab.core))
     if workers < cpu + 2:
         raise ClusterStateError(
@@ -118,6 +155,16 @@ def pool_sizes(lab: Any, gpu: int = 3, cpu: int = 1) -> tuple[int, int]:
             "start one with more nodes: `stslab down`, then `stslab up --nodes 3`",
         )
     return workers - cpu, cpu
+
+
+def _refuse_shared_workers(lab: Any) -> None:
+    """A workshop learner on a real shared cluster: its workers run everyone's pods."""
+    if getattr(lab, "learner", None):
+        raise ClusterStateError(
+            "on a shared cluster of real machines a workshop account cannot take workers into "
+            "pools: they run the other learners' pods",
+            "run this lab on a cluster of your own (`stslab up`), or on a simulated workshop one",
+        )
 
 
 def _adopt_workers(lab: Any, pool: str, count: int, *, gpus: int, taint: bool) -> list[str]:

@@ -207,8 +207,13 @@ def why_pending(api: client.ApiClient, namespace: str, name: str) -> list[str]:
             f"there is no StorageClass {cls!r}: nothing can provision it, and only a "
             f"volume of class {cls!r} could bind"
         )
+    unselected = 0  # volumes the claim's selector leaves out (other labs' pools): one line
     for pv in core.list_persistent_volume().items:
         s = pv.spec
+        wanted = c.spec.selector.match_labels if c.spec.selector else None
+        if wanted and any((pv.metadata.labels or {}).get(k) != v for k, v in wanted.items()):
+            unselected += 1
+            continue
         why = []
         if (s.storage_class_name or "") != (cls or ""):
             why.append(f"class {s.storage_class_name or '(none)'} ≠ {cls or '(none)'}")
@@ -218,14 +223,12 @@ def why_pending(api: client.ApiClient, namespace: str, name: str) -> list[str]:
             why.append(f"modes {s.access_modes} lack {sorted(modes - set(s.access_modes or []))}")
         if (s.volume_mode or "Filesystem") != (c.spec.volume_mode or "Filesystem"):
             why.append(f"volumeMode {s.volume_mode} ≠ {c.spec.volume_mode}")
-        if c.spec.selector and c.spec.selector.match_labels:
-            labels = pv.metadata.labels or {}
-            if any(labels.get(k) != v for k, v in c.spec.selector.match_labels.items()):
-                why.append("labels do not match the claim's selector")
         if pv.status.phase != "Available":
             why.append(f"it is {pv.status.phase}")
         if why:
             reasons.append(f"PV {pv.metadata.name}: " + "; ".join(why))
+    if unselected:
+        reasons.append(f"{unselected} other volume(s): labels not matching the claim's selector")
     events = [
         e.message
         for e in core.list_namespaced_event(

@@ -56,6 +56,7 @@ from stslab.core.kube import wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
 from stslab.core.paths import build_dir, is_within
 from stslab.core.procs import environment
+from stslab.lab import dra
 from stslab.lab.room import Learner as Learner  # the record: re-exported for callers
 from stslab.lab.room import WorkshopRecord as WorkshopRecord
 from stslab.lab.room import record_path as record_path
@@ -104,18 +105,23 @@ _WRITE = ["create", "update", "patch", "delete"]
 # The kinds a learner may make cluster wide: the admission policy below confines each learner to
 # their own (by name prefix and label).
 # (LEARNER_OWNED_KINDS, as API groups and resources.)
+# A simulated machine's capacity is set through nodes/status, so that is confined too.
 CONFINED: list[tuple[str, str]] = [
     ("", "nodes"),
+    ("", "nodes/status"),
     ("", "persistentvolumes"),
     ("storage.k8s.io", "storageclasses"),
+    ("resource.k8s.io", "deviceclasses"),
+    ("resource.k8s.io", "resourceslices"),
 ]
 CLUSTER_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["nodes", "persistentvolumes"], "verbs": _READ + _WRITE},
+    {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["get", "update", "patch"]},
     {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": _READ + _WRITE},
     {
         "apiGroups": ["resource.k8s.io"],
         "resources": ["deviceclasses", "resourceslices"],
-        "verbs": _READ,
+        "verbs": _READ + _WRITE,
     },
 ]
 
@@ -298,6 +304,23 @@ def confine_policy(workshop: str) -> dict[str, Any]:
                     "messageExpression": f"'learner ' + variables.learner + ' may make ' + {kind}"
                     " + ' only named ' + variables.home + '-... and labelled "
                     f"{LEARNER_LABEL}=' + variables.learner",
+                    "reason": "Forbidden",
+                },
+                {  # only their pods may run on their machines: no node lures others' pods
+                    "expression": "request.resource.resource != 'nodes' || "
+                    "request.operation == 'DELETE' || (has(object.spec.taints) && "
+                    f"object.spec.taints.exists(t, t.key == '{LEARNER_LABEL}' && "
+                    "t.value == variables.learner && t.effect == 'NoSchedule'))",
+                    "messageExpression": "'learner ' + variables.learner + '\\'s machines must "
+                    f"keep the taint {LEARNER_LABEL}=' + variables.learner + ':NoSchedule'",
+                    "reason": "Forbidden",
+                },
+                {  # devices published only for their own machines
+                    "expression": "request.resource.resource != 'resourceslices' || "
+                    "request.operation == 'DELETE' || (has(object.spec.nodeName) && "
+                    "object.spec.nodeName.startsWith(variables.home + '-'))",
+                    "messageExpression": "'learner ' + variables.learner + ' may publish devices "
+                    "only on their own machines (' + variables.home + '-...)'",
                     "reason": "Forbidden",
                 },
                 {
@@ -719,6 +742,7 @@ def _delete_learners_objects(api: client.ApiClient, names: list[str]) -> list[st
         for obj in list_(label_selector=selector).items:
             _delete(delete_, obj.metadata.name)
             gone.append(f"{kind} {obj.metadata.name}")
+    gone += dra.delete_labelled(api, selector)  # device classes and slices (lab 06)
     return gone
 
 
