@@ -402,7 +402,7 @@ def _workshop(learners: int) -> list[str]:
     start = time.perf_counter()
     try:
         for p in people:
-            procs.append(start_learner(p, state, out))
+            procs.append(start_learner(p, state, out, ["01"]))
         for proc in procs:  # a run that hangs (a kernel that never answered) is stopped
             try:
                 proc.wait(timeout=max(1.0, start + RUN_LIMIT_S - time.perf_counter()))
@@ -549,6 +549,10 @@ def main() -> None:
     parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
     parser.add_argument("--learners", type=int, default=10, help="workshop: learners at once")
     parser.add_argument(
+        "--room-learners",
+        help="room: learners at once, one room per size on one recording (20,50)",
+    )
+    parser.add_argument(
         "--labs",
         default="01",
         help="room: the labs recorded and replayed, by number (01,03) or all (default 01)",
@@ -589,7 +593,8 @@ def main() -> None:
     if "room" in parts:  # not by default: it loads the machine for several minutes
         lines += bench_room.room_header()
         labs = sorted(discover()) if args.labs == "all" else args.labs.split(",")
-        lines += bench_room.bench_room(args.learners, lambda pids: rss_mib(pids)[0], labs)
+        sizes = [int(n) for n in str(args.room_learners or args.learners).split(",")]
+        lines += bench_room.bench_room(sizes, lambda pids: rss_mib(pids)[0], labs)
         lines.append("")
     if "kind" in parts:  # not by default: it needs root, Docker and ~2 GB of images
         lines += bench_kind(args.kind_nodes)

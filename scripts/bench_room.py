@@ -74,6 +74,7 @@ class AuditedKwok(KwokBackend):
 
     def __init__(self, state: Path, audit_dir: Path) -> None:
         super().__init__(state)
+        self.bench_state = state  # the benchmark's own state directory
         self.audit_dir = audit_dir
 
     def _config(self, ports: dict[str, int], tuned: bool) -> Path:
@@ -262,8 +263,10 @@ def replay(
             out.errors.append(f"{r.verb} {path.split('?')[0]}: {e.__class__.__name__}")
             continue
         out.latencies.append(time.monotonic() - sent)
-        if resp.status >= 500 or resp.status == 429:
-            out.errors.append(f"{r.verb} {path.split('?')[0]}: {resp.status}")
+        # A 429 the recording had too is the lab's own (a disruption budget refusing).
+        if (resp.status >= 500 or resp.status == 429) and resp.status != r.status:
+            said = _message(resp.data)
+            out.errors.append(f"{r.verb} {path.split('?')[0]}: {resp.status} {said}")
         elif resp.status != r.status:
             if r.verb in WRITES:
                 out.writes_differing.append(
@@ -274,6 +277,14 @@ def replay(
     for t in watches:
         t.join(timeout=120)
     return out
+
+
+def _message(body: bytes) -> str:
+    """The API server's message in an error answer (its first 120 characters)."""
+    try:
+        return str(json.loads(body).get("message", ""))[:120]
+    except (ValueError, AttributeError):
+        return ""
 
 
 def rotated(requests: list[Request], cut: float) -> list[Request]:
@@ -468,22 +479,23 @@ def _credentials(kubeconfig: str, tmp: Path) -> tuple[str, str, str]:
 
 
 def bench_room(
-    learners: int, rss: Callable[[list[int]], float], labs: list[str] | None = None
+    sizes: list[int], rss: Callable[[list[int]], float], labs: list[str] | None = None
 ) -> list[str]:
-    """Record ``labs`` once, then ``learners`` at once: all but one replayed, one for real.
+    """Record ``labs`` once, then for each size N, N learners at once: N - 1 replays, one real.
 
     ``labs`` are lab numbers (default lab 01). With several, replay ``i`` starts at lab
-    ``i mod len(labs)`` (see :func:`rotated`), and the real learner runs them all.
+    ``i mod len(labs)`` (see :func:`rotated`), and the real learner runs them all. Each room is
+    a workshop of its own, deleted before the next.
     """
     from stslab.ops import workshop
     from stslab.ops.runner import select
 
     labs = labs or ["01"]
     select(labs)  # an unknown lab is refused before anything starts
-    if learners < 2:
+    if min(sizes) < 2:
         raise StslabError("--learners must be at least 2 (one runs for real)", "pass --learners 50")
-    nodes = max(3, -(-learners // 8))  # a lab has up to ~12 pods a learner; a node takes 110
-    n_plane = len(split_cores()[0])
+    nodes = max(3, -(-max(sizes) // 8))  # a lab has up to ~12 pods a learner; a node takes 110
+    lines = []
     with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
         state = Path(tmp)
         backend = AuditedKwok(state, state / "audit")
@@ -492,17 +504,16 @@ def bench_room(
             assert rec is not None
             t = workshop.target(Path(rec.kubeconfig), rec.context)
             admin = workshop.admin_client(t)
-            names = [RECORDER, "real"] + [f"r{i:03d}" for i in range(1, learners)]
             with environment(STSLAB_STATE=tmp):
-                people = {p.name: p for p in workshop.create(admin, t, names, workshop="room")}
-            plane = cores_of(backend.process_pids()[0])
-            print(f"control plane on cores {plane}; learners on {cores_of(os.getpid())}")
+                [recorder] = workshop.create(admin, t, [RECORDER], workshop="record")
+            print(f"control plane on cores {cores_of(backend.process_pids()[0])}; "
+                  f"learners on {cores_of(os.getpid())}")  # fmt: skip
             out = state / "runs"
             # 1. The recording: one learner alone.
-            start_learner(people[RECORDER], state, out, labs).wait(timeout=3600)
+            start_learner(recorder, state, out, labs).wait(timeout=3600)
             alone = learner_result(out, RECORDER)
             time.sleep(3)  # the audit log is written in batches
-            requests = recording(backend.audit_log, people[RECORDER].namespace)
+            requests = recording(backend.audit_log, recorder.namespace)
             watches = sum(1 for r in requests if r.verb == "watch")
             cuts = [max(0.0, t - requests[0].stamp) for t in alone.get("starts", [0.0])]
             print(
@@ -512,48 +523,73 @@ def bench_room(
                 f"in {alone['seconds']:.0f} s {alone['error']}",
                 flush=True,
             )
-            # 2. The room: the replays and one real learner, all at once.
-            replayed = [people[f"r{i:03d}"] for i in range(1, learners)]
-            jobs = []
-            for i, p in enumerate(replayed):
-                server, ca, token = _credentials(p.kubeconfig, state / "runs" / p.name)
-                jobs.append(
-                    partial(
-                        replay,
-                        rotated(requests, cuts[i % len(cuts)]),
-                        server=server,
-                        ca=ca,
-                        token=token,
-                        old_namespace=people[RECORDER].namespace,
-                        namespace=p.namespace,
-                        learner=p.name,
-                        start=time.monotonic() + 5,
-                    )
-                )
-            cpu_before, served_before = cpu_seconds(backend.process_pids()), requests_served(admin)
-            buckets_before = latency_buckets(admin)
-            peak = [rss(backend.process_pids())]
-            done = threading.Event()
+            for n in sizes:  # 2. Each room: the replays and one real learner, all at once.
+                lines += _room(n, backend, admin, t, requests, cuts, recorder, alone, labs, rss)
+    return lines
 
-            def sample() -> None:
-                while not done.wait(2):
-                    peak.append(rss(backend.process_pids()))
 
-            threading.Thread(target=sample, daemon=True).start()
-            began = time.monotonic()
-            real = start_learner(people["real"], state, out, labs)
-            results = run_threads(jobs)
-            real.wait(timeout=3600)
-            wall = time.monotonic() - began
-            done.set()
-            plane_cpu = cpu_seconds(backend.process_pids()) - cpu_before
-            served = requests_served(admin) - served_before
-            buckets_after = latency_buckets(admin)
-            real_result = learner_result(out, "real")
-            start = time.monotonic()
-            with environment(STSLAB_STATE=tmp):
-                workshop.delete(admin, "room", timeout=600)
-            delete_s = time.monotonic() - start
+def _room(
+    learners: int,
+    backend: AuditedKwok,
+    admin: Any,
+    t: Any,
+    requests: list[Request],
+    cuts: list[float],
+    recorder: Any,
+    alone: dict[str, Any],
+    labs: list[str],
+    rss: Callable[[list[int]], float],
+) -> list[str]:
+    """One room of ``learners``: its table row, and its three most common failures."""
+    from stslab.ops import workshop
+
+    state = backend.bench_state
+    names = [f"real{learners}"] + [f"n{learners}r{i:03d}" for i in range(1, learners)]
+    room = f"room{learners}"
+    with environment(STSLAB_STATE=str(state)):
+        people = {p.name: p for p in workshop.create(admin, t, names, workshop=room)}
+    out = state / "runs"
+    replayed = [people[name] for name in names[1:]]
+    jobs = []
+    for i, p in enumerate(replayed):
+        server, ca, token = _credentials(p.kubeconfig, out / p.name)
+        jobs.append(
+            partial(
+                replay,
+                rotated(requests, cuts[i % len(cuts)]),
+                server=server,
+                ca=ca,
+                token=token,
+                old_namespace=recorder.namespace,
+                namespace=p.namespace,
+                learner=p.name,
+                start=time.monotonic() + 5,
+            )
+        )
+    cpu_before, served_before = cpu_seconds(backend.process_pids()), requests_served(admin)
+    buckets_before = latency_buckets(admin)
+    peak = [rss(backend.process_pids())]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(2):
+            peak.append(rss(backend.process_pids()))
+
+    threading.Thread(target=sample, daemon=True).start()
+    began = time.monotonic()
+    real = start_learner(people[names[0]], state, out, labs)
+    results = run_threads(jobs)
+    real.wait(timeout=3600)
+    wall = time.monotonic() - began
+    done.set()
+    plane_cpu = cpu_seconds(backend.process_pids()) - cpu_before
+    served = requests_served(admin) - served_before
+    buckets_after = latency_buckets(admin)
+    real_result = learner_result(out, names[0])
+    start = time.monotonic()
+    with environment(STSLAB_STATE=str(state)):
+        workshop.delete(admin, room, timeout=600)
+    delete_s = time.monotonic() - start
     kept = sum(1 for r in results if r.served)
     p50, p99 = (bucket_quantile(buckets_before, buckets_after, q) for q in (0.5, 0.99))
     lags = sorted(r.late for r in results)
@@ -563,23 +599,25 @@ def bench_room(
             problems[what] = problems.get(what, 0) + 1
     differing = sum(len(r.writes_differing) for r in results)
     writes = sum(1 for x in requests if x.verb in WRITES) * len(results)
+    n_plane = len(split_cores()[0])
     line = (
         f"| {learners} | {'all' if len(labs) > 1 else labs[0]} | {kept}/{len(results)} | "
         f"{differing}/{writes} | "
-        f"{'pass' if real_result['ok'] else 'FAIL'} "
+        f"{'pass' if real_result['ok'] else 'FAIL ' + real_result['error'][:200]} "
         f"({real_result['seconds']:.0f} s; alone {alone['seconds']:.0f} s) | "
         f"≤ {p50 * 1000:.0f} / ≤ {p99 * 1000:.0f} ms | "
-        f"{lags[len(lags) // 2]:.1f} / {lags[-1]:.1f} s | {plane} | {plane_cpu:.0f} s "
+        f"{lags[len(lags) // 2]:.1f} / {lags[-1]:.1f} s | "
+        f"{cores_of(backend.process_pids()[0])} | {plane_cpu:.0f} s "
         f"({plane_cpu / wall / n_plane:.0%}) | {served:,.0f} ({served / wall:.0f}/s) | "
         f"{max(peak):.0f} MiB | {delete_s:.0f} s |"
     )
     print(line, flush=True)
-    lines = [line]
-    lines += [
+    problem_lines = [
         f"| {n} × {what} | | | | | | | | | | | |"
         for what, n in sorted(problems.items(), key=lambda x: -x[1])[:3]
     ]
-    return lines
+    print("\n".join(problem_lines), flush=True)
+    return [line, *problem_lines]
 
 
 def room_header(requests_note: str = "") -> list[str]:
