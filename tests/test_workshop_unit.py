@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,7 +10,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from stslab.core.errors import StslabError, UsageError
+from stslab.core.errors import ClusterStateError, StslabError, UsageError
+from stslab.core.labels import LEARNER_LABEL, POOL_LABEL
+from stslab.lab.context import Lab, learner_toleration
+from stslab.lab.pools import pool_sizes
 from stslab.ops import workshop
 
 T = workshop.Target(Path("/nowhere/kubeconfig"), "prod-eu-1", "https://203.0.113.7:6443")
@@ -101,9 +105,40 @@ def test_a_cluster_older_than_1_30_is_one_line(monkeypatch: pytest.MonkeyPatch) 
         def get_code(self) -> object:
             return SimpleNamespace(git_version="v1.29.4")
 
-    monkeypatch.setattr(workshop.client, "AdmissionregistrationV1Api", Served)
-    monkeypatch.setattr(workshop.client, "VersionApi", Served)
+    monkeypatch.setattr("kubernetes.client.AdmissionregistrationV1Api", Served)
+    monkeypatch.setattr("kubernetes.client.VersionApi", Served)
     target = workshop.Target(context="old", server="https://old.example:6443", kubeconfig=Path("k"))
     with pytest.raises(UsageError) as e:
         workshop.check_can_confine(object(), target)
     assert "v1.29.4" in str(e.value) and "1.30 or later" in e.value.fix
+
+
+def _lab(learner: str | None, *, can_add_nodes: bool = True) -> Lab:
+    lab = Lab.__new__(Lab)  # no cluster: only what label and the pools read
+    lab.namespace = f"learner-{learner}" if learner else "lab-05"
+    lab.learner, lab.machines = learner, None
+    lab.cluster = SimpleNamespace(can_add_nodes=can_add_nodes)  # type: ignore[assignment]
+    return lab
+
+
+def test_a_learners_pods_tolerate_and_go_to_their_own_machines() -> None:
+    sts = {"kind": "StatefulSet", "metadata": {"name": "zk"}, "spec": {"template": {"spec": {}}}}
+    ann = _lab("ann")
+    spec = ann.label(copy.deepcopy(sts))["spec"]["template"]["spec"]
+    assert spec["tolerations"] == [learner_toleration("ann")] and "nodeSelector" not in spec
+    ann.machines = "learner-ann-node"  # after own_machines: their pods go there
+    spec = ann.label(ann.label(copy.deepcopy(sts)))["spec"]["template"]["spec"]  # twice: same
+    assert spec["tolerations"] == [learner_toleration("ann")]
+    assert spec["nodeSelector"] == {POOL_LABEL: "learner-ann-node"}
+    pv = ann.label({"kind": "PersistentVolume", "metadata": {"name": "learner-ann-1"}})
+    assert pv["metadata"]["labels"][LEARNER_LABEL] == "ann"
+    mine = _lab(None).label(copy.deepcopy(sts))  # one's own cluster: nothing added
+    assert mine["spec"]["template"]["spec"] == {}
+
+
+def test_a_real_shared_cluster_keeps_its_workers() -> None:
+    """A learner where no machine can be added: one line, before any worker is touched."""
+    with pytest.raises(ClusterStateError) as e:
+        pool_sizes(_lab("ann", can_add_nodes=False))
+    assert "other learners' pods" in e.value.cause and "stslab up" in e.value.fix
+    assert _lab("ann", can_add_nodes=False).own_machines(3) == []  # lab 05: no cordon there
