@@ -505,7 +505,9 @@ def bench_room(
             t = workshop.target(Path(rec.kubeconfig), rec.context)
             admin = workshop.admin_client(t)
             with environment(STSLAB_STATE=tmp):
-                [recorder] = workshop.create(admin, t, [RECORDER], workshop="record")
+                [recorder] = workshop.create(
+                    admin, t, [RECORDER], workshop="record", keep_record=False
+                )
             print(f"control plane on cores {cores_of(backend.process_pids()[0])}; "
                   f"learners on {cores_of(os.getpid())}")  # fmt: skip
             out = state / "runs"
@@ -523,6 +525,8 @@ def bench_room(
                 f"in {alone['seconds']:.0f} s {alone['error']}",
                 flush=True,
             )
+            with environment(STSLAB_STATE=tmp):  # one workshop's policy at a time, as in class
+                workshop.delete(admin, "record", timeout=600)
             for n in sizes:  # 2. Each room: the replays and one real learner, all at once.
                 lines += _room(n, backend, admin, t, requests, cuts, recorder, alone, labs, rss)
     return lines
@@ -547,7 +551,8 @@ def _room(
     names = [f"real{learners}"] + [f"n{learners}r{i:03d}" for i in range(1, learners)]
     room = f"room{learners}"
     with environment(STSLAB_STATE=str(state)):
-        people = {p.name: p for p in workshop.create(admin, t, names, workshop=room)}
+        made = workshop.create(admin, t, names, workshop=room, keep_record=False)
+        people = {p.name: p for p in made}
     out = state / "runs"
     replayed = [people[name] for name in names[1:]]
     jobs = []
