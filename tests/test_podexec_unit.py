@@ -5,11 +5,13 @@ The live paths run in the kind tier (every lab execs into its pods there).
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 from kubernetes import client
 
+from stslab.cluster.choose import get_backend
 from stslab.core.errors import UsageError
 from stslab.core.podexec import Result, _exit_code, _not_running
 from stslab.lab.context import Lab
@@ -66,6 +68,7 @@ def test_last_line_prefers_the_error_stream() -> None:
 def _lab(fast: bool, backend: str = "kind") -> Lab:
     lab = Lab.__new__(Lab)  # no cluster: answer() reads only these
     lab.fast, lab.lab, lab.backend = fast, "lab-06", backend
+    lab.cluster = get_backend(backend)  # what it can do: run containers or not
     return lab
 
 
@@ -74,6 +77,12 @@ def test_answers_come_from_the_cell_unless_fast_mode_fills_a_placeholder() -> No
     assert _lab(fast=True).answer("my_vms_that_fit", 5) == 5  # the learner's own answer wins
     assert _lab(fast=True, backend="kind").answer("my_vms_that_fit", ...) == 4
     assert _lab(fast=True, backend="kwok").answer("my_vms_that_fit", ...) == 6
+    shared = _lab(fast=True, backend="existing")  # a workshop's simulated cluster: as kwok
+    shared.cluster = copy.copy(shared.cluster)
+    shared.cluster.runs_containers = False
+    assert shared.answer("my_vms_that_fit", ...) == 6
+    with pytest.raises(UsageError, match="no kept solution for my_vms_that_fit on the existing"):
+        _lab(fast=True, backend="existing").answer("my_vms_that_fit", ...)  # a real one: yours
     with pytest.raises(UsageError, match="no kept solution"):
         _lab(fast=True).answer("my_unknown", ...)
 
