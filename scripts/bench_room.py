@@ -495,6 +495,7 @@ def bench_room(
     if min(sizes) < 2:
         raise StslabError("--learners must be at least 2 (one runs for real)", "pass --learners 50")
     nodes = max(3, -(-max(sizes) // 8))  # a lab has up to ~12 pods a learner; a node takes 110
+    n_plane = len(split_cores()[0])  # before this process leaves the control plane's cores
     lines = []
     with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
         state = Path(tmp)
@@ -528,7 +529,9 @@ def bench_room(
             with environment(STSLAB_STATE=tmp):  # one workshop's policy at a time, as in class
                 workshop.delete(admin, "record", timeout=600)
             for n in sizes:  # 2. Each room: the replays and one real learner, all at once.
-                lines += _room(n, backend, admin, t, requests, cuts, recorder, alone, labs, rss)
+                lines += _room(
+                    n, backend, admin, t, requests, cuts, recorder, alone, labs, rss, n_plane
+                )
     return lines
 
 
@@ -543,6 +546,7 @@ def _room(
     alone: dict[str, Any],
     labs: list[str],
     rss: Callable[[list[int]], float],
+    n_plane: int,
 ) -> list[str]:
     """One room of ``learners``: its table row, and its three most common failures."""
     from stslab.ops import workshop
@@ -604,7 +608,6 @@ def _room(
             problems[what] = problems.get(what, 0) + 1
     differing = sum(len(r.writes_differing) for r in results)
     writes = sum(1 for x in requests if x.verb in WRITES) * len(results)
-    n_plane = len(split_cores()[0])
     line = (
         f"| {learners} | {'all' if len(labs) > 1 else labs[0]} | {kept}/{len(results)} | "
         f"{differing}/{writes} | "
