@@ -260,13 +260,18 @@ def replay(
                 headers=auth | {"Content-Type": r.content_type, "Accept": "application/json"},
             )
         except urllib3.exceptions.HTTPError as e:
-            out.errors.append(f"{r.verb} {path.split('?')[0]}: {e.__class__.__name__}")
+            where = path.split("?")[0].replace(namespace, "<namespace>")
+            out.errors.append(f"{r.verb} {where}: {e.__class__.__name__}")
             continue
         out.latencies.append(time.monotonic() - sent)
-        # A 429 the recording had too is the lab's own (a disruption budget refusing).
-        if (resp.status >= 500 or resp.status == 429) and resp.status != r.status:
-            said = _message(resp.data)
-            out.errors.append(f"{r.verb} {path.split('?')[0]}: {resp.status} {said}")
+        said = _message(resp.data) if resp.status >= 400 else ""
+        # A disruption budget refusing an eviction answers 429 too: the lab's own answer (the
+        # replay evicts when the recording did, not when its members are Ready), not a server
+        # too busy.
+        budget = resp.status == 429 and "disruption budget" in said
+        if (resp.status >= 500 or resp.status == 429) and resp.status != r.status and not budget:
+            where = path.split("?")[0].replace(namespace, "<namespace>")
+            out.errors.append(f"{r.verb} {where}: {resp.status} {said}")
         elif resp.status != r.status:
             if r.verb in WRITES:
                 out.writes_differing.append(
