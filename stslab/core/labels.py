@@ -24,8 +24,7 @@ LEARNER_LABEL = "stslab.dev/learner"
 # The cluster-scoped kinds a workshop learner may make, named after their namespace and carrying
 # LEARNER_LABEL (the workshop's admission policy, stslab.ops.workshop, refuses them otherwise).
 LEARNER_OWNED_KINDS = ("Node", "PersistentVolume", "StorageClass", "DeviceClass", "ResourceSlice")
-# A learner's own machines carry the taint LEARNER_LABEL=<name>:NoSchedule (the policy requires
-# it), so only pods that tolerate it (the learner's, see Lab.apply) run there.
+# A learner's own machines are also tainted LEARNER_LABEL=<name>:NoSchedule (pools.learner_taint).
 WORKSHOP_LABEL = "stslab.dev/workshop"
 # A simulated cluster's ConfigMap (kube-public) saying where its DNS answers on this machine.
 DNS_INFO = "stslab-dns"

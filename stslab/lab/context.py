@@ -207,7 +207,7 @@ class Lab:
         labels[LAB_LABEL] = self.namespace
         if self.learner and manifest.get("kind") in LEARNER_OWNED_KINDS:
             labels[LEARNER_LABEL] = self.learner
-        spec = pod_spec(manifest)
+        spec = pod_spec(manifest) if self.learner else None
         if self.learner and spec is not None:
             tolerations = spec.setdefault("tolerations", [])
             if learner_toleration(self.learner) not in tolerations:
@@ -575,8 +575,8 @@ def pod_spec(manifest: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def learner_toleration(learner: str) -> dict[str, str]:
-    """What lets a pod onto learner ``learner``'s own machines (see :func:`pools.learner_taint`)."""
-    return {"key": LEARNER_LABEL, "operator": "Equal", "value": learner, "effect": "NoSchedule"}
+    """What lets a pod onto learner ``learner``'s own machines: their taint, tolerated."""
+    return pools.learner_taint(learner) | {"operator": "Equal"}
 
 
 def kept_solutions(lab: str) -> dict[str, Any]:
