@@ -198,6 +198,8 @@ def _print_status(name: str | None) -> int:
         for n in st.nodes:
             ready = "yes" if n["ready"] else "no"
             print(f"  {n['name']:<22}{ready:<7}{n['zone'] or '-':<9}{n['gpus']}")
+    if st.gpus:
+        print(f"  GPUs: {st.gpus}")
     return 0 if st.state == "running" else 3
 
 

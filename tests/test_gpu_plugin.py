@@ -21,7 +21,7 @@ import yaml
 
 import stslab
 from stslab.cli import main
-from stslab.cluster import gpu_install
+from stslab.cluster import gpu_install, gpu_plugin
 from stslab.cluster.base import ClusterRecord
 from stslab.cluster.containers import K3dBackend, KindBackend
 from stslab.core.errors import ToolMissingError, UsageError
@@ -426,7 +426,7 @@ def test_shipped_daemonset_and_dockerfile_match_the_project() -> None:
     assert paths == mounts  # the device files' host paths are what the plugin sees
     assert paths["device-plugins"] == "/var/lib/kubelet/device-plugins"
     assert f"--state-dir={paths['devices']}" in container["args"]
-    rendered = gpu_install.daemonset(count=5)["spec"]["template"]["spec"]["containers"][0]
+    rendered = gpu_plugin.daemonset(count=5)["spec"]["template"]["spec"]["containers"][0]
     assert "--count=5" in rendered["args"] and "--count=8" not in rendered["args"]
     # The image installs its runtime dependencies itself, with pyproject's bounds.
     dockerfile = (ROOT / "clusters/gpu/Dockerfile").read_text()
@@ -500,3 +500,88 @@ def test_install_on_kwok_and_without_a_cluster(
     assert "there is no kind lab cluster" in capsys.readouterr().err
     assert main(["gpu", "manifest", "--count", "3"]) == 0
     assert "--count=3" in capsys.readouterr().out
+
+
+# --- where a real kubelet's GPUs come from --------------------------------------------------
+
+
+def test_the_clusters_plugin_stays_off_a_labs_pooled_workers() -> None:
+    """A lab pool runs its own plugin: two plugins of one resource on a node would race."""
+    spec = gpu_plugin.daemonset(count=4)["spec"]["template"]["spec"]
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"] == [
+        {"matchExpressions": [{"key": "stslab.dev/pool", "operator": "DoesNotExist"}]}
+    ]
+
+
+def _plugin_pod(reason: str | None) -> Any:
+    from kubernetes import client
+
+    waiting = client.V1ContainerStateWaiting(reason=reason) if reason else None
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name="plugin-x", namespace="kube-system"),
+        status=client.V1PodStatus(
+            container_statuses=[
+                client.V1ContainerStatus(
+                    name="plugin",
+                    image="i",
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=client.V1ContainerState(waiting=waiting),
+                )
+            ]
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "cause", "fix", "lasting"),
+    [
+        ("ErrImageNeverPull", "is not on node w1 (ErrImageNeverPull)", "stslab gpu install", True),
+        ("ImagePullBackOff", "is not on node w1 (ImagePullBackOff)", "--node-image offline", True),
+        ("CrashLoopBackOff", "keeps failing (CrashLoopBackOff)", "logs plugin-x", True),
+        (None, "offers 0 of its 8 GPUs", "wait a few seconds", False),
+    ],
+)
+def test_why_a_node_offers_no_gpus_is_one_line_with_the_fix(
+    reason: str | None, cause: str, fix: str, lasting: bool
+) -> None:
+    from stslab.cluster.gpu_plugin import _why
+
+    why = _why("w1", _plugin_pod(reason), 8, 0, "kube-system")
+    assert cause in why.cause and fix in why.fix and why.lasting is lasting
+    assert "\n" not in str(why)
+    assert "has no pod there yet" in _why("w1", None, 8, 0, "kube-system").cause
+
+
+def test_kind_that_cannot_pull_its_node_image_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Docker present but offline: kind's raw pull error becomes one line with the fix."""
+    from stslab.core.errors import ClusterStateError, StslabError
+
+    raw = (
+        "kind create failed (exit 1): ERROR: failed to create cluster: failed to pull image "
+        '"kindest/node:v1.36.1@sha256:ab": command "docker pull kindest/node" failed | '
+        "dial tcp: lookup registry-1.docker.io: no such host"
+    )
+
+    def refuse(cmd: list[str], **_: Any) -> str:
+        raise StslabError(raw)
+
+    monkeypatch.setattr("stslab.cluster.containers.run", refuse)
+    command = ["kind", "create", "cluster", "--image", "kindest/node:v1.36.1"]
+    with pytest.raises(ClusterStateError) as refused:
+        KindBackend().create(command)
+    said = str(refused.value)
+    assert "could not pull its node image kindest/node:v1.36.1" in said
+    assert "`stslab kind-image`" in said and "--node-image offline" in said
+    assert "--backend kwok" in said and "\n" not in said
+    # Any other failure is kind's own line.
+    monkeypatch.setattr(
+        "stslab.cluster.containers.run",
+        lambda cmd, **_: (_ for _ in ()).throw(StslabError("kind create failed: port taken")),
+    )
+    with pytest.raises(StslabError, match="port taken"):
+        KindBackend().create(command)

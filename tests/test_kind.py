@@ -295,58 +295,170 @@ def test_in_cluster_nslookup_gives_each_member_its_own_name(
     assert _lookup(core, ns, f"web-1.web.{ns}.svc.cluster.local") == web1.status.pod_ip
 
 
-def test_fake_gpu_plugin_runs_as_a_daemonset_under_real_kubelets(
-    cluster: dict[str, Any], ns: str
-) -> None:
-    """The plugin image is preloaded in the node image; its DaemonSet registers with kubelets."""
-    from kubernetes import dynamic
+def _gpu_pod(core: client.CoreV1Api, ns: str, name: str, node: str) -> None:
+    """A busybox pod on ``node`` that asks for one GPU."""
+    core.create_namespaced_pod(
+        ns,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "terminationGracePeriodSeconds": 0,
+                "nodeSelector": {"kubernetes.io/hostname": node},
+                "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists"}],
+                "containers": [
+                    {
+                        "name": "gpu",
+                        "image": BUSYBOX,
+                        "imagePullPolicy": "Never",
+                        "command": ["sleep", "3600"],
+                        "resources": {"limits": {GPU_RESOURCE: "1"}},
+                    }
+                ],
+            },
+        },
+    )
 
-    from stslab.cluster.gpu_install import daemonset
+
+def _device(core: client.CoreV1Api, ns: str, pod: str) -> list[str]:
+    """What the plugin injected into ``pod``: its device id and the GPU model."""
+    return _exec(
+        core, ns, pod, ["sh", "-c", "echo $NVIDIA_VISIBLE_DEVICES $STSLAB_GPU_MODEL"]
+    ).split()
+
+
+def _status_gpus(capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["status", "--backend", "kind"]) == 0
+    return next(ln for ln in capsys.readouterr().out.splitlines() if "GPUs:" in ln).strip()
+
+
+def _status_saying(capsys: pytest.CaptureFixture[str], words: str) -> str:
+    """``stslab status``'s GPU line once it says ``words``."""
+
+    def said() -> str | None:
+        line = _status_gpus(capsys)
+        return line if words in line else None
+
+    return wait_until(said, timeout=180, what=f"`stslab status` saying {words!r}")
+
+
+def test_gpus_come_only_from_the_plugin_on_every_worker(
+    cluster: dict[str, Any], ns: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up` waited for the plugin on every worker: a GPU pod gets a device wherever it lands.
+
+    A worker without the plugin offers no GPU: a pod asking for one there is Pending, never
+    Running without a device, and starts with one once the plugin is back.
+    """
+    from stslab.cluster import gpu_plugin
+    from stslab.cluster.base import ClusterRecord
 
     core = client.CoreV1Api(cluster["api"])
-    dyn = dynamic.DynamicClient(cluster["api"])
-    ds = daemonset(count=4)
-    resource = dyn.resources.get(api_version="apps/v1", kind="DaemonSet")
-    resource.create(body=ds, namespace="kube-system")
+    rec = ClusterRecord.load(Path(cluster["state"]) / "kind" / "cluster.json")
+    TIMINGS["up: every worker's GPUs from the plugin"] = rec.extra["gpu_plugin_seconds"]
+    workers = sorted(KindBackend().node_containers())
+    workers = [w for w in workers if "control-plane" not in w]
+    assert len(workers) == 3
+    assert gpu_plugin.problems(core, workers, 8) == {}
+    assert _status_gpus(capsys) == "GPUs: 8 per worker, from the fake device plugin"
+    for i, worker in enumerate(workers):
+        _gpu_pod(core, ns, f"gpu-{i}", worker)
+    for i in range(len(workers)):
+        _running(core, ns, f"gpu-{i}")
+        device, model = _device(core, ns, f"gpu-{i}")
+        assert device.startswith("gpu-") and model == "stslab-fake-a100"
+        assert f"stslab fake GPU {device}" in _exec(
+            core, ns, f"gpu-{i}", ["cat", f"/dev/stslab-gpu/{device}"]
+        )
+
+    # The plugin off one worker (a lab pool's label keeps the cluster's plugin away).
+    off = workers[0]
+    core.patch_node(off, {"metadata": {"labels": {POOL_LABEL: "test-no-plugin"}}})
     try:
-        worker = next(
-            n.metadata.name
-            for n in core.list_node().items
-            if "node-role.kubernetes.io/control-plane" not in n.metadata.labels
-        )
-
-        def four() -> bool:  # `stslab up` advertised 8; the plugin's kubelet now says 4
-            return (core.read_node(worker).status.allocatable or {}).get("nvidia.com/gpu") == "4"
-
         start = time.monotonic()
-        wait_until(four, timeout=120, what="the plugin's 4 GPUs in the node's allocatable")
-        TIMINGS["GPU plugin DaemonSet registered"] = time.monotonic() - start
-        core.create_namespaced_pod(
-            ns,
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "gpu"},
-                "spec": {
-                    "terminationGracePeriodSeconds": 0,
-                    "containers": [
-                        {
-                            "name": "gpu",
-                            "image": BUSYBOX,
-                            "imagePullPolicy": "Never",
-                            "command": ["sleep", "3600"],
-                            "resources": {"limits": {"nvidia.com/gpu": "1"}},
-                        }
-                    ],
-                },
-            },
+        wait_until(
+            lambda: gpu_plugin.offered(core.read_node(off)) == 0,
+            timeout=120,
+            what=f"{off} offering no GPUs once its plugin left",
         )
-        _running(core, ns, "gpu")
-        env = _exec(core, ns, "gpu", ["sh", "-c", "echo $NVIDIA_VISIBLE_DEVICES $STSLAB_GPU_MODEL"])
-        assert env.split() == ["gpu-0", "stslab-fake-a100"]
-        assert "stslab fake GPU gpu-0" in _exec(core, ns, "gpu", ["cat", "/dev/stslab-gpu/gpu-0"])
+        TIMINGS["a worker's GPUs gone after its plugin left"] = time.monotonic() - start
+        _gpu_pod(core, ns, "waits", off)
+        for _ in range(10):  # Pending for as long as no plugin serves there
+            pod = core.read_namespaced_pod("waits", ns)
+            assert pod.status.phase == "Pending", pod.status
+            time.sleep(1)
+        why = {c.type: c for c in pod.status.conditions or []}["PodScheduled"]
+        assert why.status == "False" and f"Insufficient {GPU_RESOURCE}" in why.message
+        problem = gpu_plugin.problems(core, [off], 8)[off]
+        assert "has no pod there yet" in problem.cause
     finally:
-        resource.delete(name=ds["metadata"]["name"], namespace="kube-system")
+        core.patch_node(off, {"metadata": {"labels": {POOL_LABEL: None}}})
+    start = time.monotonic()
+    _running(core, ns, "waits")
+    TIMINGS["a pending GPU pod Running once the plugin is back"] = time.monotonic() - start
+    assert _device(core, ns, "waits")[1] == "stslab-fake-a100"
+
+
+def test_a_plugin_gone_or_without_its_image_is_one_line_with_the_fix(
+    cluster: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its DaemonSet deleted mid-lab, or its image missing from a node: status names the cause."""
+    from stslab.cluster import gpu_plugin
+    from stslab.gpu.config import plugin_image
+
+    core = client.CoreV1Api(cluster["api"])
+    apps = client.AppsV1Api(cluster["api"])
+    apps.delete_namespaced_daemon_set(gpu_plugin.NAME, gpu_plugin.NAMESPACE)
+    said = _status_saying(capsys, "is gone")
+    assert said.startswith("GPUs: not ready: the fake GPU plugin's DaemonSet"), said
+    assert said.endswith("`stslab gpu install` puts it back"), said
+    # The fix, as the line gives it: the nodes hold the image, so nothing is built.
+    assert main(["gpu", "install", "--backend", "kind"]) == 0
+    assert "every node already holds" in capsys.readouterr().out
+    workers = [w for w in sorted(KindBackend().node_containers()) if "control-plane" not in w]
+    gpu_plugin.wait_for_plugin(core, workers, 8)
+
+    # The image removed from one node, and its plugin pod restarted there.
+    node, ref = workers[-1], f"docker.io/{plugin_image()}"
+    saved = subprocess.run(
+        ["docker", "exec", node, "ctr", "-n", "k8s.io", "images", "export", "-", ref],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    subprocess.run(
+        ["docker", "exec", node, "ctr", "-n", "k8s.io", "images", "rm", ref],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    try:
+        core.delete_collection_namespaced_pod(
+            gpu_plugin.NAMESPACE,
+            label_selector=gpu_plugin.SELECTOR,
+            field_selector=f"spec.nodeName={node}",
+        )
+        said = _status_saying(capsys, "is not on node")
+        assert f"is not on node {node}" in said and "`stslab gpu install`" in said, said
+        with pytest.raises(gpu_plugin.GpusNotReadyError, match=f"is not on node {node}"):
+            gpu_plugin.wait_for_plugin(core, [node], 8, timeout=60)
+    finally:
+        subprocess.run(
+            ["docker", "exec", "-i", node, "ctr", "-n", "k8s.io", "images", "import", "-"],
+            input=saved,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        # A new plugin pod finds the image at once (the old one backs off its pulls).
+        core.delete_collection_namespaced_pod(
+            gpu_plugin.NAMESPACE,
+            label_selector=gpu_plugin.SELECTOR,
+            field_selector=f"spec.nodeName={node}",
+        )
+    gpu_plugin.wait_for_plugin(core, workers, 8, timeout=300)
 
 
 @pytest.mark.timeout(2700)  # every lab: about 15 min on 2 cores (lab 05 alone 5)

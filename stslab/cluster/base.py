@@ -83,6 +83,8 @@ class RecordExtra(TypedDict, total=False):
     namespace_created: bool
     # kind: each node container's address when the cluster was made.
     node_addresses: dict[str, str]
+    # kind/k3d: seconds `up` waited for the fake GPU plugin to offer every worker's GPUs.
+    gpu_plugin_seconds: float
 
 
 @dataclass
@@ -123,6 +125,7 @@ class Status:
     detail: str = ""
     nodes: list[dict[str, Any]] = field(default_factory=list)
     kubeconfig: str = ""
+    gpus: str = ""  # where the workers' GPUs come from, or why they are not offered yet
 
 
 class Backend(ABC):

@@ -1,7 +1,8 @@
 """The kind and k3d backends: real containers on a local Docker engine.
 
-Both keep the kubeconfig in the state dir, label workers with zones as the simulated backend
-does, and advertise simulated GPUs through the node status until the fake device plugin runs.
+Both keep the kubeconfig in the state dir and label workers with zones as the simulated backend
+does. Their GPUs come only from the fake device plugin, which ``up`` runs on every worker and
+waits for (:mod:`~stslab.cluster.gpu_plugin`): nothing writes GPUs into a real node's status.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from stslab.cluster import kindnode
+from stslab.cluster import gpu_plugin, kindnode
 from stslab.cluster import nodes as labnodes
-from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
+from stslab.cluster.base import Backend, Check, ClusterRecord, RecordExtra, Status, UpOptions
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
 from stslab.core.kube import api_client, wait_until
-from stslab.core.labels import MANAGED_LABEL, ZONE_LABEL
+from stslab.core.labels import MANAGED_LABEL, POOL_LABEL, ZONE_LABEL
 from stslab.core.paths import project_root
 from stslab.core.procs import run, which
 from stslab.core.versions import pinned
+from stslab.gpu.config import plugin_image
 
 CLUSTER = "stslab"
 DOCKER_FIX = "start the Docker engine (e.g. `sudo systemctl start docker`) and check `docker info`"
@@ -92,12 +94,58 @@ class _ContainerBackend(Backend):
     def before_create(self, opts: UpOptions) -> None:
         """Anything to make ready before the create command runs (e.g. a node image)."""
 
+    def create(self, command: list[str]) -> None:
+        """Run the tool's create command."""
+        run(command, timeout=600, what=f"{self.tool} create")
+
     def preload_commands(self, images: list[str] | None = None) -> list[list[str]]:
         """Commands that pull the labs' images once and load them into the nodes (offline)."""
         raise NotImplementedError
 
+    def plugin_image_commands(self) -> list[list[str]]:
+        """``docker build`` of the fake GPU plugin's image, then this backend's loader."""
+        image = plugin_image()
+        root = project_root()
+        build = ["docker", "build", "--file", str(gpu_plugin.dockerfile_path()), "--tag", image]
+        # The preload commands pull from a registry first; this image is built locally.
+        load = [c for c in self.preload_commands([image]) if c[:2] != ["docker", "pull"]]
+        return [[*build, str(root)], *load]
+
+    def plugin_image_on_nodes(self) -> bool:
+        """Whether every node already holds the plugin's image (kind's offline node image does)."""
+        return False
+
+    def start_gpu_plugin(self, core: client.CoreV1Api, opts: UpOptions) -> float:
+        """Run the fake GPU plugin on every worker and wait until each offers its GPUs.
+
+        Returns the seconds waited. Raises :class:`~stslab.cluster.gpu_plugin.GpusNotReadyError`
+        (cause and fix) when the plugin cannot serve; the cluster stays usable without GPUs.
+        """
+        if not self.plugin_image_on_nodes():
+            for cmd in self.plugin_image_commands():
+                try:
+                    run(cmd, timeout=900, what=" ".join(cmd[:2]))
+                except StslabError as e:
+                    raise gpu_plugin.GpusNotReadyError(e.cause, gpu_plugin.IMAGE_FIX) from None
+        gpu_plugin.apply_daemonset(core.api_client, gpu_plugin.daemonset(opts.gpus_per_node))
+        workers = [n["name"] for n in labnodes.node_summary(core) if n["zone"]]
+        return gpu_plugin.wait_for_plugin(core, workers, opts.gpus_per_node)
+
+    def gpu_state(self, core: client.CoreV1Api, rec: ClusterRecord) -> str:
+        """One line: whether every worker outside a lab's pool offers its GPUs from the plugin."""
+        if rec.gpus_per_node < 1:
+            return "none (started with --gpus-per-node 0)"
+        workers = [
+            n.metadata.name
+            for n in core.list_node(label_selector=f"{MANAGED_LABEL}=true,!{POOL_LABEL}").items
+        ]
+        left = gpu_plugin.problems(core, workers, rec.gpus_per_node)
+        if not left:
+            return f"{rec.gpus_per_node} per worker, from the fake device plugin"
+        return f"not ready: {next(iter(left.values()))}"
+
     def up(self, opts: UpOptions) -> ClusterRecord:
-        """Create the cluster with the tool, then label nodes and advertise GPUs."""
+        """Create the cluster with the tool, label nodes, and run the fake GPU plugin."""
         opts.validate()
         self.require_absent()
         self._require_tools()
@@ -106,7 +154,7 @@ class _ContainerBackend(Backend):
         config = self.dir / "config.yaml"
         config.write_text(yaml.safe_dump(self.render_config(opts), sort_keys=False))
         try:
-            run(self.create_command(opts, config), timeout=600, what=f"{self.tool} create")
+            self.create(self.create_command(opts, config))
             self.write_kubeconfig()
             core = client.CoreV1Api(api_client(self.kubeconfig_path))
             # kind waits for the control plane only; labs need every worker.
@@ -117,16 +165,19 @@ class _ContainerBackend(Backend):
                 interval=1,
             )
             self.wait_for_dns()
-            for row in labnodes.node_summary(core):
-                if row["zone"]:  # workers carry a zone; the control plane does not
-                    labnodes.advertise_gpus(core, row["name"], opts.gpus_per_node)
+            extra = RecordExtra(node_addresses=self.node_addresses())
+            if opts.gpus_per_node:
+                try:
+                    extra["gpu_plugin_seconds"] = round(self.start_gpu_plugin(core, opts), 1)
+                except gpu_plugin.GpusNotReadyError as e:  # the labs but 06 need no GPUs
+                    print(f"GPUs not ready: {e}")
             rec = ClusterRecord(
                 self.name,
                 str(self.kubeconfig_path),
                 self.context,
                 nodes=opts.nodes,
                 gpus_per_node=opts.gpus_per_node,
-                extra={"node_addresses": self.node_addresses()},
+                extra=extra,
             )
             rec.save(self.record_path)
             return rec
@@ -163,7 +214,9 @@ class _ContainerBackend(Backend):
             return Status(self.name, "absent", f"no {self.name} lab cluster")
         try:
             core = client.CoreV1Api(api_client(rec.kubeconfig))
-            return Status(self.name, "running", "", labnodes.node_summary(core), rec.kubeconfig)
+            nodes = labnodes.node_summary(core)
+            gpus = self.gpu_state(core, rec)
+            return Status(self.name, "running", "", nodes, rec.kubeconfig, gpus=gpus)
         except Exception as e:  # noqa: BLE001
             return Status(
                 self.name, "broken", self.why_not_answering(e, rec), kubeconfig=rec.kubeconfig
@@ -336,11 +389,42 @@ class KindBackend(_ContainerBackend):
                 f"remove it with `kind delete cluster --name {CLUSTER}` if it is a lab "
                 "cluster you no longer need, then re-run",
             )
+        if not opts.node_image and not kindnode.image_exists(pinned().kind_node_image):
+            if kindnode.image_exists(kindnode.image_ref()):
+                # No registry may answer (an offline machine): the offline image needs none.
+                print(f"using the offline node image {kindnode.image_ref()} (`stslab kind-image`)")
+                opts.node_image = "offline"
         image = self.node_image(opts)
         if opts.node_image == "offline":
             kindnode.build()
         if kindnode.image_exists(image):
             kindnode.check_image(image)
+
+    def create(self, command: list[str]) -> None:
+        """``kind create cluster``; a node image no registry serves is one line with the fix."""
+        try:
+            super().create(command)
+        except StslabError as e:
+            if not any(w in e.cause for w in ("failed to pull image", "docker pull")):
+                raise
+            raise ClusterStateError(
+                f"kind could not pull its node image {command[command.index('--image') + 1]} "
+                "(no registry reachable?)",
+                "build one offline with `stslab kind-image`, then `stslab up --node-image "
+                "offline`; or `stslab up --backend kwok` (no Docker needed)",
+            ) from None
+
+    def plugin_image_on_nodes(self) -> bool:
+        """Whether every node container's containerd holds the plugin's image (``ctr``)."""
+        nodes = self.node_containers()
+        ref = f"docker.io/{plugin_image()}"
+        try:
+            held = [
+                self._docker("exec", n, "ctr", "-n", "k8s.io", "images", "ls", "-q") for n in nodes
+            ]
+        except ClusterStateError:
+            return False
+        return bool(nodes) and all(ref in out.split() for out in held)
 
     def render_config(self, opts: UpOptions) -> dict[str, Any]:
         """clusters/kind/kind.yaml with ``opts.nodes`` workers, zones round-robin.

@@ -11,21 +11,18 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import yaml
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from stslab.cluster.choose import Backend
 from stslab.cluster.containers import K3dBackend, KindBackend
-from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
+from stslab.cluster.gpu_plugin import apply_daemonset, daemonset
+from stslab.core.errors import ClusterStateError, ToolMissingError, UsageError
 from stslab.core.kube import api_client
 from stslab.core.labels import GPU_RESOURCE
-from stslab.core.paths import project_root
 from stslab.core.procs import run
-from stslab.gpu.config import MAX_DEVICES, plugin_image
+from stslab.gpu.config import plugin_image
 
 KWOK_NOTE = (
     "kwok simulates the kubelet, so no device plugin can run there; instead the kwok adapter "
@@ -33,73 +30,18 @@ KWOK_NOTE = (
 )
 
 
-def daemonset_path() -> Path:
-    """The shipped DaemonSet manifest."""
-    return project_root() / "clusters" / "gpu" / "daemonset.yaml"
-
-
-def dockerfile_path() -> Path:
-    """The plugin image's Dockerfile (its build context is the project root)."""
-    return project_root() / "clusters" / "gpu" / "Dockerfile"
-
-
-def daemonset(count: int = 8) -> dict[str, Any]:
-    """The DaemonSet with this version's image and ``count`` GPUs per node."""
-    if not 1 <= count <= MAX_DEVICES:
-        raise UsageError(f"--count {count} is out of range", f"use 1 to {MAX_DEVICES}")
-    ds: dict[str, Any] = yaml.safe_load(daemonset_path().read_text())
-    container = ds["spec"]["template"]["spec"]["containers"][0]
-    container["image"] = plugin_image()
-    container["args"] = [
-        f"--count={count}" if a.startswith("--count=") else a for a in container["args"]
-    ]
-    return ds
-
-
 def manifest_yaml(count: int = 8) -> str:
-    """:func:`daemonset` as YAML, for ``kubectl apply -f -``."""
+    """:func:`~stslab.cluster.gpu_plugin.daemonset` as YAML, for ``kubectl apply -f -``."""
     return yaml.safe_dump(daemonset(count), sort_keys=False)
 
 
 def image_commands(backend: KindBackend | K3dBackend) -> list[list[str]]:
     """``docker build`` of the plugin image, then the backend's command that loads it."""
-    image = plugin_image()
-    build = [
-        "docker",
-        "build",
-        "--file",
-        str(dockerfile_path()),
-        "--tag",
-        image,
-        str(project_root()),
-    ]
-    # The backend's preload commands pull from a registry first; this image is built locally.
-    load = [c for c in backend.preload_commands([image]) if c[:2] != ["docker", "pull"]]
-    return [build, *load]
-
-
-def apply_daemonset(kubeconfig: str, manifest: dict[str, Any]) -> None:
-    """Create the DaemonSet, or replace it (which rolls its pods) if it exists."""
-    apps = client.AppsV1Api(api_client(kubeconfig))
-    meta = manifest["metadata"]
-    try:
-        try:
-            apps.create_namespaced_daemon_set(meta["namespace"], manifest)
-        except ApiException as e:
-            if e.status != 409:
-                raise
-            apps.replace_namespaced_daemon_set(meta["name"], meta["namespace"], manifest)
-    except ApiException as e:
-        raise StslabError(
-            f"applying DaemonSet {meta['namespace']}/{meta['name']} failed: {e.status} {e.reason}",
-            "check the cluster with `stslab status`",
-        ) from None
+    return backend.plugin_image_commands()
 
 
 def _advertise_on_kwok(backend: Backend, dry_run: bool, say: Callable[[str], None]) -> None:
     """The kwok adapter: the GPUs a plugin would report, written into the workers' status."""
-    from kubernetes import client
-
     from stslab.cluster.nodes import GPU_MODEL, advertise_gpus, lab_workers
 
     rec = backend.record()
@@ -172,10 +114,13 @@ def install(
                 f"installing the GPU plugin on {backend.name} needs {check.what}: {check.detail}",
                 check.fix,
             )
+    if backend.plugin_image_on_nodes():  # e.g. kind's offline node image: nothing to build
+        say(f"every node already holds {plugin_image()}")
+        commands = []
     for cmd in commands:
         say(f"$ {shlex.join(cmd)}")
         runner(cmd, timeout=900, what=" ".join(cmd[:2]))
-    apply_daemonset(rec.kubeconfig, manifest)
+    apply_daemonset(api_client(rec.kubeconfig), manifest)
     say(f"applied {what}")
     say(
         "watch it with `kubectl -n kube-system rollout status ds/stslab-fake-gpu-plugin`; "

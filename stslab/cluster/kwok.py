@@ -550,7 +550,13 @@ class KwokBackend(Backend):
         restarts = describe(read_restarts(self.dir))
         if restarts:
             detail += f"; {restarts}"
-        return Status(self.name, "running", detail, labnodes.node_summary(core), rec.kubeconfig)
+        gpus = (
+            f"{rec.gpus_per_node} per worker, simulated in node status (no kubelet runs a plugin)"
+            if rec.gpus_per_node
+            else ""
+        )
+        nodes = labnodes.node_summary(core)
+        return Status(self.name, "running", detail, nodes, rec.kubeconfig, gpus=gpus)
 
     def process_pids(self) -> list[int]:
         """Pids of every control-plane process of this cluster (for benchmarks and tests)."""

@@ -2,8 +2,8 @@
 
 On kwok nothing calls a device plugin, so a node advertises GPUs the way fake-gpu-operator's
 kwok mode does: its status carries ``nvidia.com/gpu`` in capacity and allocatable, and the real
-scheduler counts them. The same status patch advertises GPUs on kind/k3d nodes until the fake
-device plugin is installed.
+scheduler counts them. A node a real kubelet runs (kind, k3d, the real node) never gets GPUs
+this way: only the fake device plugin gives them there (:mod:`~stslab.cluster.gpu_plugin`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
+from stslab.core.errors import ClusterStateError
 from stslab.core.kube import wait_until
 from stslab.core.labels import GPU_RESOURCE, MANAGED_LABEL, ZONE_LABEL
 
@@ -83,7 +84,15 @@ def advertise_gpus(
     This is the kwok adapter of the fake device plugin: where no kubelet runs a plugin, the
     same resource name, count and model go straight into the node's status, so the real
     scheduler counts the same GPUs. ``gpus`` 0 removes the resource and the labels.
+
+    A node a real kubelet runs is refused: there a pod asking for a GPU written into the status
+    would start with no device, so its GPUs come only from the device plugin.
     """
+    if not is_simulated(core.read_node(node)):
+        raise ClusterStateError(
+            f"node {node} is run by a real kubelet: its GPUs come only from the device plugin",
+            "`stslab gpu install` runs the fake plugin there",
+        )
     value = str(gpus) if gpus else None  # None removes the resource
     body = {"status": {"capacity": {resource: value}, "allocatable": {resource: value}}}
     core.patch_node_status(node, body)

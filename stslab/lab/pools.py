@@ -7,7 +7,7 @@ named after its namespace and labelled with it, so :class:`stslab.lab.context.La
 the rest of the lab. Only the simulated backend can add machines. On kind the pools are the
 cluster's own workers: the lab labels and taints them (and annotates them, so its cleanup takes
 that off again), and GPUs come from stslab's fake device plugin, run as a DaemonSet on the GPU
-pool's nodes in the lab's namespace.
+pool's nodes in the lab's namespace (the cluster's own plugin leaves a pooled worker).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from stslab.cluster import gpu_install
-from stslab.cluster.nodes import advertise_gpus, create_node, kwok_node
+from stslab.cluster import gpu_plugin
+from stslab.cluster.nodes import advertise_gpus, create_node, is_simulated, kwok_node
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import wait_until
 from stslab.core.labels import (
@@ -168,14 +168,19 @@ def _refuse_shared_workers(lab: Any) -> None:
 
 
 def _adopt_workers(lab: Any, pool: str, count: int, *, gpus: int, taint: bool) -> list[str]:
-    """Put ``count`` of the cluster's free workers into pool ``<namespace>-<pool>``."""
+    """Put ``count`` of the cluster's free workers into pool ``<namespace>-<pool>``.
+
+    A simulated worker's GPUs are set in its status. On a real kubelet only a device plugin
+    gives GPUs: the cluster's plugin leaves a pooled worker, and a GPU pool runs the plugin with
+    ``gpus`` devices in the lab's namespace; this waits until every machine offers them.
+    """
     free = free_workers(lab.core)
     if len(free) < count:
         raise ClusterStateError(
             f"the {pool} pool needs {count} free workers; this cluster has {len(free)}",
             "start one with more nodes (`stslab up --nodes N`), or end the lab using them",
         )
-    names, label = free[:count], f"{lab.namespace}-{pool}"
+    names, label, real = free[:count], f"{lab.namespace}-{pool}", []
     for name in names:
         node = lab.core.read_node(name)
         before = (node.status.capacity or {}).get(GPU_RESOURCE, "0")
@@ -193,23 +198,51 @@ def _adopt_workers(lab: Any, pool: str, count: int, *, gpus: int, taint: bool) -
                 "spec": {"taints": taints},
             },
         )
-        if not gpus:
-            advertise_gpus(lab.core, name, 0)  # a CPU machine has none
-    if gpus:
-        ds = gpu_install.daemonset(count=gpus)
+        if is_simulated(node):
+            advertise_gpus(lab.core, name, gpus)
+        else:
+            real.append(name)
+    if real:
+        _wait_for_plugin_pods_gone(lab.core, gpu_plugin.NAMESPACE, real, lab.timeout)
+    if real and gpus:
+        ds = gpu_plugin.daemonset(count=gpus)
         ds["metadata"] = {"name": f"gpu-plugin-{pool}", "labels": ds["metadata"]["labels"]}
-        ds["spec"]["template"]["spec"]["nodeSelector"] = {POOL_LABEL: label}
-        ds["spec"]["template"]["spec"].pop("priorityClassName", None)
+        spec = ds["spec"]["template"]["spec"]
+        spec["nodeSelector"] = {POOL_LABEL: label}
+        spec.pop("affinity", None)  # the cluster's plugin stays off pooled workers, not this one
+        spec.pop("priorityClassName", None)
         lab.apply(ds)
+        gpu_plugin.wait_for_plugin(
+            lab.core,
+            real,
+            gpus,
+            timeout=lab.timeout,
+            namespace=lab.namespace,
+            name=ds["metadata"]["name"],
+        )
+    elif real:  # a CPU machine: its GPUs go once the kubelet has seen the plugin leave
 
-        def advertised() -> bool:
-            return all(
-                (lab.core.read_node(n).status.allocatable or {}).get(GPU_RESOURCE) == str(gpus)
-                for n in names
-            )
+        def none_offered() -> bool:
+            return not any(gpu_plugin.offered(lab.core.read_node(n)) for n in real)
 
-        wait_until(advertised, timeout=lab.timeout, what=f"the {pool} pool's plugin's GPUs")
+        wait_until(none_offered, timeout=lab.timeout, what=f"the {pool} pool offering no GPUs")
     return names
+
+
+def _wait_for_plugin_pods_gone(
+    core: client.CoreV1Api, namespace: str, nodes: list[str], timeout: float
+) -> None:
+    """Wait until no fake GPU plugin pod of ``namespace`` runs on ``nodes``.
+
+    One plugin per resource and node: a second one registering while the first is still
+    stopping would leave the kubelet with the first one's disconnection.
+    """
+
+    def gone() -> bool:
+        pods = core.list_namespaced_pod(namespace, label_selector=gpu_plugin.SELECTOR).items
+        return not [p for p in pods if p.spec.node_name in nodes]
+
+    wait_until(gone, timeout=timeout, what=f"the GPU plugin of {namespace} leaving {nodes}")
 
 
 def _taint(t: client.V1Taint) -> dict[str, Any]:
@@ -218,10 +251,16 @@ def _taint(t: client.V1Taint) -> dict[str, Any]:
 
 def release_workers(core: client.CoreV1Api, namespace: str) -> None:
     """Take the workers that ``namespace``'s lab put into its pools out again (its cleanup)."""
-    for node in core.list_node().items:
+    pooled = [
+        n
+        for n in core.list_node().items
+        if (n.metadata.annotations or {}).get(POOLED_ANNOTATION) == namespace
+    ]
+    real = [n.metadata.name for n in pooled if not is_simulated(n)]
+    if real:  # the lab's own plugin first goes with its namespace; then the cluster's returns
+        _wait_for_plugin_pods_gone(core, namespace, real, timeout=120)
+    for node in pooled:
         notes = node.metadata.annotations or {}
-        if notes.get(POOLED_ANNOTATION) != namespace:
-            continue
         taints = [_taint(t) for t in node.spec.taints or [] if t.key != GPU_RESOURCE]
         core.patch_node(
             node.metadata.name,
@@ -233,6 +272,5 @@ def release_workers(core: client.CoreV1Api, namespace: str) -> None:
                 "spec": {"taints": taints or None},
             },
         )
-        before = int(notes.get(POOLED_GPUS_ANNOTATION, "0") or 0)
-        if before and not (node.status.allocatable or {}).get(GPU_RESOURCE):
-            advertise_gpus(core, node.metadata.name, before)
+        if is_simulated(node):
+            advertise_gpus(core, node.metadata.name, int(notes.get(POOLED_GPUS_ANNOTATION) or 0))
