@@ -487,6 +487,7 @@ def bench_workshop(learners: int, *, pin: bool = False) -> list[str]:
 def bench_kind(workers: int) -> list[str]:
     from stslab.cli import main as cli
     from stslab.cluster import kindnode
+    from stslab.cluster.base import ClusterRecord
     from stslab.cluster.containers import docker_usable
     from stslab.testing.dockerd import PrivateDockerd
 
@@ -505,10 +506,14 @@ def bench_kind(workers: int) -> list[str]:
                 up = ["up", "--backend", "kind", "--node-image", "offline", "--nodes", str(workers)]
                 rows.append(
                     (
-                        f"`stslab up` with {workers} worker(s), nodes Ready, DNS ready",
+                        f"`stslab up` with {workers} worker(s), nodes Ready, DNS ready, "
+                        "every worker's GPUs from the fake device plugin",
                         timed(stslab, up),
                     )
                 )
+                rec = ClusterRecord.load(Path(tmp) / "kind" / "cluster.json")
+                waited = rec.extra.get("gpu_plugin_seconds", float("nan"))
+                rows.append(("  of which: the plugin registered on every worker", waited))
                 for lab in ("01", "02"):
                     build = Path(tmp) / "labs"
                     rows.append(
