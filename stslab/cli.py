@@ -8,14 +8,17 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from stslab.cluster.choose import BACKENDS, CHOICES, UpOptions, get_backend, resolve
 from stslab.cluster.containers import K3dBackend, KindBackend
 from stslab.core.errors import StslabError, ToolMissingError, UsageError
 from stslab.core.kube import explain, kubectl_env
+
+if TYPE_CHECKING:
+    from stslab.ops.workshop import Target
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,12 +37,32 @@ def _backend_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+# What a subcommand's parser sets as ``func`` (``set_defaults``): it runs the command.
+_Handler = Callable[[argparse.Namespace], int]
+# The ``add_subparsers`` action of a parser: where a command group adds its commands.
+_Commands = argparse._SubParsersAction  # annotations only: ``_Commands[_Parser]``
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+    """The argument parser (exposed for tests and docs).
+
+    Every command's parser sets ``func``, the handler :func:`main` calls with the parsed args.
+    """
     parser = _Parser(prog="stslab", description="Lab clusters for learning StatefulSets.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_up(sub)
+    _add_cluster_commands(sub)
+    _add_labs(sub)
+    _add_workshop(sub)
+    _add_progress(sub)
+    _add_images(sub)
+    _add_gpu(sub)
+    return parser
 
+
+def _add_up(sub: _Commands[_Parser]) -> None:
     p = sub.add_parser("up", help="bring a lab cluster up (or restart a stopped one)")
+    p.set_defaults(func=_up)
     _backend_arg(p)
     p.add_argument("--nodes", type=int, default=3, help="worker nodes (default 3)")
     p.add_argument(
@@ -68,21 +91,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", help="existing: the kubeconfig context of the shared cluster")
     p.add_argument("--namespace", help="existing: your namespace (default stslab-<user>)")
 
-    for name, text in (
-        ("down", "tear the lab cluster down and delete its state"),
-        ("stop", "stop the lab cluster, keeping its data (kwok)"),
-        ("status", "show the lab cluster's state and nodes"),
-        ("env", "print `export KUBECONFIG=... PATH=...` (the pinned kubectl) for the lab cluster"),
-    ):
-        _backend_arg(sub.add_parser(name, help=text))
 
-    p = sub.add_parser("which", help="print the backend `stslab up` would use (reason on stderr)")
-    _backend_arg(p)
-    p = sub.add_parser("doctor", help="what each backend needs: present, missing, and the fix")
-    _backend_arg(p)
+def _add_cluster_commands(sub: _Commands[_Parser]) -> None:
+    """The lab cluster's commands other than ``up``: each takes only ``--backend``."""
+    commands: tuple[tuple[str, str, _Handler], ...] = (
+        ("down", "tear the lab cluster down and delete its state", _down),
+        ("stop", "stop the lab cluster, keeping its data (kwok)", _stop),
+        ("status", "show the lab cluster's state and nodes", _status),
+        (
+            "env",
+            "print `export KUBECONFIG=... PATH=...` (the pinned kubectl) for the lab cluster",
+            _env,
+        ),
+        ("which", "print the backend `stslab up` would use (reason on stderr)", _which),
+        ("doctor", "what each backend needs: present, missing, and the fix", _doctor),
+    )
+    for name, text, func in commands:
+        p = sub.add_parser(name, help=text)
+        p.set_defaults(func=func)
+        _backend_arg(p)
+
+
+def _add_labs(sub: _Commands[_Parser]) -> None:
     labs = sub.add_parser("labs", help="run the labs headless, or list them")
     labs_sub = labs.add_subparsers(dest="labs_command", required=True, parser_class=_Parser)
     p = labs_sub.add_parser("run", help="execute labs with papermill; nonzero exit on any failure")
+    p.set_defaults(func=_labs_run)
     _backend_arg(p)
     p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
     p.add_argument("--full", action="store_true", help="run at learner speed (no fast mode)")
@@ -92,57 +126,74 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also prove each check fails for a kept wrong answer; run exercise cells twice",
     )
-    labs_sub.add_parser("list", help="list the labs")
+    labs_sub.add_parser("list", help="list the labs").set_defaults(func=_labs_list)
     p = labs_sub.add_parser(
         "reset", help="return labs to their start: namespace, volumes, cluster objects, progress"
     )
+    p.set_defaults(func=_labs_reset)
     _backend_arg(p)
     p.add_argument("numbers", nargs="+", metavar="NN", help="labs to reset")
     p.add_argument(
         "--namespace", help="the namespace the lab ran in, if not lab-NN (a learner's own)"
     )
 
+
+def _add_workshop(sub: _Commands[_Parser]) -> None:
     ws = sub.add_parser("workshop", help="learner namespaces, accounts and kubeconfigs")
     ws_sub = ws.add_subparsers(dest="workshop_command", required=True, parser_class=_Parser)
     p = ws_sub.add_parser("create", help="make every learner's namespace, rights and kubeconfig")
+    p.set_defaults(func=_workshop_create)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--learners", type=int, metavar="N", help="N learners named 01..N")
     who.add_argument("--names", metavar="A,B,C", help="learners by name")
     p.add_argument("--hours", type=int, default=24, help="how long the tokens last (default 24)")
-    for name, text in (
-        ("delete", "remove everything `create` made, and the kubeconfigs"),
-        ("list", "list the learners, their namespaces and kubeconfigs"),
-    ):
-        ws_sub.add_parser(name, help=text)
+    commands: tuple[tuple[str, str, _Handler], ...] = (
+        ("delete", "remove everything `create` made, and the kubeconfigs", _workshop_delete),
+        ("list", "list the learners, their namespaces and kubeconfigs", _workshop_list),
+    )
+    for name, text, func in commands:
+        ws_sub.add_parser(name, help=text).set_defaults(func=func)
     p = ws_sub.add_parser(
         "check", help="before class: run the labs on a throw-away learner account, then delete it"
     )
+    p.set_defaults(func=_workshop_check)
     p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
-    for p in ws_sub.choices.values():
+    for p in ws_sub.choices.values():  # options every workshop command takes, last
         p.add_argument("--context", help="your kubeconfig context (default: its current one)")
         p.add_argument("--kubeconfig", type=Path, help="your kubeconfig (default: KUBECONFIG)")
         p.add_argument("--workshop", help="the workshop's name (default: stslab)")
         if p.prog.split()[-1] != "list":
             p.add_argument("--yes", action="store_true", help="do not ask (no terminal)")
 
+
+def _add_progress(sub: _Commands[_Parser]) -> None:
     p = sub.add_parser("progress", help="learners' check results")
+    p.set_defaults(func=_progress)
     p.add_argument("--learner", help="whose (default: STSLAB_LEARNER, else the latest here)")
     p.add_argument(
         "--all", action="store_true", help="every learner (a workshop's: read from its cluster)"
     )
 
+
+def _add_images(sub: _Commands[_Parser]) -> None:
+    """The commands for offline workshops: preloading images, building kind's node image."""
     p = sub.add_parser("images", help="commands that preload the labs' images (offline workshops)")
+    p.set_defaults(func=_images)
     p.add_argument("--backend", choices=("kind", "k3d"), default="kind")
 
     p = sub.add_parser(
         "kind-image", help="build kind's node image offline (Debian packages + our build)"
     )
+    p.set_defaults(func=_kind_image)
     p.add_argument("--force", action="store_true", help="rebuild even if it exists")
     p.add_argument("--prune", action="store_true", help="remove older stslab node images")
 
+
+def _add_gpu(sub: _Commands[_Parser]) -> None:
     gpu = sub.add_parser("gpu", help="the fake GPU device plugin")
     gpu_sub = gpu.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
     p = gpu_sub.add_parser("plugin", help="run the plugin in the foreground (until SIGTERM)")
+    p.set_defaults(func=_gpu_plugin)
     p.add_argument("--socket-dir", type=Path, help="kubelet device-plugin directory")
     p.add_argument("--state-dir", type=Path, help="where the fake device files go")
     p.add_argument("--resource", help="extended resource name (default nvidia.com/gpu)")
@@ -150,11 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="GPU model in STSLAB_GPU_MODEL (default stslab-fake-a100)")
     p.add_argument("--timeout", type=float, help="seconds to wait for the kubelet (default 5)")
     p = gpu_sub.add_parser("manifest", help="print the plugin's DaemonSet (kind/k3d)")
+    p.set_defaults(func=_gpu_manifest)
     p.add_argument("--count", type=int, default=8, help="GPUs per node (default 8)")
     p = gpu_sub.add_parser("install", help="build, load and deploy the plugin (kind/k3d)")
+    p.set_defaults(func=_gpu_install)
     _backend_arg(p)
     p.add_argument("--dry-run", action="store_true", help="print what it would run")
-    return parser
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -203,6 +255,45 @@ def _print_status(name: str | None) -> int:
     return 0 if st.state == "running" else 3
 
 
+def _down(args: argparse.Namespace) -> int:
+    backend = resolve(args.backend, for_up=False)[0]
+    start = time.monotonic()
+    backend.down()
+    print(f"{backend.name} lab cluster removed ({time.monotonic() - start:.1f}s)")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    backend = resolve(args.backend, for_up=False)[0]
+    backend.stop()
+    print(f"{backend.name} lab cluster stopped; `stslab up` restarts it with its data")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    return _print_status(args.backend)
+
+
+def _env(args: argparse.Namespace) -> int:
+    rec = resolve(args.backend, for_up=False)[0].record()
+    if rec is None:
+        raise StslabError("the lab cluster is not fully up", "run `stslab up`")
+    env = kubectl_env(rec.kubeconfig, "")  # PATH: the pinned kubectl's directory alone
+    print(f"export KUBECONFIG={shlex.quote(env['KUBECONFIG'])}")
+    if "PATH" in env:
+        print(f'export PATH={shlex.quote(env["PATH"])}:"$PATH"')
+    if "dns_port" in rec.extra:
+        print(f"export STSLAB_DNS_PORT={rec.extra['dns_port']}")
+    return 0
+
+
+def _which(args: argparse.Namespace) -> int:
+    backend, why = resolve(args.backend, for_up=True)
+    print(backend.name)
+    print(why, file=sys.stderr)
+    return 0
+
+
 def _doctor(args: argparse.Namespace) -> int:
     names = [args.backend] if args.backend and args.backend != "auto" else list(BACKENDS)
     all_ok = True
@@ -232,95 +323,139 @@ def _images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labs(args: argparse.Namespace) -> int:
+def _labs_list(args: argparse.Namespace) -> int:
     from stslab.ops import runner as labs
 
-    if args.labs_command == "list":
-        for number, path in labs.discover().items():
-            print(f"{number}  {path.name}")
-        return 0
-    backend = args.backend if args.backend and args.backend != "auto" else None
-    if args.labs_command == "reset":
-        for ns in labs.reset_labs(args.numbers, backend=backend, namespace=args.namespace):
-            print(f"reset: {ns} is back at its start (and its progress cleared)")
-        return 0
+    for number, path in labs.discover().items():
+        print(f"{number}  {path.name}")
+    return 0
+
+
+def _named_backend(args: argparse.Namespace) -> str | None:
+    """``--backend`` if it names one; None (the labs choose) if absent or ``auto``."""
+    return args.backend if args.backend and args.backend != "auto" else None
+
+
+def _labs_reset(args: argparse.Namespace) -> int:
+    from stslab.ops import runner as labs
+
+    backend = _named_backend(args)
+    for ns in labs.reset_labs(args.numbers, backend=backend, namespace=args.namespace):
+        print(f"reset: {ns} is back at its start (and its progress cleared)")
+    return 0
+
+
+def _labs_run(args: argparse.Namespace) -> int:
+    from stslab.ops import runner as labs
+
     results = labs.run_labs(
-        args.numbers, backend=backend, fast=not args.full, build=args.build, prove=args.prove
+        args.numbers,
+        backend=_named_backend(args),
+        fast=not args.full,
+        build=args.build,
+        prove=args.prove,
     )
     print(labs.table(results))
     return 0 if all(r.ok for r in results) else 1
 
 
-def _gpu(args: argparse.Namespace) -> int:
-    from stslab.cluster import gpu_install
+def _gpu_plugin(args: argparse.Namespace) -> int:
     from stslab.gpu import GpuConfig, run_plugin
 
-    if args.gpu_command == "plugin":
-        given = {
-            "socket_dir": args.socket_dir,
-            "state_dir": args.state_dir,
-            "resource": args.resource,
-            "count": args.count,
-            "model": args.model,
-            "register_timeout": args.timeout,
-        }
-        config = GpuConfig(**{k: v for k, v in given.items() if v is not None})
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-        run_plugin(config)
-    elif args.gpu_command == "manifest":
-        print(gpu_install.manifest_yaml(args.count), end="")
-    else:
-        gpu_install.install(resolve(args.backend, for_up=False)[0], dry_run=args.dry_run)
+    given = {
+        "socket_dir": args.socket_dir,
+        "state_dir": args.state_dir,
+        "resource": args.resource,
+        "count": args.count,
+        "model": args.model,
+        "register_timeout": args.timeout,
+    }
+    config = GpuConfig(**{k: v for k, v in given.items() if v is not None})
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    run_plugin(config)
     return 0
 
 
-def _workshop(args: argparse.Namespace) -> int:
+def _gpu_manifest(args: argparse.Namespace) -> int:
+    from stslab.cluster import gpu_install
+
+    print(gpu_install.manifest_yaml(args.count), end="")
+    return 0
+
+
+def _gpu_install(args: argparse.Namespace) -> int:
+    from stslab.cluster import gpu_install
+
+    gpu_install.install(resolve(args.backend, for_up=False)[0], dry_run=args.dry_run)
+    return 0
+
+
+def _workshop_create(args: argparse.Namespace) -> int:
     from stslab.ops import workshop
 
-    if args.workshop_command == "create":
-        names = workshop.learner_names(args.learners, args.names)
-        t = workshop.target(args.kubeconfig, args.context)
-        name = args.workshop or workshop.DEFAULT_WORKSHOP
-        workshop.confirm(t, f"create {len(names)} learner namespace(s) for {name!r}", yes=args.yes)
-        learners = workshop.create(
-            workshop.admin_client(t), t, names, workshop=name, hours=args.hours
-        )
-        rows = [
-            {
-                "learner": x.name,
-                "namespace": x.namespace,
-                "token expires": x.expires,
-                "kubeconfig": x.kubeconfig,
-            }
-            for x in learners
-        ]
-        print(workshop.table(rows))
-        first = learners[0]
-        print(
-            "a learner starts with:  KUBECONFIG=<their kubeconfig> stslab up --backend existing "
-            f"--context {first.namespace} --namespace {first.namespace}"
-        )
-        return 0
-    # delete and list: the options, else what create recorded, else the current context
-    if args.workshop_command == "check":
-        from stslab.ops import runner
+    names = workshop.learner_names(args.learners, args.names)
+    t = workshop.target(args.kubeconfig, args.context)
+    name = args.workshop or workshop.DEFAULT_WORKSHOP
+    workshop.confirm(t, f"create {len(names)} learner namespace(s) for {name!r}", yes=args.yes)
+    learners = workshop.create(workshop.admin_client(t), t, names, workshop=name, hours=args.hours)
+    rows = [
+        {
+            "learner": x.name,
+            "namespace": x.namespace,
+            "token expires": x.expires,
+            "kubeconfig": x.kubeconfig,
+        }
+        for x in learners
+    ]
+    print(workshop.table(rows))
+    first = learners[0]
+    print(
+        "a learner starts with:  KUBECONFIG=<their kubeconfig> stslab up --backend existing "
+        f"--context {first.namespace} --namespace {first.namespace}"
+    )
+    return 0
 
-        t = workshop.target(args.kubeconfig, args.context)
-        name = args.workshop or workshop.DEFAULT_WORKSHOP
-        workshop.confirm(t, "check the labs on a throw-away learner account", yes=args.yes)
-        results = workshop.check(workshop.admin_client(t), t, args.numbers, workshop=name)
-        print(runner.table(results))
-        return 0 if all(r.ok for r in results) else 1
+
+def _workshop_check(args: argparse.Namespace) -> int:
+    from stslab.ops import runner, workshop
+
+    t = workshop.target(args.kubeconfig, args.context)
+    name = args.workshop or workshop.DEFAULT_WORKSHOP
+    workshop.confirm(t, "check the labs on a throw-away learner account", yes=args.yes)
+    results = workshop.check(workshop.admin_client(t), t, args.numbers, workshop=name)
+    print(runner.table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _recorded_workshop(args: argparse.Namespace) -> tuple[Target, str]:
+    """The cluster and name of the workshop ``delete`` and ``list`` act on.
+
+    The options, else what ``create`` recorded, else the current context and the default name.
+    """
+    from stslab.ops import workshop
+
     rec = workshop.WorkshopRecord.load()
     if args.context or args.kubeconfig or rec is None:
         t = workshop.target(args.kubeconfig, args.context)
     else:
         t = workshop.Target(Path(rec.kubeconfig), rec.context, rec.server)
     name = args.workshop or (rec.workshop if rec else workshop.DEFAULT_WORKSHOP)
-    if args.workshop_command == "list":
-        print(f"workshop {name!r} on {t.describe()}")
-        print(workshop.table(workshop.list_learners(workshop.admin_client(t), name)))
-        return 0
+    return t, name
+
+
+def _workshop_list(args: argparse.Namespace) -> int:
+    from stslab.ops import workshop
+
+    t, name = _recorded_workshop(args)
+    print(f"workshop {name!r} on {t.describe()}")
+    print(workshop.table(workshop.list_learners(workshop.admin_client(t), name)))
+    return 0
+
+
+def _workshop_delete(args: argparse.Namespace) -> int:
+    from stslab.ops import workshop
+
+    t, name = _recorded_workshop(args)
     workshop.confirm(t, f"delete workshop {name!r}", yes=args.yes)
     gone = workshop.delete(workshop.admin_client(t), name)
     print(
@@ -382,55 +517,13 @@ def _kind_image(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``stslab`` command."""
+    """Entry point of the ``stslab`` command: parse, then run the command's handler (``func``)."""
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "up":
-            return _up(args)
-        if args.command == "down":
-            backend = resolve(args.backend, for_up=False)[0]
-            start = time.monotonic()
-            backend.down()
-            print(f"{backend.name} lab cluster removed ({time.monotonic() - start:.1f}s)")
-            return 0
-        if args.command == "stop":
-            backend = resolve(args.backend, for_up=False)[0]
-            backend.stop()
-            print(f"{backend.name} lab cluster stopped; `stslab up` restarts it with its data")
-            return 0
-        if args.command == "status":
-            return _print_status(args.backend)
-        if args.command == "env":
-            rec = resolve(args.backend, for_up=False)[0].record()
-            if rec is None:
-                raise StslabError("the lab cluster is not fully up", "run `stslab up`")
-            env = kubectl_env(rec.kubeconfig, "")  # PATH: the pinned kubectl's directory alone
-            print(f"export KUBECONFIG={shlex.quote(env['KUBECONFIG'])}")
-            if "PATH" in env:
-                print(f'export PATH={shlex.quote(env["PATH"])}:"$PATH"')
-            if "dns_port" in rec.extra:
-                print(f"export STSLAB_DNS_PORT={rec.extra['dns_port']}")
-            return 0
-        if args.command == "which":
-            backend, why = resolve(args.backend, for_up=True)
-            print(backend.name)
-            print(why, file=sys.stderr)
-            return 0
-        if args.command == "doctor":
-            return _doctor(args)
-        if args.command == "labs":
-            return _labs(args)
-        if args.command == "images":
-            return _images(args)
-        if args.command == "gpu":
-            return _gpu(args)
-        if args.command == "kind-image":
-            return _kind_image(args)
-        if args.command == "workshop":
-            return _workshop(args)
-        if args.command == "progress":
-            return _progress(args)
-        raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")
+        func: _Handler | None = getattr(args, "func", None)
+        if func is None:
+            raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")
+        return func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

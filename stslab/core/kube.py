@@ -6,9 +6,10 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from stslab.core.errors import StslabError, WaitTimeoutError
 from stslab.core.paths import binary_dir
@@ -86,6 +87,38 @@ def wait_for_default_service_account(core: client.CoreV1Api, namespace: str) -> 
         timeout=90,  # the controller-manager may still be starting on a busy machine
         what=f"the default ServiceAccount of {namespace}",
     )
+
+
+def listed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+    """The items of the list call ``call(*args, **kwargs)``; none if this account may not list them.
+
+    Tolerates 403 (Forbidden) only. A workshop learner's account sees its own namespace and no
+    cluster-scoped kinds (nodes, PersistentVolumes, StorageClasses), so a sweep over those —
+    lab cleanup, say — goes on with what it may see: what an account may not list, it cannot
+    have made. Any other error is raised.
+    """
+    try:
+        return list(call(*args, **kwargs).items)
+    except ApiException as e:
+        if e.status == 403:
+            return []
+        raise
+
+
+def tolerating_absence(delete: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run ``delete(*args, **kwargs)``; an object already gone, or not ours to delete, is fine.
+
+    Tolerates 404 (Not Found: already gone — deleted earlier, or by a controller or the garbage
+    collector meanwhile), 403 (Forbidden: a kind this account may not touch, such as a
+    learner's account and cluster objects) and 405 (Method Not Allowed: a kind the server does
+    not let this call delete, e.g. as a collection). Cleanup wants the object absent, and each
+    of these leaves nothing of the caller's behind; any other error is raised.
+    """
+    try:
+        delete(*args, **kwargs)
+    except ApiException as e:
+        if e.status not in (403, 404, 405):
+            raise
 
 
 # What each API status code usually means in a lab, and what to do about it.

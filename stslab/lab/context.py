@@ -37,6 +37,8 @@ from stslab.core.kube import (
     explain,
     image_on_nodes,
     kubectl_env,
+    listed,
+    tolerating_absence,
     wait_for_default_service_account,
     wait_until,
 )
@@ -276,7 +278,7 @@ class Lab:
         removed = [n for n in names if exists(n)]
         for name in removed:
             grace = {"grace_period_seconds": 0} if kind == "Pod" else {}
-            _tolerating_absence(delete, name, *where, **grace)
+            tolerating_absence(delete, name, *where, **grace)
         wait_until(
             lambda: not any(exists(n) for n in removed),
             timeout=self.timeout,
@@ -430,7 +432,7 @@ class Lab:
                     raise
         # Cluster-scoped leftovers. What this user may not list (403), this user cannot have
         # made: a learner on a workshop cluster skips those steps instead of failing.
-        for node in _listed(self.core.list_node):  # nodes a lab cordoned (a drain exercise)
+        for node in listed(self.core.list_node):  # nodes a lab cordoned (a drain exercise)
             if (node.metadata.annotations or {}).get(CORDON_ANNOTATION) == self.namespace:
                 self.core.patch_node(
                     node.metadata.name,
@@ -445,10 +447,10 @@ class Lab:
             if e.status != 403:
                 raise
         sel = f"{LAB_LABEL}={self.namespace}"
-        for pv in _listed(self.core.list_persistent_volume, label_selector=sel):
+        for pv in listed(self.core.list_persistent_volume, label_selector=sel):
             self.core.delete_persistent_volume(pv.metadata.name)
         storage = client.StorageV1Api(self.api)
-        for sc in _listed(storage.list_storage_class, label_selector=sel):
+        for sc in listed(storage.list_storage_class, label_selector=sel):
             storage.delete_storage_class(sc.metadata.name)
         try:
             dra.delete_labelled(self.api, sel)  # device classes and slices a lab published
@@ -461,7 +463,7 @@ class Lab:
             left = self._leftovers() if self.shared else self._namespace_exists()
             pvs = [
                 pv
-                for pv in _listed(self.core.list_persistent_volume)
+                for pv in listed(self.core.list_persistent_volume)
                 if pv.spec.claim_ref
                 and pv.spec.claim_ref.namespace == self.namespace
                 and pv.metadata.name not in refused
@@ -481,7 +483,7 @@ class Lab:
         what = f"namespace {self.namespace} being " + ("emptied" if self.shared else "removed")
         wait_until(gone, timeout=self.timeout, what=what)
         # Machines the lab added (node pools), once nothing of the lab runs on them.
-        for node in _listed(self.core.list_node, label_selector=sel):
+        for node in listed(self.core.list_node, label_selector=sel):
             self.core.delete_node(node.metadata.name)
         # Hand-made volumes' directories (kwok: on this machine, inside the lab volume dir).
         host = local_dir(volume_path(self.namespace, ""), self.backend)
@@ -515,12 +517,12 @@ class Lab:
             self.core.delete_collection_namespaced_event,
         ]
         for delete in collections:
-            _tolerating_absence(delete, ns, propagation_policy="Background")
+            tolerating_absence(delete, ns, propagation_policy="Background")
         for svc in self.core.list_namespaced_service(ns).items:
-            _tolerating_absence(self.core.delete_namespaced_service, svc.metadata.name, ns)
+            tolerating_absence(self.core.delete_namespaced_service, svc.metadata.name, ns)
         for cm in self.core.list_namespaced_config_map(ns).items:
             if cm.metadata.name not in KEEP_CONFIGMAPS:
-                _tolerating_absence(self.core.delete_namespaced_config_map, cm.metadata.name, ns)
+                tolerating_absence(self.core.delete_namespaced_config_map, cm.metadata.name, ns)
 
     def _leftovers(self) -> list[str]:
         """What of a lab is still in the shared namespace (pods, claims, sets)."""
@@ -595,25 +597,6 @@ def _unanswered(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_unanswered(v) for v in value)
     return False
-
-
-def _listed(call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
-    """``call(...)``'s items; none when this user may not see them (403)."""
-    try:
-        return list(call(*args, **kwargs).items)
-    except ApiException as e:
-        if e.status == 403:
-            return []
-        raise
-
-
-def _tolerating_absence(delete: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Run a delete; an object already gone, or a kind this user may not touch, is no error."""
-    try:
-        delete(*args, **kwargs)
-    except ApiException as e:
-        if e.status not in (403, 404, 405):
-            raise
 
 
 def reset(namespace: str, backend: str | None = None, timeout: float = 120) -> None:
