@@ -121,3 +121,21 @@ def test_usage_counts_gpus_from_binding_until_the_pod_is_gone() -> None:
     assert u["n2"].tolist() == [0] * 7
     fig = draw_gpu_usage(df, {"n1": 8, "n2": 8}, title="t")
     assert fig.axes[0].get_ylabel() == "GPUs in use"
+
+
+@pytest.mark.cluster
+def test_a_node_a_real_kubelet_runs_gets_no_gpus_written_into_its_status(
+    api: client.ApiClient,
+) -> None:
+    """There a pod asking for a written-in GPU would start with no device: only a plugin gives."""
+    from stslab.core.errors import ClusterStateError
+
+    core = client.CoreV1Api(api)
+    name = "gpu-test-real-kubelet"  # no kwok annotation: kwok does not play it
+    core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+    try:
+        with pytest.raises(ClusterStateError, match="run by a real kubelet"):
+            advertise_gpus(core, name, 8)
+        assert GPU_RESOURCE not in (core.read_node(name).status.capacity or {})
+    finally:
+        core.delete_node(name)

@@ -585,3 +585,27 @@ def test_kind_that_cannot_pull_its_node_image_says_what_to_do(
     )
     with pytest.raises(StslabError, match="port taken"):
         KindBackend().create(command)
+
+
+def test_kind_uses_the_offline_node_image_when_the_pinned_one_is_not_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An offline machine that built the node image once needs no registry for `stslab up`."""
+    from stslab.cluster import kindnode
+    from stslab.cluster.base import UpOptions
+    from stslab.core.versions import pinned as pins
+
+    held = {kindnode.image_ref()}
+    monkeypatch.setattr("stslab.cluster.containers.run", lambda cmd, **_: "")  # no clusters
+    monkeypatch.setattr(kindnode, "image_exists", lambda ref: ref in held)
+    monkeypatch.setattr(kindnode, "build", lambda **_: kindnode.image_ref())
+    monkeypatch.setattr(kindnode, "check_image", lambda ref: None)
+    opts = UpOptions()
+    KindBackend().before_create(opts)
+    assert opts.node_image == "offline"
+    assert f"using the offline node image {kindnode.image_ref()}" in capsys.readouterr().out
+    # With the pinned image here (or one asked for), nothing changes.
+    held.add(pins().kind_node_image)
+    opts = UpOptions()
+    KindBackend().before_create(opts)
+    assert opts.node_image is None

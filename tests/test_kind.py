@@ -490,11 +490,16 @@ def test_every_lab_runs_on_kind_and_cleans_up(cluster: dict[str, Any]) -> None:
         if (pv.spec.claim_ref and pv.spec.claim_ref.namespace in labs)
         or (pv.metadata.labels or {}).get(LAB_LABEL) in labs
     ]
-    # The workers lab 06 pooled are back to plain workers, all Ready.
+    # The workers lab 06 pooled are back to plain workers, all Ready, their GPUs again from
+    # the cluster's plugin.
     for n in core.list_node().items:
         assert POOL_LABEL not in (n.metadata.labels or {}), n.metadata.name
         assert not [t for t in n.spec.taints or [] if t.key == GPU_RESOURCE], n.metadata.name
         assert {c.type: c.status for c in n.status.conditions}["Ready"] == "True"
+    from stslab.cluster import gpu_plugin
+
+    workers = [w for w in sorted(KindBackend().node_containers()) if "control-plane" not in w]
+    gpu_plugin.wait_for_plugin(core, workers, 8)
     storage = client.StorageV1Api(cluster["api"])
     assert not [
         sc.metadata.name
