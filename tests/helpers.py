@@ -14,6 +14,39 @@ from stslab.core.kube import wait_until
 from stslab.lab.nslookup import parse
 
 
+def pod_waiting(
+    name: str,
+    container: str,
+    reason: str | None,
+    *,
+    namespace: str | None = None,
+    phase: str | None = None,
+    deleting: bool = False,
+) -> client.V1Pod:
+    """A pod object (no cluster) whose one container waits for ``reason`` (None: no reason)."""
+    waiting = client.V1ContainerStateWaiting(reason=reason) if reason else None
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            namespace=namespace,
+            deletion_timestamp="2026-01-01T00:00:00Z" if deleting else None,
+        ),
+        status=client.V1PodStatus(
+            phase=phase,
+            container_statuses=[
+                client.V1ContainerStatus(
+                    name=container,
+                    image=f"{container}:test",
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=client.V1ContainerState(waiting=waiting),
+                )
+            ],
+        ),
+    )
+
+
 def wait_ready_pods(
     core: client.CoreV1Api, ns: str, selector: str, count: int, timeout: float = 60
 ) -> list[client.V1Pod]:

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 import pytest
 import yaml
+from helpers import pod_waiting
 
 import stslab
 from stslab.cli import main
@@ -515,24 +516,7 @@ def test_the_clusters_plugin_stays_off_a_labs_pooled_workers() -> None:
 
 
 def _plugin_pod(reason: str | None) -> Any:
-    from kubernetes import client
-
-    waiting = client.V1ContainerStateWaiting(reason=reason) if reason else None
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(name="plugin-x", namespace="kube-system"),
-        status=client.V1PodStatus(
-            container_statuses=[
-                client.V1ContainerStatus(
-                    name="plugin",
-                    image="i",
-                    image_id="",
-                    ready=False,
-                    restart_count=0,
-                    state=client.V1ContainerState(waiting=waiting),
-                )
-            ]
-        ),
-    )
+    return pod_waiting("plugin-x", "plugin", reason, namespace="kube-system")
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import copy
 import json
 
 import pytest
+from helpers import pod_waiting
 from kubernetes import client
 
 from stslab.cluster.choose import get_backend
@@ -30,27 +31,7 @@ def test_exit_code_from_the_error_channel() -> None:
 
 
 def _pod(phase: str, waiting: str | None = None, deleting: bool = False) -> client.V1Pod:
-    state = client.V1ContainerState(
-        waiting=client.V1ContainerStateWaiting(reason=waiting) if waiting else None
-    )
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(
-            name="zk-0", deletion_timestamp="2026-01-01T00:00:00Z" if deleting else None
-        ),
-        status=client.V1PodStatus(
-            phase=phase,
-            container_statuses=[
-                client.V1ContainerStatus(
-                    name="zookeeper",
-                    image="zookeeper:3.9.5",
-                    image_id="",
-                    ready=False,
-                    restart_count=0,
-                    state=state,
-                )
-            ],
-        ),
-    )
+    return pod_waiting("zk-0", "zookeeper", waiting, phase=phase, deleting=deleting)
 
 
 def test_why_a_pod_takes_no_exec() -> None:
