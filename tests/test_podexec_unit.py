@@ -15,7 +15,7 @@ from kubernetes import client
 from stslab.cluster.choose import get_backend
 from stslab.core.errors import UsageError
 from stslab.core.podexec import Result, _exit_code, _not_running
-from stslab.lab.context import Lab
+from stslab.lab.context import Lab, Predictions
 
 
 def test_exit_code_from_the_error_channel() -> None:
@@ -50,6 +50,7 @@ def _lab(fast: bool, backend: str = "kind") -> Lab:
     lab = Lab.__new__(Lab)  # no cluster: answer() reads only these
     lab.fast, lab.lab, lab.backend = fast, "lab-06", backend
     lab.cluster = get_backend(backend)  # what it can do: run containers or not
+    lab._predictions = Predictions()
     return lab
 
 

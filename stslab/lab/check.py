@@ -35,12 +35,22 @@ class CheckFailedError(AssertionError):
         return [f"FAIL: {self.what}", f"hint: {self.hint}"]
 
 
-def verdict(ok: bool, passed: str, failed: str, hint: str, *, exercise: str | None = None) -> None:
+def verdict(
+    ok: bool,
+    passed: str,
+    failed: str,
+    hint: str,
+    *,
+    exercise: str | None = None,
+    note: str = "",
+    hints: int = 0,
+) -> None:
     """Print ``PASS: ...`` or raise :class:`CheckFailedError` (after printing ``FAIL: ...``).
 
-    The result is recorded under ``exercise`` (default: ``passed``, else ``failed``).
+    The result is recorded under ``exercise`` (default: ``passed``, else ``failed``), with
+    ``note`` (e.g. "after the run") and the number of hint rungs the learner used.
     """
-    progress.record(exercise or passed or failed, ok)
+    progress.record(exercise or passed or failed, ok, note=note, hints=hints)
     if ok:
         print(f"PASS: {passed}")
         return
@@ -50,19 +60,40 @@ def verdict(ok: bool, passed: str, failed: str, hint: str, *, exercise: str | No
 
 # The answers asked in this kernel (Lab.answer): a failed check names the hint ladder to climb.
 _asked: dict[str, Any] = {}
+# Exercises whose answer came after the run (a locked prediction), with the first answer.
+_late: dict[str, Any] = {}
+# How many rungs of each exercise's hint ladder the learner climbed (Lab.hint).
+_hinted: dict[str, int] = {}
 
 
-def asked(name: str, value: Any) -> None:
-    """Note that exercise ``name`` was answered with ``value`` (called by ``Lab.answer``)."""
+def asked(name: str, value: Any, *, first: Any = ..., late: bool = False) -> None:
+    """Note that exercise ``name`` was answered with ``value`` (called by ``Lab.answer``).
+
+    ``late``: given after the run (``first`` is the prediction given before it, if any).
+    """
     _asked[name] = value
+    if late:
+        _late[name] = first
+    else:
+        _late.pop(name, None)
+
+
+def hinted(name: str, rungs: int) -> None:
+    """Note that the learner has climbed ``rungs`` rungs of exercise ``name``'s ladder."""
+    _hinted[name] = rungs
+
+
+def _exercise_of(given: Any) -> str | None:
+    names = [n for n, v in _asked.items() if v is given]
+    return names[0] if len(names) == 1 else None
 
 
 def _ladder(given: Any) -> str:
     if not _asked:  # a check outside a lab (no Lab.answer in this kernel): no ladder to offer
         return ""
-    names = [n for n, v in _asked.items() if v is given]
-    if len(names) == 1:
-        return f' — stuck? lab.hint("{names[0]}") gives a hint, a stronger one, then the answer'
+    name = _exercise_of(given)
+    if name:
+        return f' — stuck? lab.hint("{name}") gives a hint, a stronger one, then the answer'
     return " — stuck? lab.hint() lists this lab's hints"
 
 
@@ -75,11 +106,17 @@ def judged() -> int:
 
 
 def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
-    """Check a learner's prediction: ``given`` must equal ``expected``."""
+    """Check a learner's prediction: ``given`` must equal ``expected``.
+
+    A prediction given after the run is judged too, but marked so (in the verdict and in
+    progress), with the first prediction if there was one.
+    """
     global _answers_judged
     _answers_judged += 1
     if given != expected:
         hint += _ladder(given)
+    name = _exercise_of(given)
+    hints = _hinted.get(name, 0) if name else 0
     if given is ...:
         verdict(
             False,
@@ -87,13 +124,21 @@ def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
             f"{question}: no answer yet (replace ... with yours)",
             hint,
             exercise=question,
+            hints=hints,
         )
+    late = ""
+    if name in _late:
+        first = _late[name]
+        said = "" if first is ... or first == given else f"; you first said {first!r}"
+        late = f" (answered after the run{said})"
     verdict(
         given == expected,
-        f"{question}: {given!r}",
-        f"{question}: {given!r} is not right",
+        f"{question}: {given!r}{late}",
+        f"{question}: {given!r} is not right{late}",
         hint,
         exercise=question,
+        note="after the run" if late else "",
+        hints=hints,
     )
 
 

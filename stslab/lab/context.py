@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -90,6 +91,67 @@ def one_line_errors() -> bool:
     return True
 
 
+class Predictions:
+    """Each exercise's prediction, locked once another cell has run, and when it was given.
+
+    An answer changed after other cells ran since the prediction (the cell showing the result
+    among them), or first given after its cell ran unanswered and others followed, is judged
+    but marked "after the run". Re-running the exercise cell at once (a typo fixed) is not.
+    Outside IPython, where no cell is counted, nothing is marked.
+    """
+
+    def __init__(self, count: Callable[[], int | None] | None = None) -> None:
+        self._count = count or _execution_count
+        self._first: dict[str, tuple[Any, float, int | None, bool]] = {}  # value, when, cell, late
+        self._runs: dict[str, list[int]] = {}  # the execution counts of the exercise's cell
+
+    def _others_between(self, name: str, start: int, now: int) -> bool:
+        """Whether a cell other than ``name``'s own ran after count ``start`` and before ``now``."""
+        own = [c for c in self._runs.get(name, []) if start < c < now]
+        return now - start - 1 > len(own)
+
+    def given(self, name: str, value: Any, unanswered: bool) -> bool:
+        """Note ``value`` answering ``name``; whether it counts as given after the run."""
+        now = self._count()
+        runs = self._runs.setdefault(name, [])
+        last = runs[-1] if runs else None
+        if now is not None:
+            runs.append(now)
+        if unanswered:
+            return False
+        first = self._first.get(name)
+        if first is None:
+            late = now is not None and last is not None and self._others_between(name, last, now)
+            self._first[name] = (value, time.time(), now, late)
+            return late
+        first_value, _, at, first_late = first
+        if value == first_value:
+            return first_late
+        if now is not None and at is not None and self._others_between(name, at, now):
+            return True  # changed once something else had run: the prediction stays locked
+        self._first[name] = (value, time.time(), now, first_late)  # corrected at once
+        return first_late
+
+    def first(self, name: str) -> Any:
+        """The locked prediction for ``name`` (``...`` when there is none yet)."""
+        return self._first.get(name, (...,))[0]
+
+    def when(self, name: str) -> float | None:
+        """When (``time.time()``) the locked prediction for ``name`` was given."""
+        first = self._first.get(name)
+        return first[1] if first else None
+
+
+def _execution_count() -> int | None:
+    """IPython's count of executed cells, or None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else int(shell.execution_count)
+
+
 class Lab:
     """A lab's connection and namespace. Re-running a lab from the top starts clean."""
 
@@ -105,6 +167,7 @@ class Lab:
         one_line_errors()
         self.fast = fast  # headless runs: unanswered exercises take their kept solution
         self._rungs: dict[str, int] = {}  # how far up each exercise's hint ladder the learner is
+        self._predictions = Predictions()  # the first answer to each exercise, and when
         self._pressed: set[str] = set()  # panel exercises a headless run has done (Lab.clicks)
         self._connect(namespace, backend, timeout)
         self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
@@ -312,7 +375,8 @@ class Lab:
         """
         if self.fast and _unanswered(value):
             value = self._solution(name)
-        check.asked(name, value)
+        late = self._predictions.given(name, value, _unanswered(value))
+        check.asked(name, value, first=self._predictions.first(name), late=late)
         return value
 
     def _kept(self) -> dict[str, Any]:
@@ -353,6 +417,7 @@ class Lab:
             return
         rung = self._rungs.get(name, 0)
         self._rungs[name] = rung + 1
+        check.hinted(name, rung + 1)
         ladder = ladders[name]
         if rung < len(ladder):
             more = "again for a stronger one" if rung + 1 < len(ladder) else "again for the answer"

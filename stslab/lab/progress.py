@@ -58,12 +58,15 @@ class Record:
     exercise: str
     result: str  # "pass" or "fail"
     time: str  # ISO 8601, UTC
+    note: str = ""  # "after the run": a prediction given once the result was shown
+    hints: int = 0  # rungs of the exercise's hint ladder used before this check
 
     @classmethod
     def from_json(cls, line: str) -> Record:
-        """Parse one JSON line (unknown keys are ignored)."""
+        """Parse one JSON line (unknown keys are ignored; older lines have no note or hints)."""
         data = json.loads(line)
-        return cls(**{k: str(data[k]) for k in ("learner", "lab", "exercise", "result", "time")})
+        fields = {k: str(data[k]) for k in ("learner", "lab", "exercise", "result", "time")}
+        return cls(**fields, note=str(data.get("note", "")), hints=int(data.get("hints", 0) or 0))
 
     def to_json(self) -> str:
         """One JSON line, without the newline."""
@@ -166,8 +169,11 @@ def not_recorded() -> Iterator[None]:
         _current = saved
 
 
-def record(exercise: str, ok: bool) -> Record | None:
-    """Record a check's result for the current lab; never raises. None when no lab is current."""
+def record(exercise: str, ok: bool, *, note: str = "", hints: int = 0) -> Record | None:
+    """Record a check's result for the current lab; never raises. None when no lab is current.
+
+    ``note``: e.g. "after the run"; ``hints``: the hint rungs the learner used.
+    """
     cur = _current
     if cur is None:
         return None
@@ -177,6 +183,8 @@ def record(exercise: str, ok: bool) -> Record | None:
         exercise,
         "pass" if ok else "fail",
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        note,
+        hints,
     )
     try:
         _append_local([rec])
