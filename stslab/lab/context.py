@@ -148,8 +148,8 @@ def _execution_count() -> int | None:
         from IPython import get_ipython
     except ImportError:
         return None
-    shell = get_ipython()
-    return None if shell is None else int(shell.execution_count)
+    count = getattr(get_ipython(), "execution_count", None)
+    return count if isinstance(count, int) else None
 
 
 class Lab:
