@@ -97,6 +97,7 @@ def test_the_verdict_and_progress_say_after_the_run_and_the_hints_used(
     assert "PASS: scale-down order: 'web-2 first' (answered after the run; you first said " in out
     rec = progress.load_local()[-1]
     assert (rec.result, rec.note, rec.hints) == ("pass", "after the run", 2)
+    assert rec.answer == repr(given)
     # An answer given before the run is not marked.
     check.asked("my_order", given)
     check.answer(given, "web-2 first", question="scale-down order", hint="h")

@@ -44,13 +44,15 @@ def verdict(
     exercise: str | None = None,
     note: str = "",
     hints: int = 0,
+    answer: str = "",
 ) -> None:
     """Print ``PASS: ...`` or raise :class:`CheckFailedError` (after printing ``FAIL: ...``).
 
     The result is recorded under ``exercise`` (default: ``passed``, else ``failed``), with
-    ``note`` (e.g. "after the run") and the number of hint rungs the learner used.
+    ``note`` (e.g. "after the run"), the number of hint rungs the learner used and a
+    prediction's ``answer``.
     """
-    progress.record(exercise or passed or failed, ok, note=note, hints=hints)
+    progress.record(exercise or passed or failed, ok, note=note, hints=hints, answer=answer)
     if ok:
         print(f"PASS: {passed}")
         return
@@ -139,6 +141,7 @@ def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
         exercise=question,
         note="after the run" if late else "",
         hints=hints,
+        answer=repr(given)[:200],
     )
 
 

@@ -60,13 +60,19 @@ class Record:
     time: str  # ISO 8601, UTC
     note: str = ""  # "after the run": a prediction given once the result was shown
     hints: int = 0  # rungs of the exercise's hint ladder used before this check
+    answer: str = ""  # a prediction's answer as given (repr), so a room sees shared mistakes
 
     @classmethod
     def from_json(cls, line: str) -> Record:
         """Parse one JSON line (unknown keys are ignored; older lines have no note or hints)."""
         data = json.loads(line)
         fields = {k: str(data[k]) for k in ("learner", "lab", "exercise", "result", "time")}
-        return cls(**fields, note=str(data.get("note", "")), hints=int(data.get("hints", 0) or 0))
+        return cls(
+            **fields,
+            note=str(data.get("note", "")),
+            hints=int(data.get("hints", 0) or 0),
+            answer=str(data.get("answer", "")),
+        )
 
     def to_json(self) -> str:
         """One JSON line, without the newline."""
@@ -169,10 +175,13 @@ def not_recorded() -> Iterator[None]:
         _current = saved
 
 
-def record(exercise: str, ok: bool, *, note: str = "", hints: int = 0) -> Record | None:
+def record(
+    exercise: str, ok: bool, *, note: str = "", hints: int = 0, answer: str = ""
+) -> Record | None:
     """Record a check's result for the current lab; never raises. None when no lab is current.
 
-    ``note``: e.g. "after the run"; ``hints``: the hint rungs the learner used.
+    ``note``: e.g. "after the run"; ``hints``: the hint rungs the learner used; ``answer``: a
+    prediction's answer as given.
     """
     cur = _current
     if cur is None:
@@ -185,6 +194,7 @@ def record(exercise: str, ok: bool, *, note: str = "", hints: int = 0) -> Record
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
         note,
         hints,
+        answer,
     )
     try:
         _append_local([rec])
