@@ -21,7 +21,7 @@ from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, RecordExtra, Status, UpOptions
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
 from stslab.core.kube import api_client, wait_until
-from stslab.core.labels import MANAGED_LABEL, POOL_LABEL, ZONE_LABEL
+from stslab.core.labels import MANAGED_LABEL, ZONE_LABEL
 from stslab.core.paths import project_root
 from stslab.core.procs import run, which
 from stslab.core.versions import pinned
@@ -128,18 +128,13 @@ class _ContainerBackend(Backend):
                 except StslabError as e:
                     raise gpu_plugin.GpusNotReadyError(e.cause, gpu_plugin.IMAGE_FIX) from None
         gpu_plugin.apply_daemonset(core.api_client, gpu_plugin.daemonset(opts.gpus_per_node))
-        workers = [n["name"] for n in labnodes.node_summary(core) if n["zone"]]
-        return gpu_plugin.wait_for_plugin(core, workers, opts.gpus_per_node)
+        return gpu_plugin.wait_for_plugin(core, gpu_plugin.workers(core), opts.gpus_per_node)
 
     def gpu_state(self, core: client.CoreV1Api, rec: ClusterRecord) -> str:
         """One line: whether every worker outside a lab's pool offers its GPUs from the plugin."""
         if rec.gpus_per_node < 1:
             return "none (started with --gpus-per-node 0)"
-        workers = [
-            n.metadata.name
-            for n in core.list_node(label_selector=f"{MANAGED_LABEL}=true,!{POOL_LABEL}").items
-        ]
-        left = gpu_plugin.problems(core, workers, rec.gpus_per_node)
+        left = gpu_plugin.problems(core, gpu_plugin.workers(core), rec.gpus_per_node)
         if not left:
             return f"{rec.gpus_per_node} per worker, from the fake device plugin"
         return f"not ready: {next(iter(left.values()))}"

@@ -19,7 +19,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from stslab.core.errors import ClusterStateError, StslabError, UsageError
-from stslab.core.labels import GPU_RESOURCE
+from stslab.core.labels import GPU_RESOURCE, MANAGED_LABEL, POOL_LABEL
 from stslab.core.paths import project_root
 from stslab.gpu.config import MAX_DEVICES, plugin_image
 
@@ -76,6 +76,12 @@ def apply_daemonset(api: client.ApiClient, manifest: dict[str, Any]) -> None:
         ) from None
 
 
+def workers(core: client.CoreV1Api) -> list[str]:
+    """The workers the cluster's plugin serves: lab workers that no lab took into a pool."""
+    selector = f"{MANAGED_LABEL}=true,!{POOL_LABEL}"
+    return [n.metadata.name for n in core.list_node(label_selector=selector).items]
+
+
 def offered(node: client.V1Node) -> int:
     """The GPUs a node offers (allocatable; on a real kubelet only a plugin puts them there)."""
     return int((node.status.allocatable or {}).get(GPU_RESOURCE, "0") or 0)
@@ -102,7 +108,11 @@ def problems(
     ``namespace``/``name``: the plugin's DaemonSet (the cluster's, or a lab pool's own).
     An empty answer means every node's GPUs come from the plugin.
     """
-    short = {n: node for n in nodes if offered(node := core.read_node(n)) != gpus}
+    short = {
+        n.metadata.name: n
+        for n in core.list_node().items
+        if n.metadata.name in nodes and offered(n) != gpus
+    }
     if not short:
         return {}
     try:

@@ -22,6 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -91,6 +92,14 @@ def one_line_errors() -> bool:
     return True
 
 
+@dataclass
+class _Prediction:
+    value: Any
+    when: float  # time.time() when given
+    cell: int | None  # the execution count of the cell that gave it
+    late: bool  # given after the result was shown
+
+
 class Predictions:
     """Each exercise's prediction, locked once another cell has run, and when it was given.
 
@@ -102,11 +111,13 @@ class Predictions:
 
     def __init__(self, count: Callable[[], int | None] | None = None) -> None:
         self._count = count or _execution_count
-        self._first: dict[str, tuple[Any, float, int | None, bool]] = {}  # value, when, cell, late
+        self._first: dict[str, _Prediction] = {}
         self._runs: dict[str, list[int]] = {}  # the execution counts of the exercise's cell
 
-    def _others_between(self, name: str, start: int, now: int) -> bool:
+    def _others_between(self, name: str, start: int | None, now: int | None) -> bool:
         """Whether a cell other than ``name``'s own ran after count ``start`` and before ``now``."""
+        if start is None or now is None:
+            return False
         own = [c for c in self._runs.get(name, []) if start < c < now]
         return now - start - 1 > len(own)
 
@@ -121,25 +132,25 @@ class Predictions:
             return False
         first = self._first.get(name)
         if first is None:
-            late = now is not None and last is not None and self._others_between(name, last, now)
-            self._first[name] = (value, time.time(), now, late)
+            late = self._others_between(name, last, now)
+            self._first[name] = _Prediction(value, time.time(), now, late)
             return late
-        first_value, _, at, first_late = first
-        if value == first_value:
-            return first_late
-        if now is not None and at is not None and self._others_between(name, at, now):
+        if value == first.value:
+            return first.late
+        if self._others_between(name, first.cell, now):
             return True  # changed once something else had run: the prediction stays locked
-        self._first[name] = (value, time.time(), now, first_late)  # corrected at once
-        return first_late
+        self._first[name] = _Prediction(value, time.time(), now, first.late)  # corrected at once
+        return first.late
 
     def first(self, name: str) -> Any:
         """The locked prediction for ``name`` (``...`` when there is none yet)."""
-        return self._first.get(name, (...,))[0]
+        first = self._first.get(name)
+        return first.value if first else ...
 
     def when(self, name: str) -> float | None:
         """When (``time.time()``) the locked prediction for ``name`` was given."""
         first = self._first.get(name)
-        return first[1] if first else None
+        return first.when if first else None
 
 
 def _execution_count() -> int | None:
