@@ -55,9 +55,8 @@ from bench_room import (
     start_learner,
 )
 
-from stslab.cluster import capacity
 from stslab.cluster.base import UpOptions
-from stslab.cluster.kwok import KwokBackend
+from stslab.cluster.kwok import KwokBackend, capacity
 from stslab.core.errors import StslabError
 from stslab.core.paths import cache_dir, project_root
 from stslab.core.procs import environment, free_port, pid_cmdline
@@ -486,9 +485,9 @@ def bench_workshop(learners: int, *, pin: bool = False) -> list[str]:
 
 def bench_kind(workers: int) -> list[str]:
     from stslab.cli import main as cli
-    from stslab.cluster import kindnode
     from stslab.cluster.base import ClusterRecord
     from stslab.cluster.containers import docker_usable
+    from stslab.cluster.images import kindnode
     from stslab.testing.dockerd import PrivateDockerd
 
     def stslab(argv: list[str]) -> None:

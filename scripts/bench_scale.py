@@ -21,8 +21,8 @@ from typing import Any
 from kubernetes import client
 
 from stslab.cluster.base import UpOptions
-from stslab.cluster.capacity import PODS_PER_NODE
 from stslab.cluster.kwok import CONTEXT, KwokBackend
+from stslab.cluster.kwok.capacity import PODS_PER_NODE
 from stslab.cluster.nodes import kwok_node
 from stslab.core.kube import api_client
 from stslab.core.procs import free_port

@@ -498,8 +498,8 @@ def _progress(args: argparse.Namespace) -> int:
 
 
 def _kind_image(args: argparse.Namespace) -> int:
-    from stslab.cluster import kindnode
     from stslab.cluster.containers import docker_usable
+    from stslab.cluster.images import kindnode
 
     ok, why = docker_usable()
     if not ok:

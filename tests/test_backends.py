@@ -262,7 +262,7 @@ def test_an_apiserver_serving_another_clusters_data_is_refused(tmp_path: Path) -
     from types import SimpleNamespace
 
     from stslab.cluster.base import ClusterRecord
-    from stslab.cluster.kwok_isolation import check_identity
+    from stslab.cluster.kwok.isolation import check_identity
 
     class Core:  # answers as an apiserver on someone else's etcd would
         def read_namespace(self, name: str, **_: object) -> SimpleNamespace:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from stslab.cluster import capacity
+from stslab.cluster.kwok import capacity
 from stslab.core.errors import UsageError
 from stslab.core.paths import project_root
 

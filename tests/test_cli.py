@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from stslab.cli import main
-from stslab.cluster import realnode, realnode_setup
-from stslab.cluster.kwok import KwokBackend
+from stslab.cluster.kwok import KwokBackend, realnode, realnode_setup
 from stslab.core.errors import StslabError
 from stslab.core.procs import free_port
 

@@ -575,8 +575,8 @@ def test_kind_uses_the_offline_node_image_when_the_pinned_one_is_not_here(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An offline machine that built the node image once needs no registry for `stslab up`."""
-    from stslab.cluster import kindnode
     from stslab.cluster.base import UpOptions
+    from stslab.cluster.images import kindnode
     from stslab.core.versions import pinned as pins
 
     held = {kindnode.image_ref()}

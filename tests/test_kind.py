@@ -23,8 +23,8 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from stslab.cli import main
-from stslab.cluster import kindnode
 from stslab.cluster.containers import KindBackend, docker_usable
+from stslab.cluster.images import kindnode
 from stslab.core.kube import api_client, wait_for_default_service_account, wait_until
 from stslab.core.labels import GPU_RESOURCE, LAB_LABEL, POOL_LABEL
 from stslab.core.versions import pinned

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from stslab.cli import main
-from stslab.cluster import kindnode
 from stslab.cluster.base import UpOptions
 from stslab.cluster.containers import KindBackend
+from stslab.cluster.images import kindnode
 from stslab.core.paths import project_root
 from stslab.core.versions import pinned
 

@@ -12,7 +12,7 @@ from kubernetes import client
 
 from stslab.cluster.base import UpOptions
 from stslab.cluster.kwok import KwokBackend
-from stslab.cluster.supervisor import stop_supervisor
+from stslab.cluster.kwok.supervisor import stop_supervisor
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.procs import free_port, pid_cmdline, port_free

@@ -1,4 +1,4 @@
-"""stslab.cluster.ociimage: an OCI image layout tarball from a root filesystem, byte-stable."""
+"""stslab.cluster.images.oci: an OCI image layout tarball from a root filesystem, byte-stable."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stslab.cluster import ociimage
+from stslab.cluster.images import oci as ociimage
 
 
 def _rootfs(tmp_path: Path) -> Path:

@@ -26,8 +26,8 @@ from kubernetes.stream import stream
 from stslab.cli import main
 from stslab.cluster.base import ClusterRecord, UpOptions
 from stslab.cluster.kwok import KwokBackend
-from stslab.cluster.realnode import RealNode
-from stslab.cluster.realnode_setup import (
+from stslab.cluster.kwok.realnode import RealNode
+from stslab.cluster.kwok.realnode_setup import (
     BRIDGE,
     BUSYBOX_IMAGE,
     KERNEL_TUNABLES,

@@ -1,11 +1,11 @@
 """stslab's ZooKeeper image against the contract lab 05's manifest relies on (CONTRACT.md).
 
 The image's own files (entry point, zkServer.sh, zkCli.sh, the pinned jars) are put together as
-the node image does (:func:`stslab.cluster.zkimage.build_root`), then run on this machine's Java
-as three members on loopback ports: the entry point writes zoo.cfg and myid from the ZOO_*
-variables, the members elect a leader, a write on one is read on another, a write without a
-quorum fails with the client's own error and a non-zero exit status. The kind tier runs the same
-image in pods (lab 05).
+the node image does (:func:`~stslab.cluster.images.zookeeper.build_root`), then run on this
+machine's Java as three members on loopback ports: the entry point writes zoo.cfg and myid from
+the ZOO_* variables, the members elect a leader, a write on one is read on another, a write
+without a quorum fails with the client's own error and a non-zero exit status. The kind tier
+runs the same image in pods (lab 05).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from stslab.cluster import zkimage
+from stslab.cluster.images import zookeeper as zkimage
 from stslab.core.errors import UsageError
 from stslab.core.procs import pick_ports
 

@@ -32,8 +32,8 @@ class UpOptions:
     ready_delay_ms: int | None = None
     context: str | None = None
     namespace: str | None = None
-    real_node: bool = False  # kwok: also join a real kubelet (stslab.cluster.realnode)
-    node_image: str | None = None  # kind: "offline" (stslab.cluster.kindnode) or a reference
+    real_node: bool = False  # kwok: also join a real kubelet (stslab.cluster.kwok.realnode)
+    node_image: str | None = None  # kind: "offline" (stslab.cluster.images.kindnode) or a reference
     tuned: bool = True  # kwok: False runs kwokctl's default limits (benchmarks compare)
 
     def validate(self) -> None:

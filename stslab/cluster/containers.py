@@ -16,9 +16,10 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from stslab.cluster import gpu_plugin, kindnode
+from stslab.cluster import gpu_plugin
 from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, RecordExtra, Status, UpOptions
+from stslab.cluster.images import kindnode
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.labels import MANAGED_LABEL, ZONE_LABEL

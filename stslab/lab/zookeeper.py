@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
-from stslab.cluster.zkimage import REF as OFFLINE_REF
+from stslab.cluster.images.zookeeper import REF as OFFLINE_REF
 from stslab.core.kube import image_on_nodes
 from stslab.core.podexec import IMAGE_FIX, IMAGE_REASONS, Result, run
 from stslab.lab.manifests import load

@@ -1,6 +1,6 @@
 """What a real node needs, where it keeps what, and the files it is configured with.
 
-:mod:`stslab.cluster.realnode` runs the node; this module holds its fixed names and addresses,
+:mod:`stslab.cluster.kwok.realnode` runs the node; this module holds its fixed names and addresses,
 the check of the machine's requirements, and the configurations of containerd, the CNI bridge
 and the kubelet (see that module for why each is so).
 """
@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from stslab.cluster import ociimage
+from stslab.cluster.images import oci as ociimage
 from stslab.core.errors import ToolMissingError, UsageError
 from stslab.core.paths import binary_dir, is_within
 from stslab.core.versions import pinned

@@ -14,7 +14,7 @@ give us:
   at build time: pause, etcd, the control plane, kube-proxy, CoreDNS, the local-path
   provisioner, busybox (its helper, and the labs' nslookup image), the volume recycler's
   Debian base, the labs' nginx, the fake GPU device plugin and a real ZooKeeper
-  (:mod:`stslab.cluster.zkimage`).
+  (:mod:`stslab.cluster.images.zookeeper`).
 
 The image's tag carries a key of all inputs, so a changed pin or file builds a new image and a
 warm rebuild is a no-op (:func:`image_ref`). ``/kind/version`` and the image's labels name the
@@ -32,8 +32,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from stslab.cluster import ociimage, rootfs, zkimage
-from stslab.cluster.rootfs import DEBIAN_SUITE, extract, key, rootfs_tar
+from stslab.cluster.images import oci as ociimage
+from stslab.cluster.images import rootfs
+from stslab.cluster.images import zookeeper as zkimage
+from stslab.cluster.images.rootfs import DEBIAN_SUITE, extract, key, rootfs_tar
 from stslab.core.errors import ToolMissingError, UsageError
 from stslab.core.paths import cache_dir, project_root
 from stslab.core.versions import pinned
@@ -85,7 +87,7 @@ def _inputs_key() -> str:
             parts += [str(path.relative_to(root)), path.read_bytes()]
     # The GPU plugin's image carries a copy of the package and runs stslab.gpu, which imports
     # only stslab.core: a change there is a new image too.
-    package = Path(__file__).resolve().parents[1]
+    package = Path(__file__).resolve().parents[2]
     for sub in ("gpu", "core"):
         for path in sorted((package / sub).rglob("*.py")):
             parts += [str(path.relative_to(package)), path.read_bytes()]

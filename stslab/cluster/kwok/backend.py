@@ -8,34 +8,34 @@ Layout of ``<state>/kwok``::
     volumes/       what the controller-manager sees as /tmp: every host-path volume
     bin/           the confined controller-manager wrapper
     coredns.*      CoreDNS's Corefile, pid and log
-    realnode/      with ``--real-node``: the real node's state (see :mod:`stslab.cluster.realnode`)
+    realnode/      with ``--real-node``: the real node's state (see :mod:`~.realnode`)
 
 What it hands kwokctl (binaries, stages, the confined controller-manager) is made by
-:mod:`~.kwok_files`; its processes are found, named when dead, and supervised through
-:mod:`~.kwok_processes`; its ports, key prefix and identity are :mod:`~.kwok_isolation`'s.
+:mod:`~.files`; its processes are found, named when dead, and supervised through
+:mod:`~.processes`; its ports, key prefix and identity are :mod:`~.isolation`'s.
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
 from kubernetes import client
 
-from stslab.cluster import dns, realnode, realnode_setup
+from stslab.cluster import dns
 from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import CoreDNS
-from stslab.cluster.kwok_files import (
+from stslab.cluster.kwok import realnode, realnode_setup
+from stslab.cluster.kwok.files import (
     binaries,
     binary_checks,
     write_confined_controller_manager,
     write_stages,
 )
-from stslab.cluster.kwok_isolation import (
+from stslab.cluster.kwok.isolation import (
     check_identity,
     choose_ports,
     identity,
@@ -43,17 +43,15 @@ from stslab.cluster.kwok_isolation import (
     recorded_ports,
     write_config,
 )
-from stslab.cluster.kwok_processes import (
+from stslab.cluster.kwok.processes import (
     exited,
     kwokctl_error,
     pids_mentioning,
     start_supervisor,
 )
-from stslab.cluster.supervisor import (
-    Supervisor,
+from stslab.cluster.kwok.supervisor import (
     describe,
     read_restarts,
-    serve,
     stop_supervisor,
     supervisor_pid,
 )
@@ -564,13 +562,3 @@ class KwokBackend(Backend):
 
 
 __all__ = ["KwokBackend", "CLUSTER", "CONTEXT", "DEFAULT_API_PORT", "DEFAULT_DNS_PORT"]
-
-
-def _supervise(workdir: Path) -> None:
-    backend = KwokBackend(workdir.parent)
-    serve(Supervisor(workdir, backend.component_pids, backend.revive, backend._still_up))
-
-
-if __name__ == "__main__":  # the supervisor process: python -m stslab.cluster.kwok --supervise DIR
-    if len(sys.argv) == 3 and sys.argv[1] == "--supervise":
-        _supervise(Path(sys.argv[2]))

@@ -1,6 +1,6 @@
 """Debian root filesystems from packages (``debootstrap``), cached as tars.
 
-The offline kind node image (:mod:`stslab.cluster.kindnode`) and the images inside it start
+The offline kind node image (:mod:`stslab.cluster.images.kindnode`) and the images inside it start
 from these: the node's system, kube-proxy's tools, nginx, Python for the GPU plugin, Java for
 ZooKeeper. Each tar is cached in the stslab cache under a key of its suite and packages.
 """

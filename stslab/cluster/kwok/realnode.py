@@ -2,7 +2,7 @@
 
 The kubelet is built from the same Kubernetes version as the control plane
 (``scripts/build-binaries.sh kubelet``); containerd, runc, the CNI plugins and busybox come from
-Debian (:data:`~.realnode_setup.APT_PACKAGES`). Images are made locally (:mod:`~.ociimage`),
+Debian (:data:`~.realnode_setup.APT_PACKAGES`). Images are made locally (:mod:`~..images.oci`),
 never pulled. It needs root and cgroup v1 or v2. Its fixed names and addresses, and its
 configuration files, are in :mod:`~.realnode_setup`.
 
@@ -61,9 +61,9 @@ from pathlib import Path
 
 import yaml
 
-from stslab.cluster import ociimage
 from stslab.cluster.dns import CoreDNS
-from stslab.cluster.realnode_setup import (
+from stslab.cluster.images import oci as ociimage
+from stslab.cluster.kwok.realnode_setup import (
     BRIDGE,
     BUSYBOX_ALIASES,
     BUSYBOX_IMAGE,

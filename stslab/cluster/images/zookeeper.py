@@ -5,7 +5,7 @@ Maven Central (pinned with their sha256 in ``clusters/zookeeper/jars.lock``) and
 entry point and scripts (``clusters/zookeeper/image``). It keeps the contract of the official
 ``zookeeper`` image that ``clusters/zookeeper/zookeeper.yaml`` relies on (written down in
 ``clusters/zookeeper/CONTRACT.md``), and is tagged with the official image's name so the same
-manifest runs on both. :mod:`stslab.cluster.kindnode` preloads it into the offline node image.
+manifest runs on both. :mod:`~.kindnode` preloads it into the offline node image.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from stslab.cluster import ociimage
+from stslab.cluster.images import oci as ociimage
 from stslab.core.errors import UsageError
 from stslab.core.files import write_atomic
 from stslab.core.paths import cache_dir, project_root

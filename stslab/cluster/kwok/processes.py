@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stslab.cluster.supervisor import supervisor_pid
+from stslab.cluster.kwok.supervisor import supervisor_pid
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import wait_until
 from stslab.core.procs import processes
@@ -57,10 +57,10 @@ def kwokctl_error(output: str) -> str:
 
 
 def start_supervisor(workdir: Path) -> None:
-    """Start the supervisor of the cluster in ``workdir`` (see :mod:`stslab.cluster.supervisor`)."""
+    """Start the supervisor of the cluster in ``workdir`` (see :mod:`~.supervisor`)."""
     if supervisor_pid(workdir) is not None:
         return
-    package_parent = Path(__file__).resolve().parents[2]
+    package_parent = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package_parent), *sys.path])}
     with open(workdir / "supervisor.log", "ab") as log:
         subprocess.Popen(

@@ -10,7 +10,7 @@ An OCI image is three kinds of JSON plus tar layers, all stored as content-addre
 - an **index** (``index.json``) naming the manifest once per image name, next to ``oci-layout``.
 
 :func:`write_archive` puts them in one tar (the "OCI image layout" in a tarball), which
-``ctr -n k8s.io images import`` loads into containerd (see :mod:`stslab.cluster.realnode`).
+``ctr -n k8s.io images import`` loads into containerd (see :mod:`stslab.cluster.kwok.realnode`).
 :func:`busybox_rootfs` makes the root filesystem of a busybox image from Debian's static
 busybox. Everything is deterministic: the same input gives the same digests.
 """
