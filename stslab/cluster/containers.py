@@ -2,14 +2,13 @@
 
 Both keep the kubeconfig in the state dir and label workers with zones as the simulated backend
 does. Their GPUs come only from the fake device plugin, which ``up`` runs on every worker and
-waits for (:mod:`~stslab.cluster.gpu_plugin`): nothing writes GPUs into a real node's status.
+waits for (:mod:`~stslab.cluster.container_gpus`): nothing writes GPUs into a real node's status.
 """
 
 from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from kubernetes import client
 from stslab.cluster import gpu_plugin
 from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, RecordExtra, Status, UpOptions
+from stslab.cluster.container_gpus import GpuPluginMixin
 from stslab.cluster.images import kindnode
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
 from stslab.core.kube import api_client, wait_until
@@ -34,21 +34,15 @@ DOCKER_FIX = "start the Docker engine (e.g. `sudo systemctl start docker`) and c
 
 def docker_usable() -> tuple[bool, str]:
     """Whether a Docker engine answers, and why not."""
-    try:
-        proc = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except FileNotFoundError:
+    if shutil.which("docker") is None:
         return False, "the docker CLI is not installed"
-    except subprocess.TimeoutExpired:
+    try:
+        info = run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=10, check=False)
+    except StslabError:
         return False, "the Docker engine did not answer within 10s"
-    if proc.returncode != 0:
+    if not info.ok:
         return False, "no Docker engine is running (or no permission to use it)"
-    return True, f"Docker engine {proc.stdout.strip()}"
+    return True, f"Docker engine {info.stdout.strip()}"
 
 
 def lab_images() -> list[str]:
@@ -57,7 +51,7 @@ def lab_images() -> list[str]:
     return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
-class _ContainerBackend(Backend):
+class _ContainerBackend(GpuPluginMixin, Backend):
     tool = ""
     install_fix = ""
 
@@ -98,47 +92,6 @@ class _ContainerBackend(Backend):
     def create(self, command: list[str]) -> None:
         """Run the tool's create command."""
         run(command, timeout=600, what=f"{self.tool} create")
-
-    def preload_commands(self, images: list[str] | None = None) -> list[list[str]]:
-        """Commands that pull the labs' images once and load them into the nodes (offline)."""
-        raise NotImplementedError
-
-    def plugin_image_commands(self) -> list[list[str]]:
-        """``docker build`` of the fake GPU plugin's image, then this backend's loader."""
-        image = plugin_image()
-        root = project_root()
-        build = ["docker", "build", "--file", str(gpu_plugin.dockerfile_path()), "--tag", image]
-        # The preload commands pull from a registry first; this image is built locally.
-        load = [c for c in self.preload_commands([image]) if c[:2] != ["docker", "pull"]]
-        return [[*build, str(root)], *load]
-
-    def plugin_image_on_nodes(self) -> bool:
-        """Whether every node already holds the plugin's image (kind's offline node image does)."""
-        return False
-
-    def start_gpu_plugin(self, core: client.CoreV1Api, opts: UpOptions) -> float:
-        """Run the fake GPU plugin on every worker and wait until each offers its GPUs.
-
-        Returns the seconds waited. Raises :class:`~stslab.cluster.gpu_plugin.GpusNotReadyError`
-        (cause and fix) when the plugin cannot serve; the cluster stays usable without GPUs.
-        """
-        if not self.plugin_image_on_nodes():
-            for cmd in self.plugin_image_commands():
-                try:
-                    run(cmd, timeout=900, what=" ".join(cmd[:2]))
-                except StslabError as e:
-                    raise gpu_plugin.GpusNotReadyError(e.cause, gpu_plugin.IMAGE_FIX) from None
-        gpu_plugin.apply_daemonset(core.api_client, gpu_plugin.daemonset(opts.gpus_per_node))
-        return gpu_plugin.wait_for_plugin(core, gpu_plugin.workers(core), opts.gpus_per_node)
-
-    def gpu_state(self, core: client.CoreV1Api, rec: ClusterRecord) -> str:
-        """One line: whether every worker outside a lab's pool offers its GPUs from the plugin."""
-        if rec.gpus_per_node < 1:
-            return "none (started with --gpus-per-node 0)"
-        left = gpu_plugin.problems(core, gpu_plugin.workers(core), rec.gpus_per_node)
-        if not left:
-            return f"{rec.gpus_per_node} per worker, from the fake device plugin"
-        return f"not ready: {next(iter(left.values()))}"
 
     def up(self, opts: UpOptions) -> ClusterRecord:
         """Create the cluster with the tool, label nodes, and run the fake GPU plugin."""
@@ -275,6 +228,7 @@ class KindBackend(_ContainerBackend):
     """kind: Kubernetes nodes as Docker containers."""
 
     name = "kind"
+    takes_node_image = True
     tool = "kind"
 
     @property
@@ -302,13 +256,8 @@ class KindBackend(_ContainerBackend):
                 f"use one of: {', '.join(nodes) or '(none: is the cluster up?)'}",
             )
         args = ["start", node] if on else ["stop", "--time", "5", node]
-        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()
-            raise UsageError(
-                f"docker {args[0]} {node} failed: {last[-1] if last else done.returncode}",
-                "check that the Docker engine runs (`docker info`)",
-            )
+        what, fix = f"docker {args[0]} {node}", "check that the Docker engine runs (`docker info`)"
+        run(["docker", *args], timeout=120, what=what, error=UsageError, fix=fix)
 
     def node_containers(self) -> list[str]:
         """The names of the kind cluster's node containers (``docker ps -a``)."""
@@ -339,12 +288,10 @@ class KindBackend(_ContainerBackend):
 
     def _docker(self, *args: str) -> str:
         """A docker command's output; a Docker engine that does not answer is one line."""
-        try:
-            return run(["docker", *args], timeout=60, what=f"docker {args[0]}")
-        except OSError as e:  # no docker CLI
-            raise ClusterStateError(f"docker {args[0]} failed: {e}", DOCKER_FIX) from e
-        except StslabError as e:
-            raise ClusterStateError(e.cause, DOCKER_FIX) from e
+        cmd = ["docker", *args]
+        return run(
+            cmd, timeout=60, what=f"docker {args[0]}", error=ClusterStateError, fix=DOCKER_FIX
+        )
 
     def checks(self) -> list[Check]:
         """Docker, and kind on PATH or in the stslab cache."""

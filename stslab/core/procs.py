@@ -11,7 +11,9 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 from stslab.core.errors import PortInUseError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
@@ -207,29 +209,111 @@ def which(tool: str, fix: str) -> str:
     return path
 
 
+# How many of a failed command's last lines its error quotes.
+TAIL_LINES = 3
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command run with ``check=False`` gave back (output decoded, never trimmed)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.returncode == 0
+
+    @property
+    def tail(self) -> str:
+        """The last lines of its output, as one line: what an error about it quotes."""
+        return " | ".join((self.stderr or self.stdout).strip().splitlines()[-TAIL_LINES:])
+
+
+@overload
 def run(
     cmd: Sequence[str],
     *,
-    env: Mapping[str, str] | None = None,
     timeout: float,
+    env: Mapping[str, str] | None = ...,
+    what: str = ...,
+    check: Literal[True] = ...,
+    input: str | bytes | None = ...,
+    cwd: str | Path | None = ...,
+    fix: str = ...,
+    error: type[StslabError] = ...,
+) -> str: ...
+
+
+@overload
+def run(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = ...,
+    what: str = ...,
+    check: Literal[False],
+    input: str | bytes | None = ...,
+    cwd: str | Path | None = ...,
+    fix: str = ...,
+    error: type[StslabError] = ...,
+) -> Result: ...
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
     what: str = "",
-) -> str:
+    check: bool = True,
+    input: str | bytes | None = None,
+    cwd: str | Path | None = None,
+    fix: str = "",
+    error: type[StslabError] = StslabError,
+) -> str | Result:
     """Run a command, returning stdout; on failure raise with the last lines of its output.
 
+    The one way stslab runs a command to its end (long-running processes use ``Popen``).
     ``timeout`` is required: a tool that hangs (a stuck Docker engine, an unanswered
     registry) must end in an error that says so, not a command that never returns.
+
+    - ``env`` is added to this process's environment; ``cwd`` is where the command runs;
+      ``input`` (text or bytes) goes to its stdin.
+    - A nonzero exit raises ``error`` (:class:`StslabError` or a subclass) with the cause
+      "<what> failed (exit N): <its last lines>" and ``fix``; ``what`` defaults to the
+      program. A program that cannot start, or a timeout, raises the same way.
+    - ``check=False``: a nonzero exit is no error; a :class:`Result` comes back instead.
+
+    Output is decoded as UTF-8, with undecodable bytes replaced.
     """
-    full_env = {**os.environ, **(env or {})}
+    what = what or cmd[0]
     try:
         proc = subprocess.run(
-            list(cmd), env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+            list(cmd),
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            input=input.encode() if isinstance(input, str) else input,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as e:
-        raise StslabError(f"{what or cmd[0]} did not finish in {timeout:.0f}s") from e
-    if proc.returncode != 0:
-        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise StslabError(f"{what or cmd[0]} failed (exit {proc.returncode}): {tail}")
-    return proc.stdout
+        raise error(f"{what} did not finish in {timeout:.0f}s", fix) from e
+    except OSError as e:  # no such program, not executable, ...
+        raise error(f"{what} failed: {e}", fix) from e
+    done = Result(
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+    )
+    if not check:
+        return done
+    if not done.ok:
+        raise error(f"{what} failed (exit {done.returncode}): {done.tail}", fix)
+    return done.stdout
 
 
 @contextmanager

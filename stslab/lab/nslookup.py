@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from stslab.cluster.choose import get_backend
-from stslab.cluster.lifecycle import connect, record
+from stslab.cluster.lifecycle import LabCluster, open_cluster
 from stslab.core.errors import ToolMissingError, WaitTimeoutError
 from stslab.core.labels import TOOL_LABEL
+from stslab.core.procs import run
 
 _IP = r"(\d+\.\d+\.\d+\.\d+)"
 
@@ -49,11 +48,14 @@ def parse(output: str, rtype: str = "A") -> list[str]:
 
 
 def lookup(
-    name: str, *, rtype: str = "A", backend: str | None = None, namespace: str = "default"
+    name: str, *, rtype: str = "A", cluster: LabCluster | None = None, namespace: str = "default"
 ) -> Lookup:
-    """Resolve ``name`` the way a pod in the lab cluster would, with ``nslookup``."""
-    rec = record(backend)
-    server = get_backend(rec.backend).dns_server(rec)
+    """Resolve ``name`` the way a pod in the lab cluster would, with ``nslookup``.
+
+    ``cluster`` is the lab's (``lab.cluster``); without it, the running lab cluster.
+    """
+    cluster = cluster or open_cluster()
+    server = cluster.dns_server()
     if server is not None:
         exe = shutil.which("nslookup")
         if not exe:
@@ -64,12 +66,10 @@ def lookup(
         args = [exe, f"-port={port}"]
         if rtype != "A":
             args.append(f"-type={rtype}")
-        proc = subprocess.run(
-            [*args, name, host], capture_output=True, text=True, timeout=15, check=False
-        )
+        proc = run([*args, name, host], timeout=15, what="nslookup", check=False)
         out = proc.stdout + proc.stderr
     else:
-        out = _in_cluster(client.CoreV1Api(connect(backend)), namespace, name, rtype)
+        out = _in_cluster(client.CoreV1Api(cluster.api), namespace, name, rtype)
     return Lookup(name, out, parse(out, rtype))
 
 

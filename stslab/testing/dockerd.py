@@ -18,6 +18,7 @@ from pathlib import Path
 
 from stslab.core.errors import ToolMissingError, UsageError
 from stslab.core.paths import cache_dir, project_root
+from stslab.core.procs import Result, run
 
 RUNC_WRAPPER = Path("clusters/kind-node/files/usr/local/bin/stslab-runc")
 KIND_BRIDGE = "stslab-kind0"
@@ -83,15 +84,12 @@ class PrivateDockerd:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        env = os.environ | {"DOCKER_HOST": self.host}
+        env = {"DOCKER_HOST": self.host}
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 tail = (self.run_dir / "dockerd.log").read_text(errors="replace")[-300:]
                 raise UsageError(f"dockerd exited at start: {tail.strip()}", DOCKERD_FIX)
-            ok = subprocess.run(
-                ["docker", "info"], env=env, capture_output=True, check=False, timeout=10
-            )
-            if ok.returncode == 0:
+            if run(["docker", "info"], env=env, timeout=10, check=False).ok:
                 self._kind_network(env)
                 return self.host
             time.sleep(0.5)
@@ -107,10 +105,8 @@ class PrivateDockerd:
         nodes talk.
         """
 
-        def docker(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                ["docker", *args], env=env, capture_output=True, text=True, timeout=600
-            )
+        def docker(*args: str) -> Result:
+            return run(["docker", *args], env=env, timeout=600, check=False)
 
         bridge_opt = "com.docker.network.bridge.name"
         have = docker(
@@ -127,11 +123,11 @@ class PrivateDockerd:
                 "--opt=com.docker.network.bridge.enable_ip_masquerade=false",
                 "kind",
             )
-        policy = subprocess.run(
-            ["iptables", "-S", "FORWARD"], capture_output=True, text=True, timeout=30
-        )
+        policy = run(["iptables", "-S", "FORWARD"], timeout=30, check=False)
         if "-P FORWARD DROP" in policy.stdout:
-            subprocess.run(["iptables", "-I", "FORWARD", *FORWARD_RULE], check=True, timeout=30)
+            run(
+                ["iptables", "-I", "FORWARD", *FORWARD_RULE], timeout=30, what="iptables -I FORWARD"
+            )
             self.forward_rule = True
 
     def stop(self) -> None:
@@ -141,7 +137,7 @@ class PrivateDockerd:
         the engine's data and gets a new bridge at the next start).
         """
         if self.forward_rule:
-            subprocess.run(["iptables", "-D", "FORWARD", *FORWARD_RULE], check=False, timeout=30)
+            run(["iptables", "-D", "FORWARD", *FORWARD_RULE], timeout=30, check=False)
             self.forward_rule = False
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -152,4 +148,4 @@ class PrivateDockerd:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         if Path("/sys/class/net", KIND_BRIDGE).exists():
-            subprocess.run(["ip", "link", "delete", KIND_BRIDGE], check=False, timeout=30)
+            run(["ip", "link", "delete", KIND_BRIDGE], timeout=30, check=False)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from stslab.cluster.images import zookeeper as zkimage
 from stslab.cluster.images.rootfs import DEBIAN_SUITE, extract, key, rootfs_tar
 from stslab.core.errors import ToolMissingError, UsageError
 from stslab.core.paths import cache_dir, project_root
+from stslab.core.procs import run
 from stslab.core.versions import pinned
 
 FILES = Path("clusters/kind-node/files")
@@ -60,6 +60,7 @@ PLUGIN_WHEELS = ("grpcio>=1.85.1", "protobuf>=7.35.1,<8", "kubernetes>=31", "PyY
 # NewPersistentVolumeRecyclerPodTemplate in Kubernetes' pkg/volume). A Debian root filesystem
 # stands in for it: its `find /scrub -mindepth 1 -delete` needs GNU find, which busybox lacks.
 RECYCLER_REF = "registry.k8s.io/build-image/debian-base:bookworm-v1.0.6"
+DOCKER_FIX = "check that the Docker engine runs (`docker info`) and re-run"
 BUILD_FIX = "run `make kind-image` (needs a Docker engine, debootstrap and `make binaries`)"
 
 Say = Callable[[str], None]
@@ -122,28 +123,17 @@ def kind_binary_path() -> Path:
     return cache_dir() / "bin" / f"kindnode-{v.kubernetes}-kind-{v.kind}" / "kind"
 
 
-def docker(*args: str, stdin: bytes | None = None, check: bool = True) -> str:
-    """Run ``docker`` with ``args``; a failure raises with docker's last line."""
-    proc = subprocess.run(
-        ["docker", *args], input=stdin, capture_output=True, check=False, timeout=1800
-    )
-    if check and proc.returncode != 0:
-        last = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
-        raise UsageError(
-            f"docker {args[0]} failed: {last[-1] if last else proc.returncode}",
-            "check that the Docker engine runs (`docker info`) and re-run",
-        )
-    return proc.stdout.decode(errors="replace")
+def docker(*args: str, check: bool = True) -> str:
+    """Run ``docker`` with ``args``, returning its output; a failure raises (when ``check``)."""
+    cmd = ["docker", *args]
+    if not check:
+        return run(cmd, timeout=1800, check=False).stdout
+    return run(cmd, timeout=1800, what=f"docker {args[0]}", error=UsageError, fix=DOCKER_FIX)
 
 
 def image_exists(ref: str) -> bool:
     """Whether the local Docker engine has ``ref``."""
-    return (
-        subprocess.run(
-            ["docker", "image", "inspect", ref], capture_output=True, check=False, timeout=60
-        ).returncode
-        == 0
-    )
+    return run(["docker", "image", "inspect", ref], timeout=60, check=False).ok
 
 
 def check_image(ref: str) -> None:
@@ -160,20 +150,8 @@ def check_image(ref: str) -> None:
 
 def kubeadm_images() -> dict[str, str]:
     """The images kubeadm runs for the pinned version: short name -> full reference."""
-    out = subprocess.run(
-        [
-            str(_bin("kindnode", "kubeadm")),
-            "config",
-            "images",
-            "list",
-            "--kubernetes-version",
-            pinned().kubernetes,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
+    kubeadm = [str(_bin("kindnode", "kubeadm")), "config", "images", "list"]
+    out = run([*kubeadm, "--kubernetes-version", pinned().kubernetes], timeout=60, what="kubeadm")
     return {ref.rsplit("/", 1)[1].split(":")[0]: ref for ref in out}
 
 
@@ -226,23 +204,14 @@ def _plugin_image(dest: Path, root: Path) -> None:
     site = root / "usr/local/lib" / f"python{version}" / "dist-packages"
     machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(ociimage.go_arch(), ociimage.go_arch())
     platforms = [f"--platform=manylinux_2_{n}_{machine}" for n in (17, 28, 34)]
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--target",
-            str(site),
-            "--only-binary=:all:",
-            f"--python-version={version}",
-            "--implementation=cp",
-            *platforms,
-            *PLUGIN_WHEELS,
-        ],
-        check=True,
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(site)]
+    wheels = ["--only-binary=:all:", f"--python-version={version}", "--implementation=cp"]
+    run(
+        [*pip, *wheels, *platforms, *PLUGIN_WHEELS],
         timeout=900,
+        what="pip install of the GPU plugin's wheels",
+        error=UsageError,
+        fix="check that PyPI (or the index pip is set to use) is reachable and re-run",
     )
     shutil.copytree(
         project_root() / "stslab", site / "stslab", ignore=shutil.ignore_patterns("__pycache__")
@@ -396,18 +365,13 @@ def _docker_import(root: Path, ref: str) -> None:
     ]
     tar = shlex.join(["tar", "-C", str(root), "--numeric-owner", "-c", "."])
     imp = shlex.join(["docker", "import", *(a for c in changes for a in ("--change", c)), "-", ref])
-    imported = subprocess.run(
+    run(
         ["bash", "-o", "pipefail", "-c", f"{tar} | {imp}"],
-        capture_output=True,
-        check=False,
         timeout=1800,
+        what="docker import of the node image",
+        error=UsageError,
+        fix=DOCKER_FIX,
     )
-    if imported.returncode != 0:
-        raise UsageError(
-            "docker import of the node image failed: "
-            + imported.stderr.decode(errors="replace").strip()[-200:],
-            "check that the Docker engine runs (`docker info`) and re-run",
-        )
 
 
 # Run inside the stage image: start containerd, import every archive, stop containerd.

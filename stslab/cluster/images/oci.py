@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from stslab.core.errors import ToolMissingError
+from stslab.core.procs import run
 
 BUSYBOX = Path("/bin/busybox")
 BUSYBOX_FIX = "install Debian's static busybox: `apt-get install -y busybox-static`"
@@ -76,9 +76,7 @@ def busybox_rootfs(dest: Path, busybox: Path = BUSYBOX) -> Path:
         (dest / d).mkdir(parents=True, exist_ok=True)
     (dest / "tmp").chmod(0o1777)
     shutil.copy2(busybox, dest / "bin/busybox")
-    applets = subprocess.run(
-        [str(busybox), "--list-full"], capture_output=True, text=True, check=True, timeout=30
-    ).stdout.split()
+    applets = run([str(busybox), "--list-full"], timeout=30, what="busybox --list-full").split()
     for applet in applets:  # e.g. usr/bin/nslookup
         link = dest / applet
         if applet != "bin/busybox" and not link.exists():

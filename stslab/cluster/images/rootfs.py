@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from stslab.core.errors import ToolMissingError, UsageError
 from stslab.core.paths import cache_dir
+from stslab.core.procs import run
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("STSLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -49,38 +49,25 @@ def rootfs_tar(name: str, packages: str, say: Say) -> Path:
     say(f"{name}: Debian {DEBIAN_SUITE} root filesystem from packages (cold: about 1 min)")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         root = Path(tmp) / "rootfs"
-        boot = subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={packages}",
-                DEBIAN_SUITE,
-                str(root),
-                DEBIAN_MIRROR,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=DEBOOTSTRAP_TIMEOUT,
-        )
-        if boot.returncode != 0:
+        boot = ["debootstrap", "--variant=minbase", f"--include={packages}", DEBIAN_SUITE]
+        try:
+            run(
+                [*boot, str(root), DEBIAN_MIRROR],
+                timeout=DEBOOTSTRAP_TIMEOUT,
+                what=f"debootstrap of the {name} root filesystem",
+                error=UsageError,
+                fix=f"check that {DEBIAN_MIRROR} is reachable (STSLAB_DEBIAN_MIRROR) and re-run",
+            )
+        except UsageError:
             # debootstrap mounts /proc and /sys in the target while it installs.
             for sub in ("proc", "sys"):
-                subprocess.run(["umount", "-l", str(root / sub)], capture_output=True, timeout=30)
-            last = (boot.stderr or boot.stdout).strip().splitlines()
-            raise UsageError(
-                f"debootstrap of the {name} root filesystem failed: {last[-1] if last else ''}",
-                f"check that {DEBIAN_MIRROR} is reachable (STSLAB_DEBIAN_MIRROR) and re-run",
-            )
+                run(["umount", "-l", str(root / sub)], timeout=30, check=False)
+            raise
         # Package caches and lists are not needed in an image.
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             shutil.rmtree(root / junk, ignore_errors=True)
         part = out.with_suffix(".part")
-        subprocess.run(
-            ["tar", "-C", str(root), "--numeric-owner", "-cf", str(part), "."],
-            check=True,
-            timeout=600,
-        )
+        run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(part), "."], timeout=600)
         os.replace(part, out)
     return out
 
@@ -89,9 +76,5 @@ def extract(tar: Path, dest: Path, devices: bool = True) -> Path:
     """Unpack a root filesystem tar; without ``devices``, leave /dev empty (runtimes fill it)."""
     dest.mkdir(parents=True, exist_ok=True)
     skip = [] if devices else ["--exclude=./dev/*"]
-    subprocess.run(
-        ["tar", "-C", str(dest), "--numeric-owner", *skip, "-xf", str(tar)],
-        check=True,
-        timeout=600,
-    )
+    run(["tar", "-C", str(dest), "--numeric-owner", *skip, "-xf", str(tar)], timeout=600)
     return dest

@@ -90,14 +90,7 @@ from stslab.core.errors import (
     StslabError,
 )
 from stslab.core.kube import wait_until
-from stslab.core.procs import free_port, pid_alive, pid_cmdline, port_free, terminate
-
-
-def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=60, check=False)
-    if check and proc.returncode != 0:
-        raise StslabError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-200:]}")
-    return proc
+from stslab.core.procs import free_port, pid_alive, pid_cmdline, port_free, run, terminate
 
 
 def _link_exists(name: str) -> bool:
@@ -215,9 +208,12 @@ class RealNode:
         self._save_kernel_tunables()
         self._make_cgroup_root()
         # The bridge with the node's address, before the kubelet reports it as its InternalIP.
-        _sh("ip", "link", "add", BRIDGE, "type", "bridge")
-        _sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
-        _sh("ip", "link", "set", BRIDGE, "up")
+        for ip in (
+            ["link", "add", BRIDGE, "type", "bridge"],
+            ["addr", "add", f"{NODE_IP}/24", "dev", BRIDGE],
+            ["link", "set", BRIDGE, "up"],
+        ):
+            run(["ip", *ip], timeout=60, what=f"`ip {' '.join(ip)}`")
         # The pods' DNS: CoreDNS in the host's network namespace, on the bridge address.
         if not port_free(DNS_PORT, NODE_IP):
             raise PortInUseError(
@@ -225,30 +221,10 @@ class RealNode:
                 f"stop what listens on port {DNS_PORT} (`ss -lntup 'sport = :{DNS_PORT}'`)",
             )
         self.dns.start(self.kubeconfig, self.context)
-
-        plugins = self.device_plugin_dir
-        plugins.mkdir(parents=True, exist_ok=True)
-        mounts = (
-            f"set -e; for d in {' '.join(HIDDEN_DIRS)}; do "
-            "mount -t tmpfs -o mode=0755,size=64m stslab-node-tmpfs $d; done; "
-            # the kubelet's device-plugin socket path is fixed (v1beta1.KubeletSocket)
-            f"mkdir -p {KUBELET_PLUGIN_DIR}; mount --bind '{plugins}' {KUBELET_PLUGIN_DIR}; "
-            "exec sleep infinity"
-        )
-        ns = self._spawn(
-            "namespace",
-            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", mounts],
-        )
-        wait_until(
-            lambda: str(plugins) in Path(f"/proc/{ns}/mountinfo").read_text(),
-            timeout=10,
-            what="the real node's mount namespace",
-            hint=f"see {self.log('namespace')}",
-        )
-        enter = ["nsenter", f"--target={ns}", "--mount", "--"]
+        enter = ["nsenter", f"--target={self._start_namespace()}", "--mount", "--"]
         self._spawn("containerd", [*enter, "containerd", "--config", str(containerd_conf)])
         wait_until(
-            lambda: self._ctr("version").returncode == 0,
+            lambda: self._ctr("version") is not None,  # raises until containerd answers
             timeout=timeout,
             what="containerd answering",
             hint=f"see {self.log('containerd')}",
@@ -276,6 +252,33 @@ class RealNode:
             hint=f"see {self.log('kubelet')}",
         )
 
+    def _start_namespace(self) -> int:
+        """Start the node's private mount namespace (see the module's doc); return its pid.
+
+        Held by a ``sleep``: tmpfs over :data:`HIDDEN_DIRS`, and the kubelet's fixed
+        device-plugin directory bind-mounted from :attr:`device_plugin_dir`.
+        """
+        plugins = self.device_plugin_dir
+        plugins.mkdir(parents=True, exist_ok=True)
+        mounts = (
+            f"set -e; for d in {' '.join(HIDDEN_DIRS)}; do "
+            "mount -t tmpfs -o mode=0755,size=64m stslab-node-tmpfs $d; done; "
+            # the kubelet's device-plugin socket path is fixed (v1beta1.KubeletSocket)
+            f"mkdir -p {KUBELET_PLUGIN_DIR}; mount --bind '{plugins}' {KUBELET_PLUGIN_DIR}; "
+            "exec sleep infinity"
+        )
+        ns = self._spawn(
+            "namespace",
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", mounts],
+        )
+        wait_until(
+            lambda: str(plugins) in Path(f"/proc/{ns}/mountinfo").read_text(),
+            timeout=10,
+            what="the real node's mount namespace",
+            hint=f"see {self.log('namespace')}",
+        )
+        return ns
+
     def _spawn(self, proc: str, cmd: list[str]) -> int:
         with self.log(proc).open("ab") as log:
             p = subprocess.Popen(
@@ -291,15 +294,17 @@ class RealNode:
             )
         return p.pid
 
-    def _ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``ctr`` against our containerd, run inside the node's mount namespace (its fifos)."""
+    def _ctr(self, *args: str, what: str = "", fix: str = "") -> str:
+        """``ctr`` against our containerd, run inside the node's mount namespace (its fifos).
+
+        Returns its output; a failure raises with its last lines (``what`` names it).
+        """
         ns = self.pid("namespace")
         if ns is None:
             raise ClusterStateError("the real node's mount namespace is gone", "start it again")
         cmd = ["nsenter", f"--target={ns}", "--mount", "--", "ctr", "-a", str(self.socket)]
-        return subprocess.run(
-            [*cmd, "-n", "k8s.io", *args], capture_output=True, text=True, timeout=120, check=False
-        )
+        what = what or f"ctr {args[0]}"
+        return run([*cmd, "-n", "k8s.io", *args], timeout=120, what=what, fix=fix)
 
     def _kubelet_healthy(self) -> bool:
         import urllib.request
@@ -322,12 +327,8 @@ class RealNode:
             ],
             images / "images.tar",
         )
-        res = self._ctr("images", "import", str(archive))
-        if res.returncode != 0:
-            raise StslabError(
-                f"importing the images failed: {res.stderr.strip()[-200:]}",
-                f"see {self.log('containerd')}",
-            )
+        fix = f"see {self.log('containerd')}"
+        self._ctr("images", "import", str(archive), what="importing the images", fix=fix)
 
     # -- kernel settings and cgroups ---------------------------------------------------------
     def _save_kernel_tunables(self) -> None:
@@ -431,8 +432,8 @@ class RealNode:
                 wait_until(lambda: not any(ports.iterdir()), timeout=10, what="pod veths gone")
             except StslabError:
                 for veth in ports.iterdir():
-                    _sh("ip", "link", "del", veth.name, check=False)
-            _sh("ip", "link", "del", BRIDGE)
+                    run(["ip", "link", "del", veth.name], timeout=60, check=False)
+            run(["ip", "link", "del", BRIDGE], timeout=60, what=f"`ip link del {BRIDGE}`")
         wait_until(lambda: not self._cgroup_pids(), timeout=10, what="the pods' processes ending")
         self._remove_cgroups()
         for proc in ("kubelet", "containerd", "namespace"):
