@@ -22,7 +22,7 @@ OWNED_LABEL = "stslab.dev/owned"
 PROGRESS_LABEL = "stslab.dev/progress"
 LEARNER_LABEL = "stslab.dev/learner"
 # The cluster-scoped kinds a workshop learner may make, named after their namespace and carrying
-# LEARNER_LABEL (the workshop's admission policy, stslab.ops.workshop, refuses them otherwise).
+# LEARNER_LABEL (the workshop's admission policy, stslab.ops.confinement, refuses them otherwise).
 LEARNER_OWNED_KINDS = ("Node", "PersistentVolume", "StorageClass", "DeviceClass", "ResourceSlice")
 # A learner's own machines are also tainted LEARNER_LABEL=<name>:NoSchedule (pools.learner_taint).
 WORKSHOP_LABEL = "stslab.dev/workshop"

@@ -28,7 +28,8 @@ from stslab.lab.manifests import (
 from stslab.lab.manifests import load as load_manifest
 from stslab.lab.nslookup import lookup
 from stslab.lab.pools import create_pool, pool_sizes, pool_table
-from stslab.lab.room import instructor_api, room_exercises, watch_room
+from stslab.lab.room import room_exercises, watch_room
+from stslab.lab.roster import instructor_api
 from stslab.lab.session_demo import run_demo
 from stslab.observe.ensemble import Ensemble, live_ensemble
 from stslab.observe.gpu_usage import live_gpu_usage

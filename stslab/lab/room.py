@@ -1,6 +1,6 @@
 """The room at a glance: a workshop's learners and their progress, live, for the instructor.
 
-``stslab workshop create`` writes the workshop record (:class:`WorkshopRecord`: the
+``stslab workshop create`` writes the workshop record (:mod:`stslab.lab.roster`: the
 instructor's context and every learner's kubeconfig). Every check a learner runs is kept in
 the ConfigMap ``stslab-progress`` of their namespace (:mod:`stslab.lab.progress`).
 :func:`watch_room` reads those ConfigMaps every few seconds and redraws, in place, a table and
@@ -15,84 +15,19 @@ refresh.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from kubernetes import client, config
+from kubernetes import client
 from matplotlib.figure import Figure
 
-from stslab.core.errors import UsageError
-from stslab.core.files import write_atomic
 from stslab.core.kube import explain
-from stslab.core.paths import state_dir
 from stslab.lab.progress import Record, read_workshop, summary
-
-
-@dataclass
-class Learner:
-    """One learner's namespace and kubeconfig."""
-
-    name: str
-    namespace: str
-    kubeconfig: str
-    expires: str = ""
-
-
-@dataclass
-class WorkshopRecord:
-    """What ``create`` wrote down (``<state>/workshop/workshop.json``)."""
-
-    workshop: str
-    kubeconfig: str
-    context: str
-    server: str
-    learners: dict[str, Learner] = field(default_factory=dict)
-
-    def save(self) -> None:
-        """Write the record atomically."""
-        write_atomic(record_path(), json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls) -> WorkshopRecord | None:
-        """The record, or None when there is none (or it is unreadable)."""
-        try:
-            data = json.loads(record_path().read_text())
-            learners = {k: Learner(**v) for k, v in data.pop("learners", {}).items()}
-            return cls(**data, learners=learners)
-        except (OSError, ValueError, TypeError):
-            return None
-
-
-def workshop_dir() -> Path:
-    """Where the learners' kubeconfigs and the workshop record live."""
-    return state_dir() / "workshop"
-
-
-def record_path() -> Path:
-    """The workshop record."""
-    return workshop_dir() / "workshop.json"
-
-
-def instructor_api() -> tuple[client.ApiClient, str]:
-    """The instructor's API client and the workshop's name, from the workshop record."""
-    rec = WorkshopRecord.load()
-    if rec is None:
-        raise UsageError(
-            f"there is no workshop here ({record_path()} is missing)",
-            "make one with `stslab workshop create`, or set STSLAB_STATE to its state directory",
-        )
-    api = config.new_client_from_config(
-        config_file=rec.kubeconfig, context=rec.context, persist_config=False
-    )
-    return api, rec.workshop
 
 
 def room_exercises(api: client.ApiClient, workshop: str) -> pd.DataFrame:

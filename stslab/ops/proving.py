@@ -22,7 +22,7 @@ from typing import Any
 
 import nbformat
 
-from stslab.lab.context import kept_solutions
+from stslab.lab.answers import kept_solutions
 
 # `my_x = lab.answer("my_x", ...)`: a prediction, named as its variable.
 ANSWER = re.compile(r"^(\w+)\s*=\s*lab\.answer\(\"(\w+)\"", re.M)

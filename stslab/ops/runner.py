@@ -157,14 +157,13 @@ def run_labs(
 
 def home_namespace(backend: str | None) -> str | None:
     """The namespace a shared cluster's account works in, or None (labs use ``lab-NN``)."""
-    from stslab.cluster.choose import get_backend
-    from stslab.cluster.lifecycle import record
+    from stslab.cluster.lifecycle import open_cluster
 
     try:
-        rec = record(backend)
+        cluster = open_cluster(backend)
     except StslabError:  # no cluster: each lab says so itself
         return None
-    return rec.namespace if get_backend(rec.backend).shared and rec.namespace else None
+    return cluster.record.namespace if cluster.shared and cluster.record.namespace else None
 
 
 def reset_labs(
@@ -177,8 +176,7 @@ def reset_labs(
     on a shared cluster, in the learner's progress ConfigMap. Other labs are left alone.
     ``namespace`` resets a lab run in another namespace (a learner's, on a shared cluster).
     """
-    from stslab.cluster.choose import get_backend
-    from stslab.cluster.lifecycle import connect, record
+    from stslab.cluster.lifecycle import open_cluster
     from stslab.lab import progress
     from stslab.lab.context import reset
 
@@ -187,15 +185,15 @@ def reset_labs(
     if namespace and len(numbers) > 1:
         raise UsageError("--namespace resets one lab at a time", "name a single lab")
     paths = select(numbers)  # unknown numbers fail here, before anything is removed
+    cluster = open_cluster(backend, patient=True)
     done = []
     for path in paths:
         lab = f"lab-{path.name[:2]}"
         ns = namespace or lab
-        reset(ns, backend)
+        reset(ns, cluster=cluster)
         progress.clear_local(lab)
-        rec = record(backend)
-        if get_backend(rec.backend).shared:
-            progress.clear_cluster(connect(backend), rec.namespace, lab)
+        if cluster.shared:
+            progress.clear_cluster(cluster.api, cluster.record.namespace, lab)
         done.append(ns)
     return done
 

@@ -27,16 +27,15 @@ Every cluster object carries the workshop label, so ``stslab workshop delete`` r
 those (and the kubeconfig files), and then the nodes, volumes and classes the learners made.
 Before changing anything, the commands show the context and its server and ask on a terminal;
 without a terminal they need ``--yes``. ``stslab workshop check`` (:func:`check`) runs the labs
-on a throw-away learner before class.
+on a throw-away learner before class. The rules, the policy and the guard on the instructor's
+context are in :mod:`stslab.ops.confinement`; the local record in :mod:`stslab.lab.roster`.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 import shutil
-import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,106 +48,43 @@ from kubernetes.client.exceptions import ApiException
 if TYPE_CHECKING:
     from stslab.ops.runner import LabResult
 
-from stslab.cluster.existing import extract_context, user_kubeconfig
-from stslab.core.errors import StslabError, UsageError
-from stslab.core.files import write_atomic
-from stslab.core.kube import wait_until
+from stslab.core.errors import UsageError
+from stslab.core.kube import tolerating_absence, wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
 from stslab.core.paths import build_dir, is_within
 from stslab.core.procs import environment
 from stslab.lab import dra
-from stslab.lab.room import Learner as Learner  # the record: re-exported for callers
-from stslab.lab.room import WorkshopRecord as WorkshopRecord
-from stslab.lab.room import record_path as record_path
-from stslab.lab.room import workshop_dir as workshop_dir
+from stslab.lab.roster import Learner as Learner  # the records: re-exported for callers
+from stslab.lab.roster import WorkshopRecord as WorkshopRecord
+from stslab.lab.roster import record_path as record_path
+from stslab.lab.roster import workshop_dir as workshop_dir
+from stslab.ops.confinement import (
+    ACCOUNT,
+    CLUSTER_RULES,
+    EVENTS_NAMESPACE,
+    EVENTS_RULES,
+    ROLE,
+    ROLE_RULES,
+    cluster_role_name,
+    confine_binding,
+    confine_policy,
+    namespace_of,
+    policy_name,
+    wait_enforced,
+    workshop_labels,
+)
+from stslab.ops.confinement import Target as Target  # the guard: re-exported for the CLI
+from stslab.ops.confinement import admin_client as admin_client
+from stslab.ops.confinement import check_can_confine as check_can_confine
+from stslab.ops.confinement import confirm as confirm
+from stslab.ops.confinement import target as target
+from stslab.ops.kubeconfigs import cluster_entry, write_private
+from stslab.ops.kubeconfigs import learner_kubeconfig as learner_kubeconfig
 
 DEFAULT_WORKSHOP = "stslab"
-NAMESPACE_PREFIX = "learner-"
-ACCOUNT = "learner"
-ROLE = "stslab-learner"
 DEFAULT_HOURS = 24
 MAX_LEARNERS = 200
 _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_READ = ["get", "list", "watch"]
-
-ROLE_RULES: list[dict[str, Any]] = [
-    {
-        "apiGroups": [""],
-        "resources": [
-            "pods",
-            "pods/log",
-            "pods/exec",
-            "pods/attach",
-            "pods/portforward",
-            "pods/eviction",
-            "services",
-            "endpoints",
-            "persistentvolumeclaims",
-            "configmaps",
-            "secrets",
-            "serviceaccounts",
-            "events",
-            "replicationcontrollers",
-        ],
-        "verbs": ["*"],
-    },
-    # A Role's rule on namespaces covers only the namespace it lives in: the learner's own.
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
-    {
-        "apiGroups": ["apps", "batch", "autoscaling", "policy", "events.k8s.io", "resource.k8s.io"],
-        "resources": ["*"],
-        "verbs": ["*"],
-    },
-    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ},
-]
-_WRITE = ["create", "update", "patch", "delete"]
-# The kinds a learner may make cluster wide: the admission policy below confines each learner to
-# their own (by name prefix and label).
-# (LEARNER_OWNED_KINDS, as API groups and resources.)
-# A simulated machine's capacity is set through nodes/status, so that is confined too.
-CONFINED: list[tuple[str, str]] = [
-    ("", "nodes"),
-    ("", "nodes/status"),
-    ("", "persistentvolumes"),
-    ("storage.k8s.io", "storageclasses"),
-    ("resource.k8s.io", "deviceclasses"),
-    ("resource.k8s.io", "resourceslices"),
-]
-CLUSTER_RULES: list[dict[str, Any]] = [
-    {"apiGroups": [""], "resources": ["nodes", "persistentvolumes"], "verbs": _READ + _WRITE},
-    {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["get", "update", "patch"]},
-    {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": _READ + _WRITE},
-    {
-        "apiGroups": ["resource.k8s.io"],
-        "resources": ["deviceclasses", "resourceslices"],
-        "verbs": _READ + _WRITE,
-    },
-]
-
-
-# Where the API server keeps events about cluster-scoped objects (volumes, nodes).
-EVENTS_NAMESPACE = "default"
-EVENTS_RULES: list[dict[str, Any]] = [
-    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": _READ}
-]
-
-
-@dataclass
-class Target:
-    """The cluster an instructor's command acts on: a context of their kubeconfig."""
-
-    kubeconfig: Path
-    context: str
-    server: str
-
-    def describe(self) -> str:
-        """``context 'x' (server https://..., kubeconfig /path)``."""
-        return f"context {self.context!r} (server {self.server}, kubeconfig {self.kubeconfig})"
-
-
-def namespace_of(name: str) -> str:
-    """A learner's namespace."""
-    return f"{NAMESPACE_PREFIX}{name}"
 
 
 def learner_names(count: int | None = None, names: str | None = None) -> list[str]:
@@ -175,230 +111,6 @@ def learner_names(count: int | None = None, names: str | None = None) -> list[st
     if len(out) > MAX_LEARNERS:
         raise UsageError(f"{len(out)} learners are too many", f"use at most {MAX_LEARNERS}")
     return out
-
-
-def target(kubeconfig: Path | None = None, context: str | None = None) -> Target:
-    """The instructor's context (default: the kubeconfig's current one), read only."""
-    path = kubeconfig or user_kubeconfig()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as e:
-        raise UsageError(
-            f"cannot read the kubeconfig {path}: {e.strerror}",
-            "pass --kubeconfig PATH (or set KUBECONFIG)",
-        ) from e
-    except yaml.YAMLError as e:
-        raise UsageError(f"{path} is not a kubeconfig (bad YAML)", "pass --kubeconfig PATH") from e
-    name = context or data.get("current-context")
-    if not name:
-        raise UsageError(f"{path} has no current context", "pass --context NAME")
-    mine = extract_context(data, name)
-    clusters = mine["clusters"]
-    server = clusters[0].get("cluster", {}).get("server") if clusters else None
-    if not server:
-        raise UsageError(f"context {name!r} names no cluster with a server", "fix the kubeconfig")
-    return Target(path, name, str(server))
-
-
-def admin_client(t: Target) -> client.ApiClient:
-    """An API client for the instructor's context; the kubeconfig is never written back."""
-    return config.new_client_from_config(
-        config_file=str(t.kubeconfig), context=t.context, persist_config=False
-    )
-
-
-def confirm(t: Target, action: str, *, yes: bool) -> None:
-    """Show the context and server; ask on a terminal, else require ``yes``."""
-    print(f"{action} on {t.describe()}")
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"refusing to {action} on context {t.context!r} ({t.server}) without confirmation",
-            "check that this is the workshop's cluster and pass --yes",
-        )
-    reply = input(f"Is {t.context!r} the workshop's cluster? Type 'yes' to go on: ")
-    if reply.strip().lower() not in ("y", "yes"):
-        raise StslabError("cancelled; nothing was changed", "")
-
-
-def _labels(workshop: str, learner: str | None = None) -> dict[str, str]:
-    labels = {WORKSHOP_LABEL: workshop}
-    if learner is not None:
-        labels[LEARNER_LABEL] = learner
-    return labels
-
-
-def _cluster_role(workshop: str) -> str:
-    return f"stslab-workshop-{workshop}-learner"
-
-
-def _policy_name(workshop: str) -> str:
-    return f"stslab-workshop-{workshop}-confine"
-
-
-# CEL over the request: a learner's account is system:serviceaccount:learner-<name>:learner.
-_IS_LEARNER = (
-    f"request.userInfo.username.startsWith('system:serviceaccount:{NAMESPACE_PREFIX}') && "
-    f"request.userInfo.username.endsWith(':{ACCOUNT}')"
-)
-_NAMESPACE = "request.userInfo.username.split(':')[2]"
-_LABELLED = "has({o}.metadata.labels) && '" + LEARNER_LABEL + "' in {o}.metadata.labels"
-
-
-def _theirs(obj: str) -> str:
-    """CEL: ``obj`` is the learner's: labelled theirs, or a volume bound to their claim."""
-    return (
-        f"({_LABELLED.format(o=obj)} && {obj}.metadata.labels['{LEARNER_LABEL}'] == "
-        "variables.learner) || (request.resource.resource == 'persistentvolumes' && "
-        f"has({obj}.spec.claimRef) && {obj}.spec.claimRef.namespace == variables.home)"
-    )
-
-
-def confine_policy(workshop: str) -> dict[str, Any]:
-    """The ValidatingAdmissionPolicy that keeps each learner to their own cluster objects.
-
-    A node, PersistentVolume or StorageClass that a learner creates must be named after their
-    namespace (``learner-<name>-…``, as labs name them) and labelled
-    ``stslab.dev/learner=<name>``. One they change or delete must be theirs: so labelled, or,
-    for a volume, bound to a claim in their namespace (a provisioned one); a change may not
-    label it someone else's. Other accounts (the controllers, the instructor) are not matched.
-    """
-    kind = "request.resource.resource"
-    labelled = f"{_LABELLED.format(o='object')} && object.metadata.labels['{LEARNER_LABEL}']"
-    return {
-        "metadata": {"name": _policy_name(workshop), "labels": _labels(workshop)},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [group],
-                        "apiVersions": ["*"],
-                        "operations": ["CREATE", "UPDATE", "DELETE"],
-                        "resources": [resource],
-                    }
-                    for group, resource in CONFINED
-                ]
-            },
-            "matchConditions": [{"name": "learner-accounts", "expression": _IS_LEARNER}],
-            "variables": [
-                {"name": "home", "expression": _NAMESPACE},
-                {
-                    "name": "learner",
-                    "expression": f"variables.home.substring({len(NAMESPACE_PREFIX)})",
-                },
-            ],
-            "validations": [
-                {
-                    "expression": f"request.operation == 'CREATE' || ({_theirs('oldObject')})",
-                    "messageExpression": f"'learner ' + variables.learner + ' may change or "
-                    f"delete only their own ' + {kind} + ' (labelled {LEARNER_LABEL}=' + "
-                    "variables.learner + '), not ' + oldObject.metadata.name",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.operation != 'CREATE' || ("
-                    "object.metadata.name.startsWith(variables.home + '-') && "
-                    f"{labelled} == variables.learner)",
-                    "messageExpression": f"'learner ' + variables.learner + ' may make ' + {kind}"
-                    " + ' only named ' + variables.home + '-... and labelled "
-                    f"{LEARNER_LABEL}=' + variables.learner",
-                    "reason": "Forbidden",
-                },
-                {  # only their pods may run on their machines: no node lures others' pods
-                    "expression": "request.resource.resource != 'nodes' || "
-                    "request.operation == 'DELETE' || (has(object.spec.taints) && "
-                    f"object.spec.taints.exists(t, t.key == '{LEARNER_LABEL}' && "
-                    "t.value == variables.learner && t.effect == 'NoSchedule'))",
-                    "messageExpression": "'learner ' + variables.learner + '\\'s machines must "
-                    f"keep the taint {LEARNER_LABEL}=' + variables.learner + ':NoSchedule'",
-                    "reason": "Forbidden",
-                },
-                {  # devices published only for their own machines
-                    "expression": "request.resource.resource != 'resourceslices' || "
-                    "request.operation == 'DELETE' || (has(object.spec.nodeName) && "
-                    "object.spec.nodeName.startsWith(variables.home + '-'))",
-                    "messageExpression": "'learner ' + variables.learner + ' may publish devices "
-                    "only on their own machines (' + variables.home + '-...)'",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.operation != 'UPDATE' || "
-                    f"!({_LABELLED.format(o='object')}) || "
-                    f"object.metadata.labels['{LEARNER_LABEL}'] == variables.learner",
-                    "messageExpression": f"'learner ' + variables.learner + ' may not label ' + "
-                    f"{kind} + ' as another learner\\'s'",
-                    "reason": "Forbidden",
-                },
-            ],
-        },
-    }
-
-
-def confine_binding(workshop: str) -> dict[str, Any]:
-    """Binds :func:`confine_policy` cluster wide, denying what it refuses."""
-    name = _policy_name(workshop)
-    return {
-        "metadata": {"name": name, "labels": _labels(workshop)},
-        "spec": {"policyName": name, "validationActions": ["Deny"]},
-    }
-
-
-def check_can_confine(api: client.ApiClient, t: Target) -> None:
-    """Refuse, before anything is made, a cluster or context that cannot confine learners."""
-    served = client.AdmissionregistrationV1Api(api).get_api_resources().resources
-    if "validatingadmissionpolicies" not in {r.name for r in served}:
-        info = client.VersionApi(api).get_code()
-        raise UsageError(
-            f"the cluster of context {t.context!r} (Kubernetes {info.git_version}) does not serve "
-            "ValidatingAdmissionPolicy v1, which keeps learners to their own volumes and nodes",
-            "use a cluster of Kubernetes 1.30 or later",
-        )
-    authz = client.AuthorizationV1Api(api)
-    for resource in ("validatingadmissionpolicies", "validatingadmissionpolicybindings"):
-        review = authz.create_self_subject_access_review(
-            {
-                "spec": {
-                    "resourceAttributes": {
-                        "group": "admissionregistration.k8s.io",
-                        "resource": resource,
-                        "verb": "create",
-                    }
-                }
-            }
-        )
-        if not review.status.allowed:
-            raise UsageError(
-                f"context {t.context!r} may not create {resource}, which a workshop needs",
-                "use the cluster's admin context (cluster-admin rights)",
-            )
-
-
-def _wait_enforced(api: client.ApiClient, workshop: str, learner: str) -> None:
-    """Wait until the API server applies the policy: a learner's misnamed volume is refused."""
-    core = client.CoreV1Api(api)
-    probe = {
-        "metadata": {"name": f"stslab-probe-{learner}"},
-        "spec": {
-            "capacity": {"storage": "1Mi"},
-            "accessModes": ["ReadWriteOnce"],
-            "hostPath": {"path": "/nonexistent"},
-        },
-    }
-
-    def refused() -> bool:
-        try:
-            core.create_persistent_volume(probe, dry_run="All")
-        except ApiException as e:
-            # Another workshop's policy on this cluster says the same, and may answer first.
-            if e.status == 403 and "ValidatingAdmissionPolicy 'stslab-workshop-" in (e.body or ""):
-                return True
-            if e.status not in (403, 409):
-                raise
-        return False
-
-    wait_until(refused, timeout=60, what=f"the API server to enforce {_policy_name(workshop)}")
 
 
 def _ensure(create: Any, replace: Any, name: str, body: dict[str, Any], *ns: str) -> None:
@@ -452,45 +164,6 @@ def _check_free(core: client.CoreV1Api, names: list[str], workshop: str) -> None
             )
 
 
-def _cluster_entry(api: client.ApiClient, server: str) -> dict[str, Any]:
-    """The learner kubeconfig's cluster: the instructor's server and CA."""
-    cfg = api.configuration
-    entry: dict[str, Any] = {"server": server}
-    if not cfg.verify_ssl:
-        entry["insecure-skip-tls-verify"] = True
-    elif cfg.ssl_ca_cert:
-        ca = Path(cfg.ssl_ca_cert).read_bytes()
-        entry["certificate-authority-data"] = base64.b64encode(ca).decode()
-    if getattr(cfg, "tls_server_name", None):
-        entry["tls-server-name"] = cfg.tls_server_name
-    return entry
-
-
-def learner_kubeconfig(
-    workshop: str, namespace: str, cluster: dict[str, Any], token: str
-) -> dict[str, Any]:
-    """A kubeconfig with one context, named after the learner's namespace, using ``token``."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": workshop, "cluster": cluster}],
-        "users": [{"name": namespace, "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": namespace,
-                "context": {"cluster": workshop, "user": namespace, "namespace": namespace},
-            }
-        ],
-        "current-context": namespace,
-    }
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    write_atomic(path, text, mode=0o600)
-
-
 def create(
     api: client.ApiClient,
     t: Target,
@@ -504,6 +177,31 @@ def create(
 
     ``keep_record=False`` leaves the local workshop record alone (:func:`check`'s learner).
     """
+    _check_settings(workshop, hours)
+    old = _record_to_extend(t, workshop) if keep_record else None
+    check_can_confine(api, t)
+    _check_free(client.CoreV1Api(api), names, workshop)
+    _make_shared(api, workshop)
+    cluster = cluster_entry(api, t.server)
+    rec = old or WorkshopRecord(workshop, str(t.kubeconfig), t.context, t.server)
+    learners = []
+    for name in names:
+        learner = _make_learner(api, workshop, name, cluster, hours)
+        rec.learners[name] = learner
+        learners.append(learner)
+    if keep_record:
+        rec.save()
+    first = learners[0]
+    wait_enforced(
+        config.new_client_from_config(config_file=first.kubeconfig, persist_config=False),
+        workshop,
+        first.name,
+    )
+    return learners
+
+
+def _check_settings(workshop: str, hours: int) -> None:
+    """Refuse a workshop name that cannot be a label value, or tokens too short- or long-lived."""
     if not _LABEL_RE.match(workshop) or len(workshop) > 40:
         raise UsageError(
             f"workshop name {workshop!r} is not usable",
@@ -511,17 +209,23 @@ def create(
         )
     if not 1 <= hours <= 24 * 7:
         raise UsageError(f"--hours {hours} is out of range", "use 1 to 168 (a week)")
-    old = WorkshopRecord.load() if keep_record else None
+
+
+def _record_to_extend(t: Target, workshop: str) -> WorkshopRecord | None:
+    """The local record, if any; refused if it is another workshop's or another context's."""
+    old = WorkshopRecord.load()
     if old and (old.workshop, old.context, old.server) != (workshop, t.context, t.server):
         raise UsageError(
             f"workshop {old.workshop!r} on context {old.context!r} is already set up here",
             "remove it first with `stslab workshop delete`",
         )
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    check_can_confine(api, t)
-    _check_free(core, names, workshop)
-    admission = client.AdmissionregistrationV1Api(api)
-    policy = _policy_name(workshop)
+    return old
+
+
+def _make_shared(api: client.ApiClient, workshop: str) -> None:
+    """What all learners share: the admission policy, its binding and the learners' roles."""
+    rbac, admission = client.RbacAuthorizationV1Api(api), client.AdmissionregistrationV1Api(api)
+    policy = policy_name(workshop)
     _ensure(
         admission.create_validating_admission_policy,
         admission.replace_validating_admission_policy,
@@ -534,63 +238,63 @@ def create(
         policy,
         confine_binding(workshop),
     )
-    role = _cluster_role(workshop)
+    role = cluster_role_name(workshop)
     _ensure(
         rbac.create_cluster_role,
         rbac.replace_cluster_role,
         role,
-        {"metadata": {"name": role, "labels": _labels(workshop)}, "rules": CLUSTER_RULES},
+        {"metadata": {"name": role, "labels": workshop_labels(workshop)}, "rules": CLUSTER_RULES},
     )
     _ensure(
         rbac.create_namespaced_role,
         rbac.replace_namespaced_role,
         role,
-        {"metadata": {"name": role, "labels": _labels(workshop)}, "rules": EVENTS_RULES},
+        {"metadata": {"name": role, "labels": workshop_labels(workshop)}, "rules": EVENTS_RULES},
         EVENTS_NAMESPACE,
     )
-    cluster = _cluster_entry(api, t.server)
-    rec = old or WorkshopRecord(workshop, str(t.kubeconfig), t.context, t.server)
-    learners = []
-    for name in names:
-        ns = namespace_of(name)
-        labels = _labels(workshop, name)
-        meta = {"name": ns, "labels": labels}
-        _ensure(core.create_namespace, None, ns, {"metadata": meta})
-        account = {"metadata": {"name": ACCOUNT, "labels": labels}}
-        _ensure(core.create_namespaced_service_account, None, ACCOUNT, account, ns)
-        subject = {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": ns}
-        _ensure(
-            rbac.create_namespaced_role,
-            rbac.replace_namespaced_role,
-            ROLE,
-            {"metadata": {"name": ROLE, "labels": labels}, "rules": ROLE_RULES},
-            ns,
-        )
-        _bind(rbac, ROLE, "Role", ROLE, subject, labels, ns)
-        binding = f"{role}-{name}"
-        _bind(rbac, binding, "ClusterRole", role, subject, labels)
-        # Events about cluster-scoped objects (a volume's, its recycler pod's) are kept in
-        # "default": learners may read them there, and change nothing.
-        _bind(rbac, binding, "Role", role, subject, labels, EVENTS_NAMESPACE)
-        token = core.create_namespaced_service_account_token(
-            ACCOUNT, ns, {"spec": {"expirationSeconds": hours * 3600}}
-        )
-        path = workshop_dir() / name / "kubeconfig"
-        doc = learner_kubeconfig(workshop, ns, cluster, token.status.token)
-        _write_private(path, yaml.safe_dump(doc, sort_keys=False))
-        expires = token.status.expiration_timestamp
-        learner = Learner(name, ns, str(path), expires.isoformat() if expires else "")
-        rec.learners[name] = learner
-        learners.append(learner)
-    if keep_record:
-        rec.save()
-    first = learners[0]
-    _wait_enforced(
-        config.new_client_from_config(config_file=first.kubeconfig, persist_config=False),
-        workshop,
-        first.name,
+
+
+def _make_learner(
+    api: client.ApiClient, workshop: str, name: str, cluster: dict[str, Any], hours: int
+) -> Learner:
+    """One learner's namespace, account, rights, token, and kubeconfig file."""
+    core = client.CoreV1Api(api)
+    ns = namespace_of(name)
+    labels = workshop_labels(workshop, name)
+    _ensure(core.create_namespace, None, ns, {"metadata": {"name": ns, "labels": labels}})
+    account = {"metadata": {"name": ACCOUNT, "labels": labels}}
+    _ensure(core.create_namespaced_service_account, None, ACCOUNT, account, ns)
+    _grant(client.RbacAuthorizationV1Api(api), workshop, name, labels)
+    token = core.create_namespaced_service_account_token(
+        ACCOUNT, ns, {"spec": {"expirationSeconds": hours * 3600}}
     )
-    return learners
+    path = workshop_dir() / name / "kubeconfig"
+    doc = learner_kubeconfig(workshop, ns, cluster, token.status.token)
+    write_private(path, yaml.safe_dump(doc, sort_keys=False))
+    expires = token.status.expiration_timestamp
+    return Learner(name, ns, str(path), expires.isoformat() if expires else "")
+
+
+def _grant(
+    rbac: client.RbacAuthorizationV1Api, workshop: str, name: str, labels: dict[str, str]
+) -> None:
+    """The learner's account: their Role in their namespace, and the shared roles."""
+    ns = namespace_of(name)
+    subject = {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": ns}
+    _ensure(
+        rbac.create_namespaced_role,
+        rbac.replace_namespaced_role,
+        ROLE,
+        {"metadata": {"name": ROLE, "labels": labels}, "rules": ROLE_RULES},
+        ns,
+    )
+    _bind(rbac, ROLE, "Role", ROLE, subject, labels, ns)
+    role = cluster_role_name(workshop)
+    binding = f"{role}-{name}"
+    _bind(rbac, binding, "ClusterRole", role, subject, labels)
+    # Events about cluster-scoped objects (a volume's, its recycler pod's) are kept in
+    # "default": learners may read them there, and change nothing.
+    _bind(rbac, binding, "Role", role, subject, labels, EVENTS_NAMESPACE)
 
 
 def check(
@@ -667,14 +371,27 @@ class Deleted:
 
 def delete(api: client.ApiClient, workshop: str, *, timeout: float = 180) -> Deleted:
     """Remove what ``create`` made for ``workshop`` (by its label) and the kubeconfig files."""
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    core = client.CoreV1Api(api)
     selector = f"{WORKSHOP_LABEL}={workshop}"
     spaces = core.list_namespace(label_selector=selector).items
     names = {(ns.metadata.labels or {}).get(LEARNER_LABEL, "") for ns in spaces}
     for ns in spaces:
-        _delete(core.delete_namespace, ns.metadata.name)
+        tolerating_absence(core.delete_namespace, ns.metadata.name)
     cluster_objects = _delete_learners_objects(api, sorted(n for n in names if n))
-    admission = client.AdmissionregistrationV1Api(api)
+    cluster_objects += _delete_shared(api, selector)
+    files = _remove_files(workshop, names)
+    gone = {ns.metadata.name for ns in spaces}
+    wait_until(
+        lambda: not gone & {n.metadata.name for n in core.list_namespace().items},
+        timeout=timeout,
+        what=f"the {len(gone)} learner namespaces being removed",
+    )
+    return Deleted(sorted(gone), cluster_objects, files)
+
+
+def _delete_shared(api: client.ApiClient, selector: str) -> list[str]:
+    """Delete the workshop's policy, binding and roles (``selector``: its label); their names."""
+    rbac, admission = client.RbacAuthorizationV1Api(api), client.AdmissionregistrationV1Api(api)
     in_events = {"namespace": EVENTS_NAMESPACE}
     made = [  # (kind, list, delete): the policy first, so no refusal outlives the workshop
         (
@@ -700,13 +417,19 @@ def delete(api: client.ApiClient, workshop: str, *, timeout: float = 180) -> Del
             partial(rbac.delete_namespaced_role, **in_events),
         ),
     ]
+    gone = []
     for kind, list_, delete_ in made:
         for obj in list_(label_selector=selector).items:
-            _delete(delete_, obj.metadata.name)
-            cluster_objects.append(f"{kind} {obj.metadata.name}")
+            tolerating_absence(delete_, obj.metadata.name)
+            gone.append(f"{kind} {obj.metadata.name}")
+    return gone
+
+
+def _remove_files(workshop: str, names: set[str]) -> list[str]:
+    """Remove the learners' kubeconfigs and, if it is this workshop's, the record."""
     rec = WorkshopRecord.load()
     if rec and rec.workshop == workshop:
-        names |= set(rec.learners)
+        names = names | set(rec.learners)
     files = []
     for name in sorted(n for n in names if n and _LABEL_RE.match(n)):
         d = workshop_dir() / name
@@ -717,13 +440,7 @@ def delete(api: client.ApiClient, workshop: str, *, timeout: float = 180) -> Del
         record_path().unlink()
     if workshop_dir().is_dir() and not any(workshop_dir().iterdir()):
         workshop_dir().rmdir()
-    gone = {ns.metadata.name for ns in spaces}
-    wait_until(
-        lambda: not gone & {n.metadata.name for n in core.list_namespace().items},
-        timeout=timeout,
-        what=f"the {len(gone)} learner namespaces being removed",
-    )
-    return Deleted(sorted(gone), cluster_objects, files)
+    return files
 
 
 def _delete_learners_objects(api: client.ApiClient, names: list[str]) -> list[str]:
@@ -740,18 +457,10 @@ def _delete_learners_objects(api: client.ApiClient, names: list[str]) -> list[st
     gone = []
     for kind, list_, delete_ in kinds:
         for obj in list_(label_selector=selector).items:
-            _delete(delete_, obj.metadata.name)
+            tolerating_absence(delete_, obj.metadata.name)
             gone.append(f"{kind} {obj.metadata.name}")
     gone += dra.delete_labelled(api, selector)  # device classes and slices (lab 06)
     return gone
-
-
-def _delete(fn: Any, name: str) -> None:
-    try:
-        fn(name)
-    except ApiException as e:
-        if e.status != 404:
-            raise
 
 
 def table(rows: list[dict[str, str]]) -> str:
