@@ -234,7 +234,7 @@ def _clicks() -> list[str]:
     from stslab.lab.manifests import headless_service, statefulset
     from stslab.observe.panel import Panel
     from stslab.observe.recorder import Recorder
-    from stslab.observe.timeline import ready_members
+    from stslab.observe.segments import ready_members
 
     lab = Lab("bench-panel")
     lab.apply(headless_service("web"))

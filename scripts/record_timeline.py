@@ -20,7 +20,7 @@ from stslab.lab.context import Lab
 from stslab.lab.manifests import headless_service, statefulset
 from stslab.observe.recorder import Recorder
 from stslab.observe.replay import save
-from stslab.observe.timeline import ready_members
+from stslab.observe.segments import ready_members
 
 
 def main() -> None:

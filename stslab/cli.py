@@ -1,46 +1,30 @@
-"""The ``stslab`` command line: cluster, labs, GPU plugin, workshop and progress commands."""
+"""The ``stslab`` command line: cluster, labs, GPU plugin, workshop and progress commands.
+
+The labs' and the GPU plugin's commands are in :mod:`stslab.commands` (``labs.py``,
+``gpu.py``), with the parser class and options every command shares (``parsing.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-from stslab.cluster.choose import BACKENDS, CHOICES, UpOptions, get_backend, resolve
+from stslab.cluster.choose import BACKENDS, UpOptions, get_backend, resolve
 from stslab.cluster.containers import K3dBackend, KindBackend
+from stslab.commands.gpu import add_gpu
+from stslab.commands.labs import add_labs
+from stslab.commands.parsing import Commands, Handler, Parser, backend_arg
 from stslab.core.errors import StslabError, ToolMissingError, UsageError
 from stslab.core.kube import explain, kubectl_env
 
 if TYPE_CHECKING:
-    from stslab.ops.workshop import Target
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors that say how to get help."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message, f"see `{self.prog} --help`")
-
-
-def _backend_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--backend",
-        choices=CHOICES,
-        metavar="{" + ",".join(CHOICES) + "}",
-        help="which lab cluster (default: STSLAB_BACKEND, else auto)",
-    )
-
-
-# What a subcommand's parser sets as ``func`` (``set_defaults``): it runs the command.
-_Handler = Callable[[argparse.Namespace], int]
-# The ``add_subparsers`` action of a parser: where a command group adds its commands.
-_Commands = argparse._SubParsersAction  # annotations only: ``_Commands[_Parser]``
+    from stslab.ops.confinement import Target
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,22 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     Every command's parser sets ``func``, the handler :func:`main` calls with the parsed args.
     """
-    parser = _Parser(prog="stslab", description="Lab clusters for learning StatefulSets.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="stslab", description="Lab clusters for learning StatefulSets.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_up(sub)
     _add_cluster_commands(sub)
-    _add_labs(sub)
+    add_labs(sub)
     _add_workshop(sub)
     _add_progress(sub)
     _add_images(sub)
-    _add_gpu(sub)
+    add_gpu(sub)
     return parser
 
 
-def _add_up(sub: _Commands[_Parser]) -> None:
+def _add_up(sub: Commands[Parser]) -> None:
     p = sub.add_parser("up", help="bring a lab cluster up (or restart a stopped one)")
     p.set_defaults(func=_up)
-    _backend_arg(p)
+    backend_arg(p)
     p.add_argument("--nodes", type=int, default=3, help="worker nodes (default 3)")
     p.add_argument(
         "--gpus-per-node", type=int, default=8, help="simulated GPUs per worker (default 8)"
@@ -92,9 +76,9 @@ def _add_up(sub: _Commands[_Parser]) -> None:
     p.add_argument("--namespace", help="existing: your namespace (default stslab-<user>)")
 
 
-def _add_cluster_commands(sub: _Commands[_Parser]) -> None:
+def _add_cluster_commands(sub: Commands[Parser]) -> None:
     """The lab cluster's commands other than ``up``: each takes only ``--backend``."""
-    commands: tuple[tuple[str, str, _Handler], ...] = (
+    commands: tuple[tuple[str, str, Handler], ...] = (
         ("down", "tear the lab cluster down and delete its state", _down),
         ("stop", "stop the lab cluster, keeping its data (kwok)", _stop),
         ("status", "show the lab cluster's state and nodes", _status),
@@ -109,45 +93,19 @@ def _add_cluster_commands(sub: _Commands[_Parser]) -> None:
     for name, text, func in commands:
         p = sub.add_parser(name, help=text)
         p.set_defaults(func=func)
-        _backend_arg(p)
+        backend_arg(p)
 
 
-def _add_labs(sub: _Commands[_Parser]) -> None:
-    labs = sub.add_parser("labs", help="run the labs headless, or list them")
-    labs_sub = labs.add_subparsers(dest="labs_command", required=True, parser_class=_Parser)
-    p = labs_sub.add_parser("run", help="execute labs with papermill; nonzero exit on any failure")
-    p.set_defaults(func=_labs_run)
-    _backend_arg(p)
-    p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
-    p.add_argument("--full", action="store_true", help="run at learner speed (no fast mode)")
-    p.add_argument("--build", type=Path, help="where executed notebooks go (default build/labs)")
-    p.add_argument(
-        "--prove",
-        action="store_true",
-        help="also prove each check fails for a kept wrong answer; run exercise cells twice",
-    )
-    labs_sub.add_parser("list", help="list the labs").set_defaults(func=_labs_list)
-    p = labs_sub.add_parser(
-        "reset", help="return labs to their start: namespace, volumes, cluster objects, progress"
-    )
-    p.set_defaults(func=_labs_reset)
-    _backend_arg(p)
-    p.add_argument("numbers", nargs="+", metavar="NN", help="labs to reset")
-    p.add_argument(
-        "--namespace", help="the namespace the lab ran in, if not lab-NN (a learner's own)"
-    )
-
-
-def _add_workshop(sub: _Commands[_Parser]) -> None:
+def _add_workshop(sub: Commands[Parser]) -> None:
     ws = sub.add_parser("workshop", help="learner namespaces, accounts and kubeconfigs")
-    ws_sub = ws.add_subparsers(dest="workshop_command", required=True, parser_class=_Parser)
+    ws_sub = ws.add_subparsers(dest="workshop_command", required=True, parser_class=Parser)
     p = ws_sub.add_parser("create", help="make every learner's namespace, rights and kubeconfig")
     p.set_defaults(func=_workshop_create)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--learners", type=int, metavar="N", help="N learners named 01..N")
     who.add_argument("--names", metavar="A,B,C", help="learners by name")
     p.add_argument("--hours", type=int, default=24, help="how long the tokens last (default 24)")
-    commands: tuple[tuple[str, str, _Handler], ...] = (
+    commands: tuple[tuple[str, str, Handler], ...] = (
         ("delete", "remove everything `create` made, and the kubeconfigs", _workshop_delete),
         ("list", "list the learners, their namespaces and kubeconfigs", _workshop_list),
     )
@@ -166,7 +124,7 @@ def _add_workshop(sub: _Commands[_Parser]) -> None:
             p.add_argument("--yes", action="store_true", help="do not ask (no terminal)")
 
 
-def _add_progress(sub: _Commands[_Parser]) -> None:
+def _add_progress(sub: Commands[Parser]) -> None:
     p = sub.add_parser("progress", help="learners' check results")
     p.set_defaults(func=_progress)
     p.add_argument("--learner", help="whose (default: STSLAB_LEARNER, else the latest here)")
@@ -175,7 +133,7 @@ def _add_progress(sub: _Commands[_Parser]) -> None:
     )
 
 
-def _add_images(sub: _Commands[_Parser]) -> None:
+def _add_images(sub: Commands[Parser]) -> None:
     """The commands for offline workshops: preloading images, building kind's node image."""
     p = sub.add_parser("images", help="commands that preload the labs' images (offline workshops)")
     p.set_defaults(func=_images)
@@ -189,34 +147,14 @@ def _add_images(sub: _Commands[_Parser]) -> None:
     p.add_argument("--prune", action="store_true", help="remove older stslab node images")
 
 
-def _add_gpu(sub: _Commands[_Parser]) -> None:
-    gpu = sub.add_parser("gpu", help="the fake GPU device plugin")
-    gpu_sub = gpu.add_subparsers(dest="gpu_command", required=True, parser_class=_Parser)
-    p = gpu_sub.add_parser("plugin", help="run the plugin in the foreground (until SIGTERM)")
-    p.set_defaults(func=_gpu_plugin)
-    p.add_argument("--socket-dir", type=Path, help="kubelet device-plugin directory")
-    p.add_argument("--state-dir", type=Path, help="where the fake device files go")
-    p.add_argument("--resource", help="extended resource name (default nvidia.com/gpu)")
-    p.add_argument("--count", type=int, help="devices to advertise (default 8)")
-    p.add_argument("--model", help="GPU model in STSLAB_GPU_MODEL (default stslab-fake-a100)")
-    p.add_argument("--timeout", type=float, help="seconds to wait for the kubelet (default 5)")
-    p = gpu_sub.add_parser("manifest", help="print the plugin's DaemonSet (kind/k3d)")
-    p.set_defaults(func=_gpu_manifest)
-    p.add_argument("--count", type=int, default=8, help="GPUs per node (default 8)")
-    p = gpu_sub.add_parser("install", help="build, load and deploy the plugin (kind/k3d)")
-    p.set_defaults(func=_gpu_install)
-    _backend_arg(p)
-    p.add_argument("--dry-run", action="store_true", help="print what it would run")
-
-
 def _up(args: argparse.Namespace) -> int:
     backend, why = resolve(args.backend, for_up=True)
-    if args.real_node and backend.name != "kwok":
+    if args.real_node and not backend.can_join_real_node:
         raise UsageError(
             f"--real-node works only with the kwok backend, not {backend.name}",
             "use `stslab up --backend kwok --real-node`",
         )
-    if args.node_image and backend.name != "kind":
+    if args.node_image and not backend.takes_node_image:
         raise UsageError(
             f"--node-image works only with the kind backend, not {backend.name}",
             "use `stslab up --backend kind --node-image offline`",
@@ -301,7 +239,7 @@ def _doctor(args: argparse.Namespace) -> int:
         backend = get_backend(name)
         checks = backend.checks()
         ok = all(c.ok for c in checks)
-        all_ok &= ok or name != "kwok"
+        all_ok &= ok or not backend.essential
         print(f"{name}: {'ready' if ok else 'not ready'}")
         optional = backend.optional_checks()
         for i, c in enumerate(checks + optional):
@@ -317,76 +255,11 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _images(args: argparse.Namespace) -> int:
-    backend = KindBackend() if args.backend == "kind" else K3dBackend()
+    backend = get_backend(args.backend)
+    if not isinstance(backend, (KindBackend, K3dBackend)):  # argparse allows only these
+        raise UsageError(f"{args.backend} loads no images", "use --backend kind or k3d")
     for cmd in backend.preload_commands():
         print(shlex.join(cmd))
-    return 0
-
-
-def _labs_list(args: argparse.Namespace) -> int:
-    from stslab.ops import runner as labs
-
-    for number, path in labs.discover().items():
-        print(f"{number}  {path.name}")
-    return 0
-
-
-def _named_backend(args: argparse.Namespace) -> str | None:
-    """``--backend`` if it names one; None (the labs choose) if absent or ``auto``."""
-    return args.backend if args.backend and args.backend != "auto" else None
-
-
-def _labs_reset(args: argparse.Namespace) -> int:
-    from stslab.ops import runner as labs
-
-    backend = _named_backend(args)
-    for ns in labs.reset_labs(args.numbers, backend=backend, namespace=args.namespace):
-        print(f"reset: {ns} is back at its start (and its progress cleared)")
-    return 0
-
-
-def _labs_run(args: argparse.Namespace) -> int:
-    from stslab.ops import runner as labs
-
-    results = labs.run_labs(
-        args.numbers,
-        backend=_named_backend(args),
-        fast=not args.full,
-        build=args.build,
-        prove=args.prove,
-    )
-    print(labs.table(results))
-    return 0 if all(r.ok for r in results) else 1
-
-
-def _gpu_plugin(args: argparse.Namespace) -> int:
-    from stslab.gpu import GpuConfig, run_plugin
-
-    given = {
-        "socket_dir": args.socket_dir,
-        "state_dir": args.state_dir,
-        "resource": args.resource,
-        "count": args.count,
-        "model": args.model,
-        "register_timeout": args.timeout,
-    }
-    config = GpuConfig(**{k: v for k, v in given.items() if v is not None})
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    run_plugin(config)
-    return 0
-
-
-def _gpu_manifest(args: argparse.Namespace) -> int:
-    from stslab.cluster import gpu_install
-
-    print(gpu_install.manifest_yaml(args.count), end="")
-    return 0
-
-
-def _gpu_install(args: argparse.Namespace) -> int:
-    from stslab.cluster import gpu_install
-
-    gpu_install.install(resolve(args.backend, for_up=False)[0], dry_run=args.dry_run)
     return 0
 
 
@@ -520,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stslab`` command: parse, then run the command's handler (``func``)."""
     try:
         args = build_parser().parse_args(argv)
-        func: _Handler | None = getattr(args, "func", None)
+        func: Handler | None = getattr(args, "func", None)
         if func is None:
             raise UsageError(f"unknown command {args.command!r}", "see `stslab --help`")
         return func(args)

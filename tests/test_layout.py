@@ -15,12 +15,16 @@ PKG = ROOT / "stslab"
 LAYERS = ["core", "gpu", "cluster", "testing", "observe", "lab", "ops", "cli"]
 # testing (the tests' stand-ins) sits beside the cluster layer: nothing in the library uses it.
 NOT_FROM = {"testing": {"observe", "lab", "ops", "cli"}}
+# The cli layer is the top-level stslab/cli.py and its command groups in stslab/commands/.
+CLI_PACKAGES = {"commands"}
 
 
 def _layer(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "stslab" or len(parts) == 1:
         return None
+    if parts[1] in CLI_PACKAGES:
+        return "cli"
     return parts[1] if parts[1] in LAYERS else None
 
 
@@ -44,6 +48,7 @@ def test_no_layer_imports_one_above_it() -> None:
             continue
         rel = path.relative_to(PKG)
         mine = "cli" if rel.name == "cli.py" and len(rel.parts) == 1 else rel.parts[0]
+        mine = "cli" if mine in CLI_PACKAGES else mine
         if mine not in LAYERS:
             continue
         for module in _imports(path):
@@ -107,3 +112,124 @@ def test_every_subprocess_call_has_a_timeout() -> None:
             ):
                 missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not missing, f"subprocess calls without a timeout: {missing}"
+
+
+# What runs a command to its end; only stslab.core.procs.run may call these.
+SUBPROCESS_RUNNERS = {"run", "call", "check_call", "check_output", "getoutput", "getstatusoutput"}
+
+
+def _runner_misuse(tree: ast.Module) -> list[tuple[int, str]]:
+    """Calls of subprocess's run-to-the-end functions, and run-and-raise wrappers around Popen.
+
+    A wrapper: a function that captures a child's output (``stdout=subprocess.PIPE`` or
+    ``.communicate()``) and raises. ``Popen`` of a long-running process (a daemon, output to
+    its log) is fine.
+    """
+    modules = {"subprocess"}  # names the subprocess module goes by here
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "subprocess"}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "subprocess":
+            names = {a.name for a in node.names} & SUBPROCESS_RUNNERS
+            found += [(node.lineno, f"imports subprocess.{n}") for n in sorted(names)]
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr in SUBPROCESS_RUNNERS
+        ):
+            found.append((node.lineno, f"uses subprocess.{node.attr}"))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            inside = list(ast.walk(node))
+            captures = any(
+                (isinstance(n, ast.Attribute) and n.attr == "communicate")
+                or (
+                    isinstance(n, ast.Attribute)
+                    and n.attr == "PIPE"
+                    and isinstance(n.value, ast.Name)
+                    and n.value.id in modules
+                )
+                for n in inside
+            )
+            if captures and any(isinstance(n, ast.Raise) for n in inside):
+                found.append((node.lineno, f"{node.name}() runs a command and raises"))
+    return sorted(found)
+
+
+def test_commands_run_only_through_procs_run() -> None:
+    """One runner (stslab.core.procs.run): one timeout rule, one error type, one output trim."""
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}: {what}"
+        for path in sorted(PKG.rglob("*.py"))
+        if path != PKG / "core" / "procs.py"
+        for line, what in _runner_misuse(ast.parse(path.read_text()))
+    ]
+    assert not wrong, "run commands with stslab.core.procs.run:\n" + "\n".join(wrong)
+
+
+def test_the_runner_check_finds_what_it_should() -> None:
+    caught = _runner_misuse(
+        ast.parse(
+            "import subprocess as sp\n"
+            "from subprocess import check_output\n"
+            "sp.run(['ls'], timeout=1)\n"
+            "def docker(*args):\n"
+            "    p = sp.Popen(['docker', *args], stdout=sp.PIPE)\n"
+            "    out, _ = p.communicate(timeout=9)\n"
+            "    if p.returncode:\n"
+            "        raise RuntimeError(out)\n"
+            "def daemon():\n"
+            "    p = sp.Popen(['dockerd'], stdout=open('log', 'wb'))\n"
+            "    if p.poll() is not None:\n"
+            "        raise RuntimeError('exited')\n"
+        )
+    )
+    assert [line for line, _ in caught] == [2, 3, 4]
+
+
+BACKEND_NAMES = {"kwok", "kind", "k3d", "existing"}
+
+
+def _compares_a_backend_name(node: ast.AST) -> bool:
+    """``x == "kind"``, ``"kwok" != x``, ``x in ("kind", "k3d")``: a test of a backend's name."""
+    if not isinstance(node, ast.Compare):
+        return False
+    if not all(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops):
+        return False  # {"apiVersion", "kind"} <= set(d) asks about a manifest's fields
+    sides = [node.left, *node.comparators]
+    names = set()
+    for side in sides:
+        if isinstance(side, ast.Constant) and isinstance(side.value, str):
+            names.add(side.value)
+        elif isinstance(side, (ast.Tuple, ast.List, ast.Set)):
+            names |= {e.value for e in side.elts if isinstance(e, ast.Constant)}
+    return bool(names & BACKEND_NAMES)
+
+
+def test_only_the_backends_test_a_backend_name() -> None:
+    """Lab, view and command code asks a backend what it can do, never which one it is."""
+    wrong = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG)
+        if rel.parts[0] == "cluster" or "v1beta1" in rel.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if _compares_a_backend_name(node):
+                wrong.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+    assert not wrong, "ask the backend (stslab/cluster/base.py) instead:\n" + "\n".join(wrong)
+
+
+def test_the_backend_name_check_finds_what_it_should() -> None:
+    found = [
+        _compares_a_backend_name(ast.parse(src, mode="eval").body)
+        for src in (
+            'b.name != "kwok"',
+            'name in ("kind", "k3d")',
+            '"kind" == x',
+            'v == "pods"',
+            '{"apiVersion", "kind"} <= set(d)',
+        )
+    ]
+    assert found == [True, True, True, False, False]

@@ -17,7 +17,7 @@ from stslab.core.procs import LOOPBACK, free_port  # noqa: E402
 from stslab.lab.manifests import headless_service, statefulset  # noqa: E402
 from stslab.observe.panel import Panel  # noqa: E402
 from stslab.observe.recorder import Recorder  # noqa: E402
-from stslab.observe.timeline import ready_members  # noqa: E402
+from stslab.observe.segments import ready_members  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 

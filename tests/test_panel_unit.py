@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from stslab.observe import panel as panel_module  # noqa: E402
+from stslab.observe import panel_frame as frame_module  # noqa: E402
 from stslab.observe.panel import Panel  # noqa: E402
 from stslab.observe.recorder import COLUMNS  # noqa: E402
 from stslab.observe.replay import load  # noqa: E402
@@ -69,7 +69,7 @@ def test_headless_output_is_a_picture_and_live_output_a_widget(
 def test_a_frame_that_fails_says_so_and_the_next_one_draws(
     replay: Panel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = panel_module.draw_timeline  # type: ignore[attr-defined]
+    real = frame_module.draw_timeline  # type: ignore[attr-defined]
     calls = {"n": 0}
 
     def broken_once(*args: Any, **kwargs: Any) -> Any:
@@ -78,7 +78,7 @@ def test_a_frame_that_fails_says_so_and_the_next_one_draws(
             raise RuntimeError("a figure that would not draw")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(panel_module, "draw_timeline", broken_once)
+    monkeypatch.setattr(frame_module, "draw_timeline", broken_once)
     frames = replay.frames
     replay.scrub(2.0)
     assert (

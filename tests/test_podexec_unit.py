@@ -5,7 +5,6 @@ The live paths run in the kind tier (every lab execs into its pods there).
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
@@ -15,7 +14,7 @@ from kubernetes import client
 from stslab.cluster.choose import get_backend
 from stslab.core.errors import UsageError
 from stslab.core.podexec import Result, _exit_code, _not_running
-from stslab.lab.context import Lab, Predictions
+from stslab.lab.answers import Answers, solution_key
 
 
 def test_exit_code_from_the_error_channel() -> None:
@@ -46,12 +45,11 @@ def test_last_line_prefers_the_error_stream() -> None:
     assert Result("only out\n", "", 0).last_line() == "only out"
 
 
-def _lab(fast: bool, backend: str = "kind") -> Lab:
-    lab = Lab.__new__(Lab)  # no cluster: answer() reads only these
-    lab.fast, lab.lab, lab.backend = fast, "lab-06", backend
-    lab.cluster = get_backend(backend)  # what it can do: run containers or not
-    lab._predictions = Predictions()
-    return lab
+def _lab(fast: bool, backend: str = "kind", runs_containers: bool | None = None) -> Answers:
+    if runs_containers is None:  # what the backend can do: run containers or not
+        runs_containers = get_backend(backend).runs_containers
+    key = solution_key(backend, runs_containers=runs_containers)
+    return Answers("lab-06", fast=fast, backend_key=key)  # no cluster: answers read only these
 
 
 def test_answers_come_from_the_cell_unless_fast_mode_fills_a_placeholder() -> None:
@@ -59,10 +57,8 @@ def test_answers_come_from_the_cell_unless_fast_mode_fills_a_placeholder() -> No
     assert _lab(fast=True).answer("my_vms_that_fit", 5) == 5  # the learner's own answer wins
     assert _lab(fast=True, backend="kind").answer("my_vms_that_fit", ...) == 4
     assert _lab(fast=True, backend="kwok").answer("my_vms_that_fit", ...) == 6
-    shared = _lab(fast=True, backend="existing")  # a workshop's simulated cluster: as kwok
-    shared.cluster = copy.copy(shared.cluster)
-    shared.cluster.runs_containers = False
-    assert shared.answer("my_vms_that_fit", ...) == 6
+    shared = _lab(fast=True, backend="existing", runs_containers=False)  # a workshop's simulated
+    assert shared.answer("my_vms_that_fit", ...) == 6  # cluster: as kwok
     with pytest.raises(UsageError, match="no kept solution for my_vms_that_fit on the existing"):
         _lab(fast=True, backend="existing").answer("my_vms_that_fit", ...)  # a real one: yours
     with pytest.raises(UsageError, match="no kept solution"):

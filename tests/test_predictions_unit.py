@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stslab.lab import check, progress
-from stslab.lab.context import Predictions
+from stslab.lab.answers import Predictions
 
 
 class Cells:
@@ -119,7 +119,7 @@ def test_ipython_counts_the_cells() -> None:
     shell = InteractiveShell.instance()
     try:
         cells = [
-            "from stslab.lab.context import Predictions\np = Predictions()",
+            "from stslab.lab.answers import Predictions\np = Predictions()",
             "early = p.given('x', ..., True)",  # the exercise cell, still unanswered
             "shown = 'web-2 goes first'",  # the cell that shows the result
             "late = p.given('x', 'web-2', False)",

@@ -23,7 +23,7 @@ from kubernetes import client
 
 from stslab.cluster.base import UpOptions
 from stslab.cluster.kwok import KwokBackend
-from stslab.cluster.kwok.backend import KWOKCTL_COMPONENTS
+from stslab.cluster.kwok.kwokctl import KWOKCTL_COMPONENTS
 from stslab.cluster.kwok.supervisor import read_restarts, stop_supervisor
 from stslab.core.errors import StslabError
 from stslab.core.kube import api_client, wait_until

@@ -7,13 +7,13 @@ import pandas as pd
 from stslab.lab.check import CheckFailedError, answer, verdict
 from stslab.observe.recorder import COLUMNS
 from stslab.observe.replay import load, replay_timeline, save
-from stslab.observe.timeline import (
-    draw_timeline,
+from stslab.observe.segments import (
     pauses,
     pod_segments,
     ready_members,
     revision_numbers,
 )
+from stslab.observe.timeline import draw_timeline
 
 
 def test_recording_says_where_it_came_from() -> None:
@@ -107,7 +107,8 @@ def test_check_verdicts(capsys, monkeypatch) -> None:  # type: ignore[no-untyped
 
 
 def test_volume_phases_from_the_recording() -> None:
-    from stslab.observe.timeline import draw_volumes, phase_of, volume_segments
+    from stslab.observe.segments import phase_of, volume_segments
+    from stslab.observe.timeline import draw_volumes
 
     df = load("web-rollout").frame
     segments = volume_segments(df)

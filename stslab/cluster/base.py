@@ -146,6 +146,12 @@ class Backend(ABC):
     immediate_binding: bool = False
     # A lab may switch a node's machine off and on again (a real node failure).
     can_power_nodes: bool = False
+    # `stslab up --real-node`: a real kubelet can join beside the simulated nodes.
+    can_join_real_node: bool = False
+    # `stslab up --node-image`: its nodes run from a node image stslab can build offline.
+    takes_node_image: bool = False
+    # Every machine can run it, so `stslab doctor` fails when it is not ready.
+    essential: bool = False
 
     def sensed(self, api: Any) -> Backend:
         """Return the backend as the cluster behind ``api`` shows it (the existing one looks)."""

@@ -19,19 +19,13 @@ Making a ``Lab`` makes its lab current for progress (:mod:`stslab.lab.progress`)
 from __future__ import annotations
 
 import os
-import shutil
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from stslab.cluster.choose import get_backend
-from stslab.cluster.lifecycle import connect, record, status
+from stslab.cluster.lifecycle import LabCluster, open_cluster
 from stslab.core import podexec
 from stslab.core.apply import apply as server_side_apply
 from stslab.core.errors import ClusterStateError, StslabError, UsageError
@@ -39,22 +33,20 @@ from stslab.core.kube import (
     explain,
     image_on_nodes,
     kubectl_env,
-    listed,
     tolerating_absence,
     wait_for_default_service_account,
     wait_until,
 )
 from stslab.core.labels import (
-    CORDON_ANNOTATION,
     LAB_LABEL,
     LEARNER_LABEL,
     LEARNER_OWNED_KINDS,
     OWNED_LABEL,
     POOL_LABEL,
 )
-from stslab.core.paths import WRONG_ENV, project_root
-from stslab.lab import check, dra, learner_yaml, pools, progress
-from stslab.lab.storage import local_dir, volume_path
+from stslab.lab import learner_yaml, pools, progress
+from stslab.lab.answers import Answers, Controls, solution_key
+from stslab.lab.cleanup import clean
 
 # Namespaces that are someone's to keep: emptied by cleanup, never deleted.
 SHARED_LABELS = (LEARNER_LABEL, OWNED_LABEL)
@@ -92,77 +84,6 @@ def one_line_errors() -> bool:
     return True
 
 
-@dataclass
-class _Prediction:
-    value: Any
-    when: float  # time.time() when given
-    cell: int | None  # the execution count of the cell that gave it
-    late: bool  # given after the result was shown
-
-
-class Predictions:
-    """Each exercise's prediction, locked once another cell has run, and when it was given.
-
-    An answer changed after other cells ran since the prediction (the cell showing the result
-    among them), or first given after its cell ran unanswered and others followed, is judged
-    but marked "after the run". Re-running the exercise cell at once (a typo fixed) is not.
-    Outside IPython, where no cell is counted, nothing is marked.
-    """
-
-    def __init__(self, count: Callable[[], int | None] | None = None) -> None:
-        self._count = count or _execution_count
-        self._first: dict[str, _Prediction] = {}
-        self._runs: dict[str, list[int]] = {}  # the execution counts of the exercise's cell
-
-    def _others_between(self, name: str, start: int | None, now: int | None) -> bool:
-        """Whether a cell other than ``name``'s own ran after count ``start`` and before ``now``."""
-        if start is None or now is None:
-            return False
-        own = [c for c in self._runs.get(name, []) if start < c < now]
-        return now - start - 1 > len(own)
-
-    def given(self, name: str, value: Any, unanswered: bool) -> bool:
-        """Note ``value`` answering ``name``; whether it counts as given after the run."""
-        now = self._count()
-        runs = self._runs.setdefault(name, [])
-        last = runs[-1] if runs else None
-        if now is not None:
-            runs.append(now)
-        if unanswered:
-            return False
-        first = self._first.get(name)
-        if first is None:
-            late = self._others_between(name, last, now)
-            self._first[name] = _Prediction(value, time.time(), now, late)
-            return late
-        if value == first.value:
-            return first.late
-        if self._others_between(name, first.cell, now):
-            return True  # changed once something else had run: the prediction stays locked
-        self._first[name] = _Prediction(value, time.time(), now, first.late)  # corrected at once
-        return first.late
-
-    def first(self, name: str) -> Any:
-        """The locked prediction for ``name`` (``...`` when there is none yet)."""
-        first = self._first.get(name)
-        return first.value if first else ...
-
-    def when(self, name: str) -> float | None:
-        """When (``time.time()``) the locked prediction for ``name`` was given."""
-        first = self._first.get(name)
-        return first.when if first else None
-
-
-def _execution_count() -> int | None:
-    """IPython's count of executed cells, or None outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    count = getattr(get_ipython(), "execution_count", None)
-    return count if isinstance(count, int) else None
-
-
 class Lab:
     """A lab's connection and namespace. Re-running a lab from the top starts clean."""
 
@@ -176,12 +97,12 @@ class Lab:
         fast: bool = False,
     ) -> None:
         one_line_errors()
-        self.fast = fast  # headless runs: unanswered exercises take their kept solution
-        self._rungs: dict[str, int] = {}  # how far up each exercise's hint ladder the learner is
-        self._predictions = Predictions()  # the first answer to each exercise, and when
-        self._pressed: set[str] = set()  # panel exercises a headless run has done (Lab.clicks)
-        self._connect(namespace, backend, timeout)
+        # The cluster, resolved once; its API client rides out an apiserver restart.
+        self._connect(namespace, open_cluster(backend, patient=True), timeout)
         self.lab = lab or progress.lab_of_notebook() or progress.lab_of(namespace)
+        self.fast = fast  # headless runs: unanswered exercises take their kept solution
+        key = solution_key(self.backend, runs_containers=self.cluster.runs_containers)
+        self.answers = Answers(self.lab, fast=fast, backend_key=key)
         self.cleanup()
         if not self.shared:
             self.core.create_namespace(
@@ -189,37 +110,36 @@ class Lab:
             )
             wait_for_default_service_account(self.core, namespace)
         if self.cluster.shared:  # a shared cluster: the instructor sees the results too
-            home = record(self.backend).namespace
+            home = self.cluster.record.namespace
             progress.begin(self.lab, api=self.api, namespace=home)
         else:
             progress.begin(self.lab)
 
     @classmethod
-    def attach(cls, namespace: str, backend: str | None = None, timeout: float = 120) -> Lab:
+    def attach(
+        cls,
+        namespace: str,
+        backend: str | None = None,
+        timeout: float = 120,
+        *,
+        cluster: LabCluster | None = None,
+    ) -> Lab:
         """Connect to a lab's namespace without cleaning or making it (for a reset)."""
         attached = cls.__new__(cls)
-        attached._connect(namespace, backend, timeout)
+        attached._connect(namespace, cluster or open_cluster(backend, patient=True), timeout)
         attached.lab = progress.lab_of(namespace)
         return attached
 
-    def _connect(self, namespace: str, backend: str | None, timeout: float) -> None:
-        st = status(backend)
-        if st.state != "running":
-            raise ClusterStateError(
-                f"the {st.backend} lab cluster is {st.state}: {st.detail}",
-                "start it with `stslab up` (or `make lab`), then re-run",
-            )
-        self.backend = st.backend  # its name, for messages
-        self.cluster = get_backend(
-            st.backend
-        )  # what it can do: runs_containers, can_add_nodes, ...
+    def _connect(self, namespace: str, cluster: LabCluster, timeout: float) -> None:
+        self.cluster = cluster  # what it can do, its record and API client
+        self.backend = self.cluster.name  # for messages
+        self.api = self.cluster.api
         self.started = datetime.now(timezone.utc)  # to tell this run's events from older ones
         self.namespace = namespace
         self.timeout = timeout
-        self.api = connect(backend, patient=True)  # a cell rides out an apiserver restart
-        self.cluster = self.cluster.sensed(self.api)  # a shared cluster may be simulated
         # `!kubectl` in a cell: the pinned kubectl, on the lab cluster (this kernel only)
-        os.environ.update(kubectl_env(record(st.backend).kubeconfig, os.environ.get("PATH", "")))
+        kubeconfig = self.cluster.record.kubeconfig
+        os.environ.update(kubectl_env(kubeconfig, os.environ.get("PATH", "")))
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.shared = self._is_shared()
@@ -236,7 +156,7 @@ class Lab:
             if e.status == 403:
                 fix = "ask the cluster's owner for access"
                 if self.cluster.shared:
-                    mine = record(self.backend).namespace
+                    mine = self.cluster.record.namespace
                     fix = (
                         f'use your own namespace: namespace = "{mine}" in the parameters cell '
                         f"(for a reset: --namespace {mine})"
@@ -377,93 +297,16 @@ class Lab:
         return docs
 
     def answer(self, name: str, value: Any) -> Any:
-        """The learner's answer ``value`` to exercise ``name``, as written in the cell.
-
-        Left unanswered (``...``) in fast mode (headless runs), it is the solution kept apart in
-        ``labs/solutions/<lab>.yaml`` (``{by_backend: {simulated: .., kind: ..}}`` where the
-        cluster decides), so no lab cell gives an answer away. A failed check on it offers
-        :meth:`hint`.
-        """
-        if self.fast and _unanswered(value):
-            value = self._solution(name)
-        late = self._predictions.given(name, value, _unanswered(value))
-        check.asked(name, value, first=self._predictions.first(name), late=late)
-        return value
-
-    def _kept(self) -> dict[str, Any]:
-        return kept_solutions(self.lab)
-
-    def _solution(self, name: str) -> Any:
-        kept = self._kept()
-        if name not in kept:
-            raise UsageError(
-                f"no kept solution for {name} in {self.lab}.yaml", "answer it in the cell"
-            )
-        solution = kept[name]
-        if os.environ.get(WRONG_ENV) == name:  # a test proving that this exercise's check fails
-            wrong = kept.get("wrong", {}).get(name, solution)
-            if isinstance(wrong, dict) and "edit" in wrong:  # the solution with one change
-                old, new = wrong["edit"]
-                wrong = solution.replace(old, new)
-            solution = wrong
-        if isinstance(solution, dict) and "by_backend" in solution:  # the cluster decides
-            # Any simulated cluster (a workshop's shared one too) gives the same answer.
-            key = self.backend if self.cluster.runs_containers else "simulated"
-            if key not in solution["by_backend"]:
-                raise UsageError(
-                    f"no kept solution for {name} on the {self.backend} backend", "answer it"
-                )
-            return solution["by_backend"][key]
-        return solution
+        """The learner's answer to exercise ``name`` (see :meth:`Answers.answer`)."""
+        return self.answers.answer(name, value)
 
     def hint(self, name: str | None = None) -> None:
-        """A stuck learner's ladder for exercise ``name``: a hint, a stronger one, then the answer.
+        """One more rung of exercise ``name``'s hint ladder (see :meth:`Answers.hint`)."""
+        self.answers.hint(name)
 
-        Each call climbs one rung. Without a name, it lists the exercises that have hints.
-        """
-        ladders = self._kept().get("hints", {})
-        if name is None or name not in ladders:
-            known = ", ".join(f'"{n}"' for n in ladders) or "none"
-            print(f"hints in this lab: {known} — e.g. lab.hint({next(iter(ladders), 'name')!r})")
-            return
-        rung = self._rungs.get(name, 0)
-        self._rungs[name] = rung + 1
-        check.hinted(name, rung + 1)
-        ladder = ladders[name]
-        if rung < len(ladder):
-            more = "again for a stronger one" if rung + 1 < len(ladder) else "again for the answer"
-            print(
-                f"hint {rung + 1} of {len(ladder)}: {ladder[rung]}\n(run lab.hint({name!r}) {more})"
-            )
-            return
-        answer = self._solution(name)
-        if isinstance(answer, dict) and "fill" in answer:
-            shown = "replace the ??? in order with: " + ", ".join(map(str, answer["fill"]))
-        elif isinstance(answer, str):
-            shown = answer
-        else:
-            shown = yaml.safe_dump(answer, default_flow_style=True)
-        print(f"the answer to {name}:\n{shown.strip()}")
-
-    def clicks(self, name: str, panel: Any) -> None:
-        """The learner's turn at ``panel``'s controls; headless runs press what the solution says.
-
-        In fast mode the kept solution ``name`` is a list of steps such as ``[delete, web-1]`` or
-        ``[scale_to, 1]``: each calls the panel's method of that name, as its button does.
-        """
-        steps = self.answer(name, ...)
-        if _unanswered(steps):
-            print("Your turn: use the panel above (or kubectl), then run the next cell.")
-            return
-        if name in self._pressed:  # run again: the buttons were pressed the first time
-            print("already done: a headless run presses the buttons once")
-            return
-        self._pressed.add(name)
-        allowed = {"scale", "scale_to", "delete", "pause", "resume", "scrub"}
-        for action, *args in steps:
-            if action not in allowed:
-                raise UsageError(f"solution {name}: {action!r} is no panel control", str(allowed))
-            print(getattr(panel, action)(*args) or action)
+    def clicks(self, name: str, panel: Controls) -> None:
+        """The learner's turn at a panel's controls (see :meth:`Answers.clicks`)."""
+        self.answers.clicks(name, panel)
 
     def nodes_have(self, image: str) -> bool:
         """Whether every schedulable node already holds ``image`` (a full reference)."""
@@ -493,148 +336,11 @@ class Lab:
         )
 
     def cleanup(self) -> None:
-        """Remove the lab's namespace (a shared one's contents); wait for it and its volumes.
+        """Remove the lab's namespace (a shared one's contents) and all it made.
 
-        Also uncordons the nodes the lab cordoned, deletes the volumes and classes it labelled,
-        the machines it added and its hand-made volumes' directories.
+        See :func:`stslab.lab.cleanup.clean`.
         """
-        if self.shared:
-            self._empty_namespace()
-        else:
-            try:
-                self.core.delete_namespace(self.namespace)
-            except ApiException as e:
-                if e.status != 404:
-                    raise
-        # Cluster-scoped leftovers. What this user may not list (403), this user cannot have
-        # made: a learner on a workshop cluster skips those steps instead of failing.
-        for node in listed(self.core.list_node):  # nodes a lab cordoned (a drain exercise)
-            if (node.metadata.annotations or {}).get(CORDON_ANNOTATION) == self.namespace:
-                self.core.patch_node(
-                    node.metadata.name,
-                    {
-                        "metadata": {"annotations": {CORDON_ANNOTATION: None}},
-                        "spec": {"unschedulable": False},
-                    },
-                )
-        try:
-            pools.release_workers(self.core, self.namespace)  # kind workers a lab pooled
-        except ApiException as e:
-            if e.status != 403:
-                raise
-        sel = f"{LAB_LABEL}={self.namespace}"
-        for pv in listed(self.core.list_persistent_volume, label_selector=sel):
-            self.core.delete_persistent_volume(pv.metadata.name)
-        storage = client.StorageV1Api(self.api)
-        for sc in listed(storage.list_storage_class, label_selector=sel):
-            storage.delete_storage_class(sc.metadata.name)
-        try:
-            dra.delete_labelled(self.api, sel)  # device classes and slices a lab published
-        except ApiException as e:
-            if e.status != 403:
-                raise
-        refused: set[str] = set()  # retained volumes this user may not delete (a learner)
-
-        def gone() -> bool:
-            left = self._leftovers() if self.shared else self._namespace_exists()
-            pvs = [
-                pv
-                for pv in listed(self.core.list_persistent_volume)
-                if pv.spec.claim_ref
-                and pv.spec.claim_ref.namespace == self.namespace
-                and pv.metadata.name not in refused
-            ]
-            for pv in pvs:  # retained volumes outlive their claims: they are the lab's too
-                if pv.status.phase in ("Released", "Failed") and not pv.metadata.deletion_timestamp:
-                    try:
-                        self.core.delete_persistent_volume(pv.metadata.name)
-                    except ApiException as e:
-                        if e.status == 403:
-                            refused.add(pv.metadata.name)
-                        elif e.status != 404:
-                            raise
-            self._release_pods_of_missing_nodes()
-            return not left and not [pv for pv in pvs if pv.metadata.name not in refused]
-
-        what = f"namespace {self.namespace} being " + ("emptied" if self.shared else "removed")
-        wait_until(gone, timeout=self.timeout, what=what)
-        # Machines the lab added (node pools), once nothing of the lab runs on them.
-        for node in listed(self.core.list_node, label_selector=sel):
-            self.core.delete_node(node.metadata.name)
-        # Hand-made volumes' directories (kwok: on this machine, inside the lab volume dir).
-        host = local_dir(volume_path(self.namespace, ""), self.backend)
-        if host is not None and host.exists():
-            shutil.rmtree(host)
-
-    def _namespace_exists(self) -> bool:
-        try:
-            self.core.read_namespace(self.namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return False
-            raise
-        return True
-
-    def _empty_namespace(self) -> None:
-        """Delete what labs make in a shared namespace; the namespace and its accounts stay."""
-        ns = self.namespace
-        apps, batch = self.apps, client.BatchV1Api(self.api)
-        policy = client.PolicyV1Api(self.api)
-        collections: list[Callable[..., Any]] = [
-            apps.delete_collection_namespaced_stateful_set,  # owners first: nothing is remade
-            apps.delete_collection_namespaced_deployment,
-            apps.delete_collection_namespaced_replica_set,
-            apps.delete_collection_namespaced_daemon_set,
-            batch.delete_collection_namespaced_cron_job,
-            batch.delete_collection_namespaced_job,
-            policy.delete_collection_namespaced_pod_disruption_budget,
-            self.core.delete_collection_namespaced_pod,
-            self.core.delete_collection_namespaced_persistent_volume_claim,
-            self.core.delete_collection_namespaced_event,
-        ]
-        for delete in collections:
-            tolerating_absence(delete, ns, propagation_policy="Background")
-        for svc in self.core.list_namespaced_service(ns).items:
-            tolerating_absence(self.core.delete_namespaced_service, svc.metadata.name, ns)
-        for cm in self.core.list_namespaced_config_map(ns).items:
-            if cm.metadata.name not in KEEP_CONFIGMAPS:
-                tolerating_absence(self.core.delete_namespaced_config_map, cm.metadata.name, ns)
-
-    def _leftovers(self) -> list[str]:
-        """What of a lab is still in the shared namespace (pods, claims, sets)."""
-        ns = self.namespace
-        return [
-            f"{kind} {o.metadata.name}"
-            for kind, items in (
-                ("pod", self.core.list_namespaced_pod(ns).items),
-                ("claim", self.core.list_namespaced_persistent_volume_claim(ns).items),
-                ("statefulset", self.apps.list_namespaced_stateful_set(ns).items),
-                ("deployment", self.apps.list_namespaced_deployment(ns).items),
-            )
-            for o in items
-        ]
-
-    def _release_pods_of_missing_nodes(self) -> None:
-        """Force-delete this lab's terminating pods whose node was removed (a node-failure step).
-
-        No kubelet is left to confirm they stopped; the pod garbage collector would only
-        remove them after a while. The lab made the node go away, so it knows they are gone.
-        """
-        try:
-            nodes = {n.metadata.name for n in self.core.list_node().items}
-        except ApiException as e:
-            if e.status == 403:
-                return  # without seeing the nodes, no pod can be judged orphaned
-            raise
-        for p in self.core.list_namespaced_pod(self.namespace).items:
-            if p.metadata.deletion_timestamp and p.spec.node_name not in nodes:
-                try:
-                    self.core.delete_namespaced_pod(
-                        p.metadata.name, self.namespace, grace_period_seconds=0
-                    )
-                except ApiException as e:
-                    if e.status != 404:
-                        raise
+        clean(self.cluster, self.namespace, shared=self.shared, timeout=self.timeout)
 
 
 def pod_spec(manifest: dict[str, Any]) -> dict[str, Any] | None:
@@ -657,24 +363,12 @@ def learner_toleration(learner: str) -> dict[str, str]:
     return pools.learner_taint(learner) | {"operator": "Equal"}
 
 
-def kept_solutions(lab: str) -> dict[str, Any]:
-    """Lab ``lab``'s kept solutions, hints and wrong answers (``labs/solutions/lab-NN.yaml``)."""
-    path = project_root() / "labs/solutions" / f"{lab}.yaml"
-    kept = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    return kept if isinstance(kept, dict) else {}
-
-
-def _unanswered(value: Any) -> bool:
-    """Whether an answer still holds a ``...`` placeholder (itself, or in a dict or list)."""
-    if value is Ellipsis:
-        return True
-    if isinstance(value, dict):
-        return any(_unanswered(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_unanswered(v) for v in value)
-    return False
-
-
-def reset(namespace: str, backend: str | None = None, timeout: float = 120) -> None:
+def reset(
+    namespace: str,
+    backend: str | None = None,
+    timeout: float = 120,
+    *,
+    cluster: LabCluster | None = None,
+) -> None:
     """Return a lab to its starting point: remove what :meth:`Lab.cleanup` removes, make nothing."""
-    Lab.attach(namespace, backend, timeout).cleanup()
+    Lab.attach(namespace, backend, timeout, cluster=cluster).cleanup()

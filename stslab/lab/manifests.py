@@ -114,6 +114,33 @@ def statefulset(
 VM_REQUESTS = {"cpu": "2", "memory": "8Gi"}
 
 
+def _vm_container(
+    gpus: int, requests: dict[str, str], claim_template: str | None
+) -> dict[str, Any]:
+    """A VM's container: it reports its GPUs, from the device plugin or from a claim (DRA)."""
+    resources: dict[str, Any] = {"requests": dict(requests)}
+    if claim_template:
+        resources["claims"] = [{"name": "gpus"}]  # the pod's claim (see vm_statefulset)
+    else:
+        resources["limits"] = {GPU_RESOURCE: str(gpus)}
+    return {
+        "name": "vm",
+        "image": BUSYBOX,
+        "command": ["sh", "-c", 'echo "GPUs: $NVIDIA_VISIBLE_DEVICES"; exec sleep 2147483647'],
+        "resources": resources,
+    }
+
+
+def _pool_affinity(pool: str) -> dict[str, Any]:
+    """Schedule only on the nodes of ``pool`` (labelled ``stslab.dev/pool=<pool>``)."""
+    term = {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": [pool]}]}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+        }
+    }
+
+
 def vm_statefulset(
     name: str,
     replicas: int,
@@ -138,31 +165,10 @@ def vm_statefulset(
     """
     from stslab.lab.pools import GPU_TOLERATION
 
-    container: dict[str, Any] = {
-        "name": "vm",
-        "image": BUSYBOX,
-        "command": ["sh", "-c", 'echo "GPUs: $NVIDIA_VISIBLE_DEVICES"; exec sleep 2147483647'],
-        "resources": {
-            "requests": dict(requests or VM_REQUESTS),
-            "limits": {GPU_RESOURCE: str(gpus)},
-        },
-    }
+    container = _vm_container(gpus, requests or VM_REQUESTS, claim_template)
     pod_claims = []
     if claim_template:
-        container["resources"] = {
-            "requests": dict(requests or VM_REQUESTS),
-            "claims": [{"name": "gpus"}],
-        }
         pod_claims = [{"name": "gpus", "resourceClaimTemplateName": claim_template}]
-    affinity = {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": [pool]}]}
-                ]
-            }
-        }
-    }
     spec: dict[str, Any] = {
         "serviceName": name,
         "replicas": replicas,
@@ -177,7 +183,7 @@ def vm_statefulset(
             "spec": {
                 "containers": [container],
                 "tolerations": [GPU_TOLERATION],
-                "affinity": affinity,
+                "affinity": _pool_affinity(pool),
                 "terminationGracePeriodSeconds": 5,
             },
         },

@@ -13,8 +13,7 @@ from typing import Any
 
 from kubernetes import client
 
-from stslab.cluster.choose import get_backend
-from stslab.cluster.lifecycle import record
+from stslab.cluster.lifecycle import LabCluster, open_cluster
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import wait_until
 
@@ -34,10 +33,12 @@ def volume_path(namespace: str, name: str) -> str:
     return f"/tmp/stslab-{namespace}/{name}"
 
 
-def local_dir(path: str, backend: str | None = None) -> Path | None:
-    """Where a hostPath volume's files are on *this* machine (the simulated backend), else None."""
-    rec = record(backend)
-    root = get_backend(rec.backend).local_volume_dir(rec)
+def local_dir(path: str, cluster: LabCluster | None = None) -> Path | None:
+    """Where a hostPath volume's files are on *this* machine (the simulated backend), else None.
+
+    ``cluster`` is the lab's (``lab.cluster``); without it, the running lab cluster.
+    """
+    root = (cluster or open_cluster()).local_volume_dir()
     if root is None or not path.startswith("/tmp/"):
         return None
     return root / path.removeprefix("/tmp/")

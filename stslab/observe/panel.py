@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 import threading
 import time
@@ -37,24 +36,17 @@ from typing import Any
 
 import pandas as pd
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from matplotlib.figure import Figure
 
 from stslab.core.paths import HEADLESS_ENV
-from stslab.observe.gpu_usage import draw_gpu_usage
-from stslab.observe.timeline import (
-    current_members,
-    draw_timeline,
-    draw_volumes,
-    pod_segments,
-    show_health,
-)
+from stslab.observe import actions
+from stslab.observe.actions import one_line
+from stslab.observe.panel_frame import draw_frame, frame_title, member_table, members_summary
+from stslab.observe.panel_widgets import PanelWidgets
 
-REQUEST_TIMEOUT = (3, 5)  # connect, read: a click never hangs the kernel for long
 HURRY_SECONDS = 3.0  # after a click the frame is redrawn every HURRY_INTERVAL for this long
 HURRY_INTERVAL = 0.2
 SETS_EVERY = 5.0  # seconds between two reads of the namespace's StatefulSets
-VIEW_NAMES = {"pods": "pods", "volumes": "volumes", "gpus": "GPUs per machine", "ensemble": "roles"}
 
 Draw = Callable[[pd.DataFrame, Figure, "pd.Timestamp | None"], Figure]
 
@@ -64,20 +56,7 @@ def headless() -> bool:
     return os.environ.get(HEADLESS_ENV) == "1"
 
 
-def _one_line(e: BaseException) -> str:
-    """What went wrong with an API call, in one line."""
-    if isinstance(e, ApiException):
-        reason = e.reason or ""
-        if e.status == 0 or e.status is None:
-            return f"cannot reach the API server ({reason}): `stslab status` says why"
-        return f"the API server said {e.status} {reason}".strip()
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if "Connection refused" in text or "Max retries" in text or "timed out" in text:
-        return "cannot reach the API server: `stslab status` says why"
-    return text[:200]
-
-
-class Panel:
+class Panel(PanelWidgets):
     """A live view with controls; see the module's docstring."""
 
     def __init__(
@@ -95,8 +74,6 @@ class Panel:
         frame: pd.DataFrame | None = None,
         source: str = "",
     ) -> None:
-        import ipywidgets as w
-
         self.recorder, self.api, self.namespace = recorder, api, namespace
         self.capacity, self.ensemble, self.title = capacity, ensemble, title
         self.interval, self.source = interval, source
@@ -120,49 +97,12 @@ class Panel:
         self.said: list[str] = []  # the panel's last lines, newest last
         self.fig = Figure(figsize=(9, 5.2 if view == "ensemble" else 3.6), dpi=80)
 
-        views = ["pods", "volumes"]
-        if capacity:
-            views.append("gpus")
-        if ensemble is not None:
-            views.append("ensemble")
+        views = (
+            ["pods", "volumes"] + ["gpus"] * bool(capacity) + ["ensemble"] * (ensemble is not None)
+        )
         if view not in views:
             raise ValueError(f"view {view!r} is not one of {views}")
-        live = frame is None
-        self.image = w.Image(format="png", layout=w.Layout(max_width="900px"))
-        self.view = w.ToggleButtons(
-            options=[(VIEW_NAMES[v], v) for v in views], value=view, style={"button_width": "9em"}
-        )
-        self.sets = w.Dropdown(
-            description="StatefulSet",
-            options=[statefulset] if statefulset else [],
-            value=statefulset,
-            layout=w.Layout(width="16em"),
-        )
-        self.minus = w.Button(description="−1", tooltip="scale down by one", disabled=not live)
-        self.plus = w.Button(description="+1", tooltip="scale up by one", disabled=not live)
-        self.target = w.BoundedIntText(value=0, min=-1000, max=1000, layout=w.Layout(width="6em"))
-        self.scale_button = w.Button(description="scale to", disabled=not live)
-        self.member = w.Dropdown(description="member", options=[], layout=w.Layout(width="14em"))
-        self.delete_button = w.Button(
-            description="delete member", button_style="danger", disabled=not live
-        )
-        self.pause_button = w.ToggleButton(
-            description="pause", tooltip="freeze the frame (recording goes on)", disabled=not live
-        )
-        self.slider = w.FloatSlider(
-            description="t (s)",
-            min=0,
-            max=1,
-            step=0.5,
-            continuous_update=False,
-            disabled=live,
-            layout=w.Layout(width="32em"),
-        )
-        self.summary = w.HTML()
-        self.table = w.HTML()
-        self.message = w.HTML()
-        for widget in (self.minus, self.plus, self.scale_button, self.delete_button):
-            widget.layout.width = "auto"
+        self._build_widgets(views, view, statefulset, live=frame is None)
         self.minus.on_click(lambda _: self.scale(-1))
         self.plus.on_click(lambda _: self.scale(+1))
         self.scale_button.on_click(lambda _: self.scale_to(int(self.target.value)))
@@ -170,18 +110,6 @@ class Panel:
         self.pause_button.observe(lambda c: self._paused_changed(bool(c["new"])), "value")
         for control in (self.slider, self.view, self.sets, self.member):
             control.observe(lambda c: self._controls_changed(), "value")
-        self.box = w.VBox(
-            [
-                self.view,
-                self.image,
-                self.summary,
-                w.HBox([self.sets, self.minus, self.plus, self.target, self.scale_button]),
-                w.HBox([self.member, self.delete_button, self.pause_button]),
-                self.slider,
-                self.table,
-                self.message,
-            ]
-        )
         self._read_sets(force=True)
         self.refresh()
 
@@ -220,16 +148,11 @@ class Panel:
             return self.status
         if replicas < 0:
             return self._say(f"cannot scale {name} to {replicas}: replicas cannot be below zero")
-        command = f"kubectl -n {self.namespace} scale statefulset {name} --replicas={replicas}"
+        command = actions.scale_command(self.namespace, name, replicas)
         try:
-            client.AppsV1Api(self.api).patch_namespaced_stateful_set_scale(
-                name,
-                self.namespace,
-                {"spec": {"replicas": replicas}},
-                _request_timeout=REQUEST_TIMEOUT,
-            )
+            actions.scale(self.api, self.namespace, name, replicas)
         except Exception as e:  # one line in the panel, whatever it is
-            return self._say(f"{command} failed: {_one_line(e)}", command)
+            return self._say(f"{command} failed: {one_line(e)}", command)
         self.target.value = replicas
         return self._acted(f"{name} scaled to {replicas}", command)
 
@@ -239,18 +162,24 @@ class Panel:
             return self.status
         if not member:
             return self._say("choose a member to delete first")
-        command = f"kubectl -n {self.namespace} delete pod {member}"
+        command = actions.delete_command(self.namespace, member)
         try:
-            client.CoreV1Api(self.api).delete_namespaced_pod(
-                member, self.namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        except ApiException as e:
-            if e.status == 404:
+            if not actions.delete_member(self.api, self.namespace, member):
                 return self._say(f"pod {member} does not exist (already gone?)", command)
-            return self._say(f"{command} failed: {_one_line(e)}", command)
-        except Exception as e:
-            return self._say(f"{command} failed: {_one_line(e)}", command)
+        except Exception as e:  # one line in the panel, whatever it is
+            return self._say(f"{command} failed: {one_line(e)}", command)
         return self._acted(f"{member} deleted: its StatefulSet makes it again", command)
+
+    def controls(self) -> dict[str, Callable[..., Any]]:
+        """The controls by name, each doing what its button (or the slider) does."""
+        return {
+            "scale": self.scale,
+            "scale_to": self.scale_to,
+            "delete": self.delete,
+            "pause": self.pause,
+            "resume": self.resume,
+            "scrub": self.scrub,
+        }
 
     def pause(self) -> None:
         """Freeze the frame; the slider then scrubs what was recorded."""
@@ -372,7 +301,7 @@ class Panel:
                 self._drawn = key
                 return True
             except Exception as e:  # a frame that fails says so; the next one tries again
-                self._say(f"the frame could not be drawn ({_one_line(e)}); trying again")
+                self._say(f"the frame could not be drawn ({one_line(e)}); trying again")
                 self._drawn = None
                 return False
             finally:
@@ -406,101 +335,33 @@ class Panel:
         return t0 + pd.Timedelta(seconds=float(self.slider.value))
 
     def _draw(self, df: pd.DataFrame, cut: pd.Timestamp | None) -> None:
-        prefix = self.sets.value
-        title = self.title
-        if cut is not None and len(df):
-            title = (
-                f"{title or prefix or ''} (t = {(cut - df['time'].min()).total_seconds():.1f} s)"
-            )
-        view = self.view.value
-        self.fig.set_size_inches(9, 5.2 if view == "ensemble" else 3.6)
-        if view == "volumes":
-            draw_volumes(df, fig=self.fig, title=title, source=self.source)
-        elif view == "gpus":
-            draw_gpu_usage(df, self.capacity or {}, fig=self.fig, title=title)
-        elif view == "ensemble":
-            from stslab.observe.ensemble import draw_members_and_roles
-
-            roles = self.ensemble.frame()
-            if cut is not None:
-                roles = roles[roles["time"] <= cut]
-            draw_members_and_roles(
-                df, roles, self.ensemble.names, self.fig, prefix=prefix or "zk", title=title
-            )
-        else:
-            draw_timeline(df, prefix=prefix, fig=self.fig, title=title, source=self.source, now=cut)
-        if self.recorder is not None and self.live:
-            show_health(self.fig, self.recorder)
-        buf = io.BytesIO()
-        self.fig.savefig(buf, format="png")
-        self.png = buf.getvalue()
+        title = frame_title(self.title, self.sets.value, df, cut)
+        recorder = self.recorder if self.live else None
+        self.png = draw_frame(
+            self.fig, df, self.view.value, prefix=self.sets.value, title=title, cut=cut,
+            source=self.source, capacity=self.capacity, ensemble=self.ensemble, recorder=recorder,
+        )  # fmt: skip
         self.image.value = self.png
         self.frames += 1
         self.frame_df = df
         self.frame_time = time.monotonic()
 
     def _update_members(self, df: pd.DataFrame) -> None:
-        prefix = self.sets.value
-        if not prefix:
-            self.summary.value = "<i>no StatefulSet chosen</i>"
-            return
-        segments, _ = pod_segments(df, prefix)
-        now = current_members(df, segments)
-        names = [f"{prefix}-{o}" for o in sorted(now)]
+        names, self.summary.value = members_summary(df, self.sets.value)
         if list(self.member.options) != names:
             keep = self.member.value if self.member.value in names else None
             self.member.options = names
             self.member.value = keep or (names[0] if names else None)
-        replaced = {s.ordinal for s in segments if s.ordinal in now and s.uid != now[s.ordinal].uid}
-        parts = [
-            f"{prefix}-{o} {now[o].state}" + (" (replaced)" if o in replaced else "")
-            for o in sorted(now)
-        ]
-        self.summary.value = html.escape(
-            f"{prefix}: {len(now)} member{'s' * (len(now) != 1)} — " + ", ".join(parts)
-            if parts
-            else f"{prefix}: no members"
-        )
 
     def _update_table(self, df: pd.DataFrame) -> None:
         member = self.member.value
-        if not member:
-            self.table.value = ""
-            return
-        rows = df[(df["kind"] == "Pod") & (df["name"] == member)]
-        last = rows.iloc[-1] if len(rows) else None
-        events = df[(df["kind"] == "Event") & (df["name"] == member)]
-        event = events.iloc[-1] if len(events) else None
-        claims, revision = "—", "—"
-        if self.live and self.api is not None and not self.paused:
+        details = None
+        if member and self.live and self.api is not None and not self.paused:
             try:
-                pod = client.CoreV1Api(self.api).read_namespaced_pod(
-                    member, self.namespace, _request_timeout=REQUEST_TIMEOUT
-                )
-                claims = (
-                    ", ".join(
-                        v.persistent_volume_claim.claim_name
-                        for v in pod.spec.volumes or []
-                        if v.persistent_volume_claim
-                    )
-                    or "none"
-                )
-                revision = (pod.metadata.labels or {}).get("controller-revision-hash", "—")
+                details = actions.member_details(self.api, self.namespace, member)
             except Exception:
                 pass  # gone, or the cluster is down: the recorded columns still say a lot
-        cells = {
-            "node": last["node"] if last is not None else None,
-            "IP": last["ip"] if last is not None else None,
-            "claims": claims,
-            "revision": revision,
-            "last event": f"{event['reason']}: {event['message']}" if event is not None else None,
-        }
-        body = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{k}</th>"
-            f"<td>{html.escape(str(v) if isinstance(v, str) and v else '—')}</td></tr>"
-            for k, v in cells.items()
-        )
-        self.table.value = f"<table><caption>{html.escape(member)}</caption>{body}</table>"
+        self.table.value = member_table(df, member, details)
 
     def _read_sets(self, force: bool = False) -> None:
         """The StatefulSets of the namespace, for the chooser (at most every SETS_EVERY s)."""
@@ -510,12 +371,7 @@ class Panel:
             return
         self._sets_read = time.monotonic()
         try:
-            names = sorted(
-                s.metadata.name
-                for s in client.AppsV1Api(self.api)
-                .list_namespaced_stateful_set(self.namespace, _request_timeout=REQUEST_TIMEOUT)
-                .items
-            )
+            names = actions.stateful_sets(self.api, self.namespace)
         except Exception:
             return  # the frame says whether the cluster is reachable
         keep = self.sets.value
@@ -530,19 +386,13 @@ class Panel:
             return None
         name = self.sets.value
         try:
-            sts = client.AppsV1Api(self.api).read_namespaced_stateful_set_scale(
-                name, self.namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        except ApiException as e:
-            if e.status == 404:
-                self._say(f"StatefulSet {name} does not exist in {self.namespace}")
-            else:
-                self._say(f"cannot read {name}'s replicas: {_one_line(e)}")
-            return None
+            replicas = actions.replicas(self.api, self.namespace, name)
         except Exception as e:
-            self._say(f"cannot read {name}'s replicas: {_one_line(e)}")
+            self._say(f"cannot read {name}'s replicas: {one_line(e)}")
             return None
-        return int(sts.spec.replicas or 0)
+        if replicas is None:
+            self._say(f"StatefulSet {name} does not exist in {self.namespace}")
+        return replicas
 
     def _can_act(self) -> bool:
         self._keep_following()

@@ -11,14 +11,15 @@ Layout of ``<state>/kwok``::
     realnode/      with ``--real-node``: the real node's state (see :mod:`~.realnode`)
 
 What it hands kwokctl (binaries, stages, the confined controller-manager) is made by
-:mod:`~.files`; its processes are found, named when dead, and supervised through
-:mod:`~.processes`; its ports, key prefix and identity are :mod:`~.isolation`'s.
+:mod:`~.files`; kwokctl is run, and its components' pid files read, through :mod:`~.kwokctl`;
+:mod:`~.readiness` waits for the nodes; its processes are found, named when dead, and
+supervised through :mod:`~.processes`, and ended (their logs kept after a failed start) through
+:mod:`~.leftovers`; its ports, key prefix and identity are :mod:`~.isolation`'s; what
+``stslab status`` says about it is :mod:`~.status`'s.
 """
 
 from __future__ import annotations
 
-import shutil
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -43,36 +44,28 @@ from stslab.cluster.kwok.isolation import (
     recorded_ports,
     write_config,
 )
-from stslab.cluster.kwok.processes import (
-    exited,
-    kwokctl_error,
-    pids_mentioning,
-    start_supervisor,
+from stslab.cluster.kwok.kwokctl import (
+    KWOKCTL_COMPONENTS,
+    component_pid,
+    create_args,
+    forget_pids,
+    run_kwokctl,
 )
-from stslab.cluster.kwok.supervisor import (
-    describe,
-    read_restarts,
-    stop_supervisor,
-    supervisor_pid,
-)
+from stslab.cluster.kwok.leftovers import end_processes, keep_logs
+from stslab.cluster.kwok.processes import exited, pids_mentioning, start_supervisor
+from stslab.cluster.kwok.readiness import start_real_node, wait_nodes_ready
+from stslab.cluster.kwok.status import running_status, serving
+from stslab.cluster.kwok.supervisor import stop_supervisor
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
-from stslab.core.kube import api_client, wait_until
+from stslab.core.kube import api_client
 from stslab.core.paths import project_root
-from stslab.core.procs import pid_cmdline, pid_from_file, require_port, run, terminate
+from stslab.core.procs import require_port
 
 CLUSTER = "stslab"
 CONTEXT = f"kwok-{CLUSTER}"
 DEFAULT_API_PORT = 36443
 DEFAULT_DNS_PORT = 35353
-# The processes kwokctl starts, by the name of their pid file in <cluster>/pids/.
-KWOKCTL_COMPONENTS = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok-controller",
-)
 
 
 class KwokBackend(Backend):
@@ -82,6 +75,8 @@ class KwokBackend(Backend):
     runs_containers = False  # kwok plays the kubelet: pods go Running, nothing runs
     can_add_nodes = True
     immediate_binding = True  # the host-path provisioner provisions at once
+    can_join_real_node = True
+    essential = True  # the backend without Docker: every machine can have it
 
     def local_volume_dir(self, rec: ClusterRecord) -> Path | None:
         """``.stslab/kwok/volumes``: what the confined controller-manager sees as ``/tmp``."""
@@ -144,16 +139,7 @@ class KwokBackend(Backend):
 
     # -- lifecycle -------------------------------------------------------------------------
     def _kwokctl(self, *args: str, timeout: float = 180) -> str:
-        env = {"KWOK_WORKDIR": str(self.home)}
-        cmd = [str(self.binaries()["kwokctl"]), *args, "--name", CLUSTER]
-        what = f"kwokctl {args[0]} {args[1]}"
-        try:
-            return run(cmd, env=env, timeout=timeout, what=what)
-        except StslabError as e:
-            said = kwokctl_error(e.cause)
-            if said:
-                raise StslabError(f"{what} failed: {said}", e.fix) from e
-            raise
+        return run_kwokctl(self.binaries()["kwokctl"], self.home, CLUSTER, *args, timeout=timeout)
 
     def _stages(self, ready_delay_ms: int | None) -> Path:
         return write_stages(self.dir / "stages.yaml", ready_delay_ms)
@@ -208,18 +194,7 @@ class KwokBackend(Backend):
     def _keep_logs(self) -> Path | None:
         """Copy the components' logs out of the state about to be removed."""
         logs = [self.cluster_dir / "logs", self.dir / "coredns.log", self.real_node().dir / "logs"]
-        src = [p for p in logs if p.exists()]
-        if not src:
-            return None
-        dest = self.dir.parent / "logs" / f"{self.name}-failed-up"
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        for p in src:
-            if p.is_dir():
-                shutil.copytree(p, dest, dirs_exist_ok=True)
-            else:
-                shutil.copy(p, dest)
-        return dest
+        return keep_logs(logs, self.dir.parent / "logs" / f"{self.name}-failed-up")
 
     def _config(self, ports: dict[str, int], tuned: bool) -> Path:
         """The shipped kwokctl configuration with this cluster's ports, written to the state."""
@@ -228,32 +203,9 @@ class KwokBackend(Backend):
     def _create(self, opts: UpOptions, ports: dict[str, int]) -> ClusterRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.volumes / "hostpath_pv").mkdir(parents=True, exist_ok=True)
-        b = self.binaries()
         stages = self._stages(opts.ready_delay_ms)
-        self._kwokctl(
-            "create",
-            "cluster",
-            "--config",
-            str(self._config(ports, opts.tuned)),
-            "--config",
-            str(stages),
-            "--runtime",
-            "binary",
-            "--kube-apiserver-binary",
-            str(b["kube-apiserver"]),
-            "--kube-controller-manager-binary",
-            str(self._confined_controller_manager()),
-            "--kube-scheduler-binary",
-            str(b["kube-scheduler"]),
-            "--kwok-controller-binary",
-            str(b["kwok"]),
-            "--etcd-binary",
-            str(b["etcd"]),
-            "--kubeconfig",
-            "",  # never touch ~/.kube/config
-            "--wait",
-            "2m",
-        )
+        configs = [self._config(ports, opts.tuned), stages]
+        self._kwokctl(*create_args(self.binaries(), configs, self._confined_controller_manager()))
         write_atomic(
             self.kubeconfig_path, (self.cluster_dir / "kubeconfig.yaml").read_text(), mode=0o600
         )
@@ -278,43 +230,21 @@ class KwokBackend(Backend):
                 "volumes": str(self.volumes),
             },
         )
+        return self._finish_start(rec, core, opts.real_node)
+
+    def _finish_start(
+        self, rec: ClusterRecord, core: client.CoreV1Api, with_real_node: bool
+    ) -> ClusterRecord:
+        """Once the control plane runs: CoreDNS, the nodes Ready, the record, the supervisor."""
         self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
-        self._wait_nodes(core, opts.nodes)
+        wait_nodes_ready(core, rec.nodes, self.cluster_dir / "logs")
         self._require_running()
-        if opts.real_node:
-            self._start_real_node(core)
+        if with_real_node:
+            start_real_node(self.real_node(), core)
             rec.extra["real_node"] = realnode_setup.NODE_NAME
         rec.save(self.record_path)
         start_supervisor(self.dir)
         return rec
-
-    def _start_real_node(self, core: client.CoreV1Api, timeout: float = 60) -> None:
-        """Start the real node and wait until its kubelet has reported it Ready."""
-        rn = self.real_node()
-        # A restarted node still shows the Ready status of its last run: wait for a fresh one.
-        since = datetime.now(timezone.utc) - timedelta(seconds=1)
-        rn.start()
-
-        def ready() -> bool:
-            conds = core.read_node(rn.name).status.conditions or []
-            return any(
-                c.type == "Ready" and c.status == "True" and c.last_heartbeat_time >= since
-                for c in conds
-            )
-
-        wait_until(ready, timeout=timeout, what=f"{rn.name} Ready", hint=f"see {rn.log('kubelet')}")
-
-    def _wait_nodes(self, core: client.CoreV1Api, count: int, timeout: float = 60) -> None:
-        def ready() -> bool:
-            rows = labnodes.node_summary(core)
-            return sum(bool(r["ready"]) for r in rows) >= count
-
-        wait_until(
-            ready,
-            timeout=timeout,
-            what=f"{count} nodes becoming Ready",
-            hint=f"see the kwok controller log in {self.cluster_dir / 'logs'}",
-        )
 
     def _restart(self, rec: ClusterRecord, add_real_node: bool = False) -> ClusterRecord:
         """Start a stopped (or crashed) cluster again from its etcd data.
@@ -337,25 +267,15 @@ class KwokBackend(Backend):
             raise
 
     def _start_again(self, rec: ClusterRecord, with_real_node: bool) -> ClusterRecord:
-        # kwokctl skips a component whose pid file names a "running" process, and it counts
-        # zombies (which nothing may reap here) as running: drop pid files of dead processes.
-        for name in KWOKCTL_COMPONENTS:
-            if self._component_pid(name) is None:  # also heals a damaged file of a live one
-                (self.cluster_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
+        # Drop the pid files of dead components (reading them also heals a live one's).
+        dead = [name for name in KWOKCTL_COMPONENTS if self._component_pid(name) is None]
+        forget_pids(self.cluster_dir, dead)
         self._confined_controller_manager()
         self._kwokctl("start", "cluster", "--wait", "2m")
         core = client.CoreV1Api(api_client(self.kubeconfig_path, CONTEXT))
         check_identity(rec, core, self.ports(rec), self.cluster_dir / "logs")
-        self.coredns(rec).start(self.kubeconfig_path, CONTEXT)
-        self._wait_nodes(core, rec.nodes)
-        self._require_running()
-        if with_real_node:
-            self._start_real_node(core)
-            rec.extra["real_node"] = realnode_setup.NODE_NAME
-        rec.extra["stopped"] = False
-        rec.save(self.record_path)
-        start_supervisor(self.dir)
-        return rec
+        rec.extra["stopped"] = False  # saved once it runs (a failure records it stopped again)
+        return self._finish_start(rec, core, with_real_node)
 
     # -- supervision -------------------------------------------------------------------------
     def component_pids(self) -> dict[str, int | None]:
@@ -382,15 +302,14 @@ class KwokBackend(Backend):
         return exited(self.component_pids(), {**logs, "coredns": self.dir / "coredns.log"})
 
     def _component_pid(self, name: str) -> int | None:
-        return pid_from_file(name, self.cluster_dir / "pids" / f"{name}.pid", str(self.dir))
+        return component_pid(self.cluster_dir, self.dir, name)
 
     def revive(self, dead: list[str]) -> None:
         """Start again the components in ``dead``, with their data (the supervisor calls it)."""
         rec = self._require_record()
         control_plane = [name for name in dead if name in KWOKCTL_COMPONENTS]
         if control_plane:
-            for name in control_plane:  # kwokctl skips a component whose pid file it trusts
-                (self.cluster_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
+            forget_pids(self.cluster_dir, control_plane)  # or kwokctl would skip them
             self._confined_controller_manager()
             self._kwokctl("start", "cluster", timeout=90)  # no --wait: the next look checks
         if "kwok-controller" in dead:
@@ -489,11 +408,7 @@ class KwokBackend(Backend):
         ``known`` are pids seen before a shutdown began: an exiting process no longer shows
         its command line, yet still holds its ports until it is gone.
         """
-        for pid in sorted(set(known or []) | set(pids_mentioning(self.dir))):
-            cmd = pid_cmdline(pid)
-            if cmd and not any(str(self.dir) in part for part in cmd):
-                continue  # the pid now belongs to some other program: leave it alone
-            terminate(pid)
+        end_processes(self.dir, known or [])
 
     def _require_record(self) -> ClusterRecord:
         rec = self.record()
@@ -503,12 +418,7 @@ class KwokBackend(Backend):
 
     # -- status ----------------------------------------------------------------------------
     def _healthy(self, rec: ClusterRecord) -> bool:
-        try:
-            api = api_client(rec.kubeconfig, rec.context)
-            client.VersionApi(api).get_code(_request_timeout=2)
-        except Exception:  # noqa: BLE001 - any failure means "not serving"
-            return False
-        return True
+        return serving(rec)
 
     def status(self) -> Status:
         """Running, stopped, broken or absent, with the nodes when running."""
@@ -533,28 +443,8 @@ class KwokBackend(Backend):
                 "`stslab down` removes it",
                 kubeconfig=rec.kubeconfig,
             )
-        core = client.CoreV1Api(api_client(rec.kubeconfig, rec.context))
-        dns = self.coredns(rec)
-        detail = (
-            f"apiserver https://127.0.0.1:{rec.extra['api_port']}, "
-            f"DNS 127.0.0.1:{dns.port} ({'up' if dns.pid() else 'DOWN'})"
-        )
-        if rec.extra.get("real_node"):
-            rn = self.real_node()
-            detail += f", real node {rn.name} ({'up' if rn.pid('kubelet') else 'DOWN'})"
-        detail += f", supervisor {'up' if supervisor_pid(self.dir) else 'DOWN'}"
-        if healed:
-            detail += "; its kubeconfig was damaged and has been written again"
-        restarts = describe(read_restarts(self.dir))
-        if restarts:
-            detail += f"; {restarts}"
-        gpus = (
-            f"{rec.gpus_per_node} per worker, simulated in node status (no kubelet runs a plugin)"
-            if rec.gpus_per_node
-            else ""
-        )
-        nodes = labnodes.node_summary(core)
-        return Status(self.name, "running", detail, nodes, rec.kubeconfig, gpus=gpus)
+        real_node = self.real_node() if rec.extra.get("real_node") else None
+        return running_status(self.name, rec, self.coredns(rec), real_node, self.dir, healed)
 
     def process_pids(self) -> list[int]:
         """Pids of every control-plane process of this cluster (for benchmarks and tests)."""
