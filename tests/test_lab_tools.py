@@ -151,7 +151,7 @@ def test_every_kept_solution_matches_an_exercise() -> None:
         asked = set()
         for c in cells:
             source = "".join(c["source"])
-            asked |= set(re.findall(r'lab\.(?:answer|clicks|written)\("(\w+)"', source))
+            asked |= set(re.findall(r'lab\.(?:answer|clicks|written|kubectl)\("(\w+)"', source))
         kept_file = labs_dir() / "solutions" / f"lab-{number}.yaml"
         kept = yaml.safe_load(kept_file.read_text()) if kept_file.is_file() else {}
         ladders = kept.pop("hints", {})
@@ -162,9 +162,9 @@ def test_every_kept_solution_matches_an_exercise() -> None:
         assert all(wrong[n] != kept[n] for n in asked), path.name
         nb = nbformat.read(path, as_version=4)
         assert set(proving.predictions(nb)) | set(proving.actions(nb)) == asked, path.name
-        # every prediction and YAML exercise has its hint ladder: two rungs before the answer
-        climbable = {n for n in asked if not n.startswith(("delete_", "scale_"))}
-        assert set(ladders) == climbable, f"{path.name}: hints for {sorted(ladders)}"
+        # every exercise (predictions, YAML, panel clicks) has its hint ladder: two rungs before
+        # the answer
+        assert set(ladders) == asked, f"{path.name}: hints for {sorted(ladders)}"
         assert all(len(rungs) == 2 for rungs in ladders.values()), path.name
         # no lab gives a solution away in its cells (they are kept apart, in labs/solutions)
         assert not [c for c in cells if "if fast:" in "".join(c["source"])], path.name

@@ -56,14 +56,14 @@ def test_the_server_judges_the_learners_yaml_in_its_own_words(
 ) -> None:
     apps = client.AppsV1Api(lab.api)
     with pytest.raises(CheckFailedError) as refused:
-        lab.written("scratch_yaml", SERVICE + "---\n" + SET.replace("WHEN", "Remove"), hint="h")
+        lab.written("scratch_yaml", SERVICE + "---\n" + SET.replace("WHEN", "Remove"))
     said = refused.value.what
     assert said.startswith("the API server refuses StatefulSet scratch: ")
     assert 'Unsupported value: "Remove"' in said and "\n" not in said
     with pytest.raises(CheckFailedError, match="serves no kind Statefulset in apps/v1"):
-        lab.written("x", SET.replace("kind: StatefulSet", "kind: Statefulset"), hint="h")
+        lab.written("x", SET.replace("kind: StatefulSet", "kind: Statefulset"))
 
-    docs = lab.written("scratch_yaml", SERVICE + "---\n" + SET.replace("WHEN", "Delete"), hint="h")
+    docs = lab.written("scratch_yaml", SERVICE + "---\n" + SET.replace("WHEN", "Delete"))
     assert "PASS: the API server accepts Service scratch, StatefulSet scratch (dry run)" in (
         capsys.readouterr().out
     )

@@ -90,13 +90,17 @@ def _exercise_of(given: Any) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
+def stuck(name: str | None = None) -> str:
+    """Where a stuck learner goes next: exercise ``name``'s hint ladder (or the lab's list)."""
+    if name:
+        return f'stuck? lab.hint("{name}") gives a hint, a stronger one, then the answer'
+    return "stuck? lab.hint() lists this lab's hints"
+
+
 def _ladder(given: Any) -> str:
     if not _asked:  # a check outside a lab (no Lab.answer in this kernel): no ladder to offer
         return ""
-    name = _exercise_of(given)
-    if name:
-        return f' — stuck? lab.hint("{name}") gives a hint, a stronger one, then the answer'
-    return " — stuck? lab.hint() lists this lab's hints"
+    return stuck(_exercise_of(given))
 
 
 _answers_judged = 0
@@ -107,16 +111,17 @@ def judged() -> int:
     return _answers_judged
 
 
-def answer(given: Any, expected: Any, *, question: str, hint: str) -> None:
+def answer(given: Any, expected: Any, *, question: str, hint: str = "") -> None:
     """Check a learner's prediction: ``given`` must equal ``expected``.
 
-    A prediction given after the run is judged too, but marked so (in the verdict and in
-    progress), with the first prediction if there was one.
+    A wrong one's hint is the way to its ladder (``lab.hint``), after ``hint`` if given (a lab
+    without a ladder). A prediction given after the run is judged too, but marked so (in the
+    verdict and in progress), with the first prediction if there was one.
     """
     global _answers_judged
     _answers_judged += 1
     if given != expected:
-        hint += _ladder(given)
+        hint = " — ".join(h for h in (hint, _ladder(given)) if h)
     name = _exercise_of(given)
     hints = _hinted.get(name, 0) if name else 0
     if given is ...:

@@ -44,7 +44,7 @@ from stslab.core.labels import (
     OWNED_LABEL,
     POOL_LABEL,
 )
-from stslab.lab import learner_yaml, pools, progress
+from stslab.lab import check, learner_kubectl, learner_yaml, pools, progress
 from stslab.lab.answers import Answers, Controls, solution_key
 from stslab.lab.cleanup import clean
 
@@ -103,6 +103,7 @@ class Lab:
         self.fast = fast  # headless runs: unanswered exercises take their kept solution
         key = solution_key(self.backend, runs_containers=self.cluster.runs_containers)
         self.answers = Answers(self.lab, fast=fast, backend_key=key)
+        self._ran: set[str] = set()  # kubectl exercises a headless run has done
         self.cleanup()
         if not self.shared:
             self.core.create_namespace(
@@ -280,7 +281,7 @@ class Lab:
         )
         return removed
 
-    def written(self, name: str, text: str, *, hint: str) -> list[dict[str, Any]]:
+    def written(self, name: str, text: str) -> list[dict[str, Any]]:
         """The learner's YAML for exercise ``name``, parsed and judged by a server-side dry run.
 
         Prints PASS with what the API server would accept, or FAIL with its message in one line.
@@ -293,7 +294,7 @@ class Lab:
         docs = learner_yaml.parse(text, name)
         for d in docs:  # labelled as apply() will label it: the dry run judges that object
             self.label(d)
-        learner_yaml.dry_run(self.api, self.namespace, docs, name, hint)
+        learner_yaml.dry_run(self.api, self.namespace, docs, name)
         return docs
 
     def answer(self, name: str, value: Any) -> Any:
@@ -303,6 +304,29 @@ class Lab:
     def hint(self, name: str | None = None) -> None:
         """One more rung of exercise ``name``'s hint ladder (see :meth:`Answers.hint`)."""
         self.answers.hint(name)
+
+    def kubectl(self, name: str, command: str) -> str | None:
+        """Kubectl exercise ``name``: the learner's ``command``, run on the lab cluster.
+
+        Headless runs (fast mode) run the kept solution where ``???`` is left, once. What the
+        command did is judged by the next check, from the cluster (see
+        :mod:`stslab.lab.learner_kubectl`); returns what kubectl printed.
+        """
+        if self.fast and learner_kubectl.unwritten(command):
+            if name in self._ran:  # run again: a headless run types the command once
+                print("already done: a headless run runs the command once")
+                return None
+            self._ran.add(name)
+            command = self.answers.solution(name)
+        self.answers.answer(name, command)
+        if learner_kubectl.unwritten(command):
+            print("Your turn: replace ??? and run the cell again (or run it in a terminal).")
+            return None
+        return learner_kubectl.run_kubectl(command, self.namespace, name)
+
+    def stuck(self, name: str) -> str:
+        """The way to exercise ``name``'s ladder, for a wait that a learner's action ends."""
+        return check.stuck(name)
 
     def clicks(self, name: str, panel: Controls) -> None:
         """The learner's turn at a panel's controls (see :meth:`Answers.clicks`)."""

@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from stslab.core.apply import apply
-from stslab.lab.check import verdict
+from stslab.lab.check import stuck, verdict
 
 PLACEHOLDER = "???"
 
@@ -85,7 +85,7 @@ def parse(text: str, exercise: str) -> list[dict[str, Any]]:
 
 
 def dry_run(
-    api: client.ApiClient, namespace: str, docs: list[dict[str, Any]], exercise: str, hint: str
+    api: client.ApiClient, namespace: str, docs: list[dict[str, Any]], exercise: str
 ) -> None:
     """PASS if the API server would accept every document; else FAIL with its own message."""
     names = []
@@ -98,7 +98,7 @@ def dry_run(
                 False,
                 "",
                 f"the API server refuses {what}: {_server_said(e)}",
-                f'{hint} — stuck? lab.hint("{exercise}") climbs from a hint to the answer',
+                stuck(exercise),
                 exercise=exercise,
             )
         except ResourceNotFoundError:

@@ -26,9 +26,10 @@ from stslab.lab.answers import kept_solutions
 
 # `my_x = lab.answer("my_x", ...)`: a prediction, named as its variable.
 ANSWER = re.compile(r"^(\w+)\s*=\s*lab\.answer\(\"(\w+)\"", re.M)
-# Exercises that act on the cluster: panel clicks and YAML the learner writes.
+# Exercises that act on the cluster: panel clicks, YAML and kubectl the learner writes.
 CLICKS = re.compile(r"lab\.clicks\(\"(\w+)\"")
 WRITTEN = re.compile(r"lab\.written\(\"(\w+)\"")
+KUBECTL = re.compile(r"lab\.kubectl\(\"(\w+)\"")
 
 _PROOF = """# proof (stslab labs run --prove): the check above must fail for a wrong answer
 import contextlib as _contextlib, io as _io
@@ -60,12 +61,12 @@ def predictions(nb: Any) -> dict[str, int]:
 
 
 def actions(nb: Any) -> dict[str, int]:
-    """Each acting exercise (clicks, written YAML) and the index of the cell that runs it."""
+    """Each acting exercise (clicks, YAML, kubectl) and the index of the cell that runs it."""
     return {
         name: i
         for i, c in enumerate(nb.cells)
         if c.cell_type == "code"
-        for name in CLICKS.findall(c.source) + WRITTEN.findall(c.source)
+        for name in CLICKS.findall(c.source) + WRITTEN.findall(c.source) + KUBECTL.findall(c.source)
     }
 
 

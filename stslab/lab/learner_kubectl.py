@@ -1,0 +1,85 @@
+"""kubectl in the labs: a command the learner writes, run as written, judged by the cluster after.
+
+A kubectl exercise is a cell such as::
+
+    lab.kubectl("scale_scratch", "kubectl -n lab-01 scale statefulset scratch --replicas=???")
+
+The learner replaces ``???`` (or runs the same command in a terminal, on the lab's kubeconfig:
+``eval $(stslab env)``). The command runs with the pinned kubectl on the lab cluster, in the lab's
+namespace; the next check reads the cluster, not the command, so a terminal works the same.
+What cannot work is refused in one line before anything runs: another program, another namespace,
+a command still holding ``???``. A command kubectl refuses (an unknown flag, a wrong resource) is
+one FAIL line in kubectl's own words.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from stslab.core.procs import run
+from stslab.lab.check import stuck, verdict
+
+PLACEHOLDER = "???"
+# Flags that name a namespace: the lab's is the only one a lab's kubectl may use.
+NAMESPACE_FLAGS = ("-n", "--namespace")
+
+
+def unwritten(command: str | None) -> bool:
+    """Whether the learner has yet to write the command (``None``, or ``???`` still in it)."""
+    return command is None or PLACEHOLDER in command
+
+
+def argv(command: str, namespace: str, exercise: str) -> list[str]:
+    """The command's arguments after ``kubectl``, in the lab's namespace; refused in one line.
+
+    ``-n``/``--namespace`` must name the lab's namespace (added when missing); ``-A`` and
+    ``--all-namespaces`` are refused: a lab acts on its own namespace only.
+    """
+    try:
+        words = shlex.split(command)
+    except ValueError as e:
+        _refuse(exercise, f"the command does not parse ({e})", "check its quotes")
+    if words[:1] != ["kubectl"]:
+        _refuse(exercise, f"{command!r} is not a kubectl command", "start it with `kubectl`")
+    args = words[1:]
+    given = [
+        a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+        for i, a in enumerate(args)
+        if a in NAMESPACE_FLAGS or a.startswith("--namespace=")
+    ]
+    if any(a in ("-A", "--all-namespaces") for a in args) or [n for n in given if n != namespace]:
+        _refuse(
+            exercise,
+            f"the command acts outside namespace {namespace}",
+            f"this lab works in {namespace}: use `-n {namespace}` (or leave -n out)",
+        )
+    return args if given else ["-n", namespace, *args]
+
+
+def run_kubectl(command: str, namespace: str, exercise: str, *, timeout: float = 120) -> str:
+    """Run the learner's ``command`` (see :func:`argv`); print and return what kubectl printed.
+
+    ``KUBECONFIG`` and ``PATH`` are the kernel's, which a :class:`~stslab.lab.Lab` points at the
+    lab cluster and the pinned kubectl. A failure is FAIL in kubectl's words, with the ladder.
+    """
+    args = argv(command, namespace, exercise)
+    print("$ " + shlex.join(["kubectl", *args]))
+    done = run(["kubectl", *args], timeout=timeout, check=False, env=dict(os.environ))
+    if done.stdout.strip():
+        print(done.stdout.rstrip())
+    if not done.ok:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        last = said[-1] if said else f"exit {done.returncode}"
+        verdict(
+            False,
+            "",
+            f"{exercise}: kubectl refused it — {last}",
+            stuck(exercise),
+            exercise=exercise,
+        )
+    return str(done.stdout)
+
+
+def _refuse(exercise: str, what: str, fix: str) -> None:
+    verdict(False, "", f"{exercise}: {what}", f"{fix}; {stuck(exercise)}", exercise=exercise)

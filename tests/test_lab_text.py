@@ -1,0 +1,160 @@
+"""The labs' text asks before it tells: no answer above its exercise, no hint shown before a try.
+
+Read from the notebooks and ``labs/solutions/``; no cluster needed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from stslab.ops.runner import select
+
+ROOT = Path(__file__).resolve().parents[1]
+# hint="..." or hint=f"...": a literal hint, shown in the cell before the learner has tried.
+HINT_LITERAL = re.compile(r"\bhint\s*=\s*f?[\"']")
+STUCK = re.compile(r"lab\.stuck\(\"(\w+)\"\)")
+
+
+def _labs() -> list[tuple[str, Any, dict[str, Any]]]:
+    """Each lab with a ladder of hints: its number, notebook and kept solutions."""
+    found = []
+    for path in select([]):
+        kept = ROOT / "labs/solutions" / f"lab-{path.name[:2]}.yaml"
+        if kept.is_file():
+            found.append(
+                (path.name[:2], nbformat.read(path, as_version=4), yaml.safe_load(kept.read_text()))
+            )
+    return found
+
+
+def renderings(answer: Any) -> list[str]:
+    """How a kept answer would read if a cell gave it away (a list as prose, a dict's pairs)."""
+    if isinstance(answer, str):
+        return [answer] if len(answer) >= 6 and "\n" not in answer else []
+    if isinstance(answer, list) and answer and all(isinstance(a, str) for a in answer):
+        return [", ".join(answer), " ".join(answer)] if len(answer) > 1 else renderings(answer[0])
+    if isinstance(answer, dict) and not {"by_backend", "fill", "edit"} & set(answer):
+        return [f"{k}{sep}{v}" for k, v in answer.items() for sep in (": ", " is ", " → ", " - ")]
+    return []
+
+
+def _shown(cell: Any) -> str:
+    """What a learner reads of a cell before running it: prose, a code's strings and comments."""
+    if cell.cell_type == "markdown":
+        return str(cell.source)
+    return " ".join(re.findall(r"\"([^\"\n]*)\"", cell.source) + re.findall(r"#(.*)", cell.source))
+
+
+def giveaways(nb: Any, kept: dict[str, Any]) -> list[str]:
+    """Each prediction's kept answer that a cell above its exercise already states."""
+    found = []
+    for name, answer in kept.items():
+        exercise = [i for i, c in enumerate(nb.cells) if f'lab.answer("{name}"' in c.source]
+        for text in renderings(answer) if exercise else []:
+            found += [
+                f"{name}: {text!r} in cell {i}, above its exercise (cell {exercise[0]})"
+                for i in range(exercise[0])
+                if text.lower() in _shown(nb.cells[i]).lower()
+            ]
+    return found
+
+
+def test_no_cell_states_an_answer_above_its_exercise() -> None:
+    wrong = [f"lab {n}: {g}" for n, nb, kept in _labs() for g in giveaways(nb, kept)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_giveaway_check_finds_one() -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## Scale down: web-2, web-1 go"),
+        nbformat.v4.new_code_cell('my_scale_down = lab.answer("my_scale_down", ...)'),
+    ]
+    assert giveaways(nb, {"my_scale_down": ["web-2", "web-1"]})
+    nb.cells.reverse()  # told after the learner answered: fine
+    assert not giveaways(nb, {"my_scale_down": ["web-2", "web-1"]})
+    assert giveaways(nb, {"my_pairs": {"nginx": "stateless"}}) == []  # not asked: nothing to hide
+
+
+def test_no_hint_is_shown_before_a_try() -> None:
+    """A lab's hints live in its ladder (``lab.hint``); a cell may only point at the ladder."""
+    wrong = [
+        f"lab {n}, cell {i}: {line.strip()}"
+        for n, nb, _ in _labs()
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for line in c.source.splitlines()
+        if HINT_LITERAL.search(line)
+    ]
+    assert not wrong, "move these hints to labs/solutions/<lab>.yaml:\n" + "\n".join(wrong)
+
+
+def test_every_way_to_a_ladder_leads_to_one() -> None:
+    wrong = [
+        f"lab {n}: lab.stuck({name!r}) but no ladder of that name"
+        for n, nb, kept in _labs()
+        for c in nb.cells
+        for name in STUCK.findall(c.source)
+        if name not in kept.get("hints", {})
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+KINDS = {"pod", "pods", "pvc", "statefulset", "sts", "service", "pv"}
+NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _instruction(nb: Any, cell: int) -> str:
+    """The "Your turn" text a learner reads just above exercise ``cell``."""
+    for i in range(cell - 1, -1, -1):
+        if nb.cells[i].cell_type == "markdown":
+            return str(nb.cells[i].source)
+    return ""
+
+
+def mismatches(text: str, command: str) -> list[str]:
+    """What the kept ``command`` does that the instruction ``text`` does not ask for."""
+    words = command.split()[1:]  # after kubectl
+    wrong = [] if words[0] in text.lower() else [f"the verb {words[0]!r}"]
+    for w in words[1:]:
+        if w.startswith("--replicas="):
+            n = int(w.split("=", 1)[1])
+            if not re.search(rf"\b({n}|{NUMBERS.get(n, n)}) replicas?\b", text):
+                wrong.append(f"{n} replicas")
+        elif not w.startswith("-") and w not in KINDS and f"`{w}`" not in text:
+            wrong.append(f"the name {w!r}")
+    return wrong
+
+
+def test_every_lab_has_the_learner_type_kubectl() -> None:
+    missing = [
+        n
+        for n, nb, _ in _labs()
+        if not [c for c in nb.cells if "learner-kubectl" in c.metadata.get("tags", [])]
+    ]
+    assert not missing, f"labs without a kubectl exercise: {missing}"
+
+
+def test_each_kubectl_instruction_asks_what_its_solution_does() -> None:
+    """The "Your turn" text and the command a headless run types agree (06 §4 once did not)."""
+    wrong = []
+    for n, nb, kept in _labs():
+        for i, c in enumerate(nb.cells):
+            for name in re.findall(r"lab\.kubectl\(\"(\w+)\"", c.source):
+                bad = mismatches(_instruction(nb, i), kept[name])
+                wrong += [f"lab {n} {name}: the text does not ask for {b}" for b in bad]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_instruction_check_finds_a_drift() -> None:
+    text = "**Your turn** — scale `vm` from 4 to 2: press −1 twice"
+    assert mismatches(text, "kubectl scale statefulset vm --replicas=2") == ["2 replicas"]
+    assert mismatches(text, "kubectl scale statefulset web --replicas=4") == [
+        "the name 'web'",
+        "4 replicas",
+    ]
