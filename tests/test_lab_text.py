@@ -131,13 +131,14 @@ def mismatches(text: str, command: str) -> list[str]:
     return wrong
 
 
-def test_every_lab_has_the_learner_type_kubectl() -> None:
+def test_every_lab_has_the_learner_type_kubectl_and_explain() -> None:
     missing = [
-        n
+        f"lab {n}: no {tag} exercise"
         for n, nb, _ in _labs()
-        if not [c for c in nb.cells if "learner-kubectl" in c.metadata.get("tags", [])]
+        for tag in ("learner-kubectl", "learner-explain")
+        if not [c for c in nb.cells if tag in c.metadata.get("tags", [])]
     ]
-    assert not missing, f"labs without a kubectl exercise: {missing}"
+    assert not missing, "\n".join(missing)
 
 
 def test_each_kubectl_instruction_asks_what_its_solution_does() -> None:

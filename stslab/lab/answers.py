@@ -155,6 +155,17 @@ class Answers:
             return solution["by_backend"][self.backend_key]
         return solution
 
+    def right(self, name: str) -> Any:
+        """The right answer to explain exercise ``name``: the kept one, whatever a test feeds.
+
+        A prediction is judged against the cluster; an explanation has no cluster state to read,
+        so its check compares with the mechanism kept in ``labs/solutions``.
+        """
+        kept = self.kept()
+        if name not in kept:
+            raise UsageError(f"no kept answer for {name} in {self.lab}.yaml", "check its name")
+        return kept[name]
+
     def hint(self, name: str | None = None) -> None:
         """A stuck learner's ladder for exercise ``name``: a hint, a stronger one, then the answer.
 

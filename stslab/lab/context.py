@@ -301,6 +301,10 @@ class Lab:
         """The learner's answer to exercise ``name`` (see :meth:`Answers.answer`)."""
         return self.answers.answer(name, value)
 
+    def right(self, name: str) -> Any:
+        """The right answer to explain exercise ``name`` (see :meth:`Answers.right`)."""
+        return self.answers.right(name)
+
     def hint(self, name: str | None = None) -> None:
         """One more rung of exercise ``name``'s hint ladder (see :meth:`Answers.hint`)."""
         self.answers.hint(name)
