@@ -61,6 +61,7 @@ from stslab.core.errors import StslabError
 from stslab.core.paths import cache_dir, project_root
 from stslab.core.procs import environment, free_port, pid_cmdline
 from stslab.core.versions import pinned
+from stslab.ops import proving
 from stslab.ops.runner import discover
 
 T = TypeVar("T")
@@ -165,6 +166,64 @@ def bench_labs() -> list[str]:
     lines += [
         f"| 00–02 together | | {first:.1f} s | ≤ 180 s |",
         f"| all together | | {total:.1f} s | — |",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def _wait_to_fail(output: Path, exercise: str) -> tuple[str, float]:
+    """In a failed run's notebook: the cell that failed, and seconds from the action to FAIL."""
+    import nbformat
+
+    nb = nbformat.read(output, as_version=4)
+    acted = proving.actions(nb)[exercise]
+    failed = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    )
+
+    def at(i: int, key: str) -> pd.Timestamp:
+        return pd.Timestamp(nb.cells[i].metadata["papermill"][key])
+
+    return nb.cells[failed].source.splitlines()[0][:60], (
+        at(failed, "end_time") - at(acted, "start_time")
+    ).total_seconds()
+
+
+def bench_wrong() -> list[str]:
+    """Each acting exercise done wrong (its kept wrong answer): how long until it says FAIL."""
+    import nbformat
+
+    from stslab.ops.runner import reset_labs, run_lab, select
+
+    rows = []
+
+    def run_all() -> None:
+        with tempfile.TemporaryDirectory(prefix="stslab-bench-wrong-") as build:
+            for path in select([]):
+                acting = proving.actions(nbformat.read(path, as_version=4))
+                for exercise in acting:
+                    ns = f"lab-{path.name[:2]}-wrong"
+                    out = Path(build) / exercise
+                    try:
+                        r = run_lab(path, backend="kwok", fast=True, build=out, namespace=ns,
+                                    parameters={"timeout": 45}, wrong=exercise)  # fmt: skip
+                    finally:
+                        reset_labs([path.name[:2]], backend="kwok", namespace=ns)
+                    cell, seconds = _wait_to_fail(r.output, exercise) if not r.ok else ("—", 0.0)
+                    rows.append(
+                        (path.name[:2], exercise, "FAIL" if not r.ok else "passed!", cell, seconds)
+                    )
+
+    _with_cluster(run_all)
+    lines = [
+        "## A wrong action: from the action to FAIL (kept wrong answers, simulated backend)",
+        "",
+        "| lab | exercise | result | failed at | seconds | target |",
+        "|---|---|---|---|---|---|",
+        *[f"| {n} | {e} | {r} | `{c}` | {s:.1f} s | ≤ 15 s |" for n, e, r, c, s in rows],
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -547,7 +606,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--only",
-        choices=["cluster", "labs", "views", "scale", "workshop", "room", "kind"],
+        choices=["cluster", "labs", "views", "scale", "workshop", "room", "kind", "wrong"],
         action="append",
     )
     parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
@@ -590,6 +649,8 @@ def main() -> None:
         lines += bench_labs()
     if "views" in parts:
         lines += bench_views()
+    if "wrong" in parts:  # not by default: one partial lab run per acting exercise
+        lines += bench_wrong()
     if "scale" in parts:
         lines += bench_scale.bench_scale(lambda pids: rss_mib(pids)[0], pods=args.pods)
     if "workshop" in parts:  # not by default: it loads the machine for several minutes

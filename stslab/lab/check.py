@@ -284,6 +284,46 @@ def snapshot(api: client.ApiClient, ns: str, pod: str) -> dict[str, Any]:
     }
 
 
+def scaled(
+    api: client.ApiClient, ns: str, name: str, replicas: int, *, exercise: str, hint: str
+) -> None:
+    """StatefulSet ``name`` asks for ``replicas`` now: a scale exercise, judged at once.
+
+    The spec decides it the moment the learner's click or command is done; the pods follow.
+    """
+    apps = client.AppsV1Api(api)
+    found = apps.list_namespaced_stateful_set(ns, field_selector=f"metadata.name={name}").items
+    asks = found[0].spec.replicas if found else None
+    verdict(
+        asks == replicas,
+        f"{name} is scaled to {replicas}",
+        f"{name} asks for {asks} replicas" if found else f"{name} is gone: deleted, not scaled",
+        hint,
+        exercise=exercise,
+    )
+
+
+def deleted(
+    api: client.ApiClient, ns: str, before: dict[str, Any], *, exercise: str, hint: str
+) -> None:
+    """The pod of ``before`` (a :func:`snapshot`) was deleted since: gone, going, or made anew.
+
+    Judged the moment the learner's click or command is done, not after a wait for the new pod.
+    """
+    name = before["name"]
+    found = (
+        client.CoreV1Api(api).list_namespaced_pod(ns, field_selector=f"metadata.name={name}").items
+    )
+    now = found[0].metadata if found else None
+    verdict(
+        now is None or now.uid != before["uid"] or now.deletion_timestamp is not None,
+        f"{name} was deleted",
+        f"{name} is the pod it was: nothing deleted it (another member, perhaps?)",
+        hint,
+        exercise=exercise,
+    )
+
+
 def kept_identity(api: client.ApiClient, ns: str, before: dict[str, Any]) -> None:
     """The pod was replaced (new uid) yet kept its name and its claims."""
     try:
