@@ -46,6 +46,15 @@ def test_kubeadm_is_told_to_run_our_etcd_and_coredns() -> None:
     assert kubelet == {"kind": "KubeletConfiguration", "resolvConf": "/kind/pod-resolv.conf"}
 
 
+def test_kubeadm_lists_the_images_of_the_pinned_release() -> None:
+    """The node image preloads what kubeadm runs: each image by its short name."""
+    if not kindnode._bin("kindnode", "kubeadm").is_file():
+        pytest.skip("kubeadm is built by `make kindnode` (make test builds it)")
+    images = kindnode.kubeadm_images()
+    assert images["kube-apiserver"] == f"registry.k8s.io/kube-apiserver:{pinned().kubernetes}"
+    assert images["pause"].startswith("registry.k8s.io/pause:") and "etcd" in images
+
+
 def test_offline_config_adds_the_patches_and_every_kind_config_allows_cgroup_v1(
     isolated_state: Path,
 ) -> None:

@@ -151,7 +151,9 @@ def check_image(ref: str) -> None:
 def kubeadm_images() -> dict[str, str]:
     """The images kubeadm runs for the pinned version: short name -> full reference."""
     kubeadm = [str(_bin("kindnode", "kubeadm")), "config", "images", "list"]
-    out = run([*kubeadm, "--kubernetes-version", pinned().kubernetes], timeout=60, what="kubeadm")
+    out = run(
+        [*kubeadm, "--kubernetes-version", pinned().kubernetes], timeout=60, what="kubeadm"
+    ).split()
     return {ref.rsplit("/", 1)[1].split(":")[0]: ref for ref in out}
 
 
