@@ -91,10 +91,12 @@ def test_index_lab_checks_the_learners_prediction(
 
     monkeypatch.setenv("STSLAB_STATE", str(state_root))
     nb = nbformat.read(LAB, as_version=4)
-    [asked] = [i for i, c in enumerate(nb.cells) if c.source.startswith("my_workers = ...")]
+    blank = 'lab.answer("my_workers", ...)'
+    [asked] = [i for i, c in enumerate(nb.cells) if blank in c.source]
+    source = nb.cells[asked].source
 
     def run(answer: int) -> Path:
-        nb.cells[asked].source = f"my_workers = {answer}"
+        nb.cells[asked].source = source.replace(blank, f'lab.answer("my_workers", {answer})')
         src = tmp_path / f"given-{answer}.ipynb"
         nbformat.write(nb, src)
         out = tmp_path / f"out-{answer}.ipynb"

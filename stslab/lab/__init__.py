@@ -17,6 +17,7 @@ from stslab.core.errors import StslabError
 from stslab.core.kube import wait_until
 from stslab.core.labels import LAB_LABEL, POOL_LABEL
 from stslab.lab import check, dra, storage, zookeeper
+from stslab.lab.answers import Answers
 from stslab.lab.context import Lab
 from stslab.lab.manifests import (
     cluster_ip_service,
@@ -46,6 +47,7 @@ from stslab.observe.timeline import (
 )
 
 __all__ = [
+    "Answers",
     "Ensemble",
     "GPU_MODEL",
     "LAB_LABEL",

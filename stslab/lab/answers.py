@@ -114,7 +114,7 @@ class Answers:
         self.backend_key = backend_key  # "simulated" or the container backend's name
         self._rungs: dict[str, int] = {}  # how far up each exercise's hint ladder the learner is
         self._predictions = Predictions()  # the first answer to each exercise, and when
-        self._pressed: set[str] = set()  # panel exercises a headless run has done
+        self._done: set[str] = set()  # acting exercises a headless run has done (clicks, kubectl)
 
     def answer(self, name: str, value: Any) -> Any:
         """The learner's answer ``value`` to exercise ``name``, as written in the cell.
@@ -128,6 +128,13 @@ class Answers:
         late = self._predictions.given(name, value, unanswered(value))
         check.asked(name, value, first=self._predictions.first(name), late=late)
         return value
+
+    def first_time(self, name: str) -> bool:
+        """Whether a headless run acts on exercise ``name`` now: once, however often it is run."""
+        if name in self._done:
+            return False
+        self._done.add(name)
+        return True
 
     def kept(self) -> dict[str, Any]:
         """The lab's kept solutions, hints and wrong answers."""
@@ -205,10 +212,9 @@ class Answers:
         if unanswered(steps):
             print("Your turn: use the panel above (or kubectl), then run the next cell.")
             return
-        if name in self._pressed:  # run again: the buttons were pressed the first time
+        if not self.first_time(name):  # run again: the buttons were pressed the first time
             print("already done: a headless run presses the buttons once")
             return
-        self._pressed.add(name)
         controls = panel.controls()
         for action, *args in steps:
             if action not in controls:

@@ -21,6 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from stslab.lab import progress
+from stslab.observe import actions
 
 
 class CheckFailedError(AssertionError):
@@ -291,13 +292,13 @@ def scaled(
 
     The spec decides it the moment the learner's click or command is done; the pods follow.
     """
-    apps = client.AppsV1Api(api)
-    found = apps.list_namespaced_stateful_set(ns, field_selector=f"metadata.name={name}").items
-    asks = found[0].spec.replicas if found else None
+    asks = actions.replicas(api, ns, name)
     verdict(
         asks == replicas,
         f"{name} is scaled to {replicas}",
-        f"{name} asks for {asks} replicas" if found else f"{name} is gone: deleted, not scaled",
+        f"{name} asks for {asks} replicas"
+        if asks is not None
+        else f"{name} is gone: deleted, not scaled",
         hint,
         exercise=exercise,
     )
