@@ -92,3 +92,31 @@ def test_a_frame_that_fails_says_so_and_the_next_one_draws(
 def test_unknown_view_is_refused() -> None:
     with pytest.raises(ValueError, match="view 'gpus' is not one of"):
         Panel.replay(load("web-rollout"), statefulset="web", view="gpus")
+
+
+class _Growing:
+    """A recording that goes on while the panel is paused: it reveals more rows on each read."""
+
+    running = True
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.full, self.shown = frame.sort_values("time"), len(frame) // 2
+
+    def frame(self) -> pd.DataFrame:
+        self.shown = min(self.shown + 5, len(self.full))
+        return self.full.iloc[: self.shown]
+
+
+def test_a_paused_panel_keeps_its_slider_while_the_recording_grows() -> None:
+    # A drag in the browser is committed only when the mouse is released; if the slider's end
+    # moved under it meanwhile, the handle jumped back to the end (seen in chromium).
+    p = Panel(_Growing(load("web-rollout").frame), None, "", statefulset="web")
+    p.pause()
+    p.refresh()
+    paused_at = (p.slider.max, p.slider.value)
+    for _ in range(3):
+        p.refresh()
+    assert (p.slider.max, p.slider.value) == paused_at
+    p.scrub(1.0)
+    p.refresh()
+    assert p.slider.value == 1.0 and "1 member" in p.summary.value

@@ -329,8 +329,13 @@ class Panel(PanelWidgets):
         if not scrubbing:
             self.slider.max, self.slider.value = span, span
             return None
-        if self.slider.max != span and (self.slider.value >= self.slider.max or not self.live):
-            # a finished recording opens at its end; a paused one stays where it was paused
+        if (
+            self.slider.max != span
+            and not self.paused
+            and (self.slider.value >= self.slider.max or not self.live)
+        ):
+            # A finished recording opens at its end. A paused one keeps the range it had when
+            # paused: moving the slider's end under a learner's drag would yank the handle back.
             self.slider.max, self.slider.value = span, span
         return t0 + pd.Timedelta(seconds=float(self.slider.value))
 
