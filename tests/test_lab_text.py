@@ -5,6 +5,7 @@ Read from the notebooks and ``labs/solutions/``; no cluster needed.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import nbformat
 import yaml
 
+from stslab.lab.seen_on_kind import seen_dir
 from stslab.ops.runner import select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,3 +162,39 @@ def test_the_instruction_check_finds_a_drift() -> None:
         "the name 'web'",
         "4 replicas",
     ]
+
+
+SHOWN_ON_KIND = re.compile(r"on_kind\.show\(\"([^\"]+)\"\)")
+KEPT_ON_KIND = re.compile(r"on_kind\.keep\(\"([^\"]+)\"")
+FOLDED = re.compile(r"<details>.*?</details>", re.S)
+
+
+def test_no_step_is_skipped_where_containers_are_missing() -> None:
+    # A step that needs a container shows the same step as recorded on kind, never "Skipped".
+    for path in select([]):
+        nb = nbformat.read(path, as_version=4)
+        for i, c in enumerate(nb.cells):
+            assert "Skipped" not in c.source, f"{path.name} cell {i} skips a step"
+
+
+def test_every_step_shown_from_kind_was_kept_there() -> None:
+    for path in select([]):
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        shown = set(SHOWN_ON_KIND.findall(source))
+        assert shown == set(KEPT_ON_KIND.findall(source)), path.name
+        if not shown:
+            continue
+        kept = json.loads((seen_dir() / f"lab-{path.name[:2]}.json").read_text())
+        assert kept["meta"]["backend"] == "kind" and kept["meta"]["kubernetes"].startswith("v1.")
+        missing = shown - set(kept["steps"])
+        assert not missing, f"{path.name}: not recorded on kind: {missing}"
+
+
+def test_each_lab_says_how_long_and_its_intro_is_short() -> None:
+    for path in select([]):
+        if path.name.startswith("00"):
+            continue
+        head = nbformat.read(path, as_version=4).cells[0].source
+        assert re.search(r"^⏱ about \d+ min$", head, re.M), f"{path.name}: no ⏱ line"
+        words = len(FOLDED.sub("", head).split())
+        assert words <= 150, f"{path.name}: intro of {words} words (fold notes into <details>)"

@@ -31,6 +31,7 @@ from stslab.lab.nslookup import lookup
 from stslab.lab.pools import create_pool, pool_sizes, pool_table
 from stslab.lab.room import room_exercises, watch_room
 from stslab.lab.roster import instructor_api
+from stslab.lab.seen_on_kind import SeenOnKind
 from stslab.lab.session_demo import run_demo
 from stslab.observe.ensemble import Ensemble, live_ensemble
 from stslab.observe.gpu_usage import live_gpu_usage
@@ -47,6 +48,7 @@ from stslab.observe.timeline import (
 )
 
 __all__ = [
+    "SeenOnKind",
     "Answers",
     "Ensemble",
     "GPU_MODEL",
