@@ -157,7 +157,7 @@ class Backend(ABC):
         """Return the backend as the cluster behind ``api`` shows it (the existing one looks)."""
         return self
 
-    def power_node(self, node: str, on: bool) -> None:
+    def power_node(self, rec: ClusterRecord, node: str, on: bool) -> None:
         """Switch the machine of ``node`` off (``on`` False) or on again."""
         raise UsageError(f"the {self.name} backend cannot switch machines off", "use kind")
 

@@ -247,7 +247,7 @@ class KindBackend(_ContainerBackend):
 
     can_power_nodes = True
 
-    def power_node(self, node: str, on: bool) -> None:
+    def power_node(self, rec: ClusterRecord, node: str, on: bool) -> None:
         """``docker stop`` or ``docker start`` the node's container (a machine failing)."""
         nodes = self.node_containers()
         if node not in nodes:

@@ -79,7 +79,7 @@ class LabCluster:
 
     @property
     def can_power_nodes(self) -> bool:
-        """Whether a node's machine can be stopped and started (kind's containers)."""
+        """Whether a node's machine can be stopped and started (kind's containers, kwok's nodes)."""
         return self.backend.can_power_nodes
 
     @property
@@ -98,7 +98,7 @@ class LabCluster:
 
     def power_node(self, node: str, on: bool) -> None:
         """Stop (``on=False``) or start a node's machine, as a power cut would."""
-        self.backend.power_node(node, on)
+        self.backend.power_node(self.record, node, on)
 
     def local_volume_dir(self) -> Path | None:
         """Where hostPath volumes live on this machine (the simulated backend), else None."""

@@ -319,7 +319,10 @@ class Lab:
             if not self.answers.first_time(name):  # run again: typed once
                 print("already done: a headless run runs the command once")
                 return None
-            command = self.answers.solution(name)
+            kept = self.answers.solution(name)
+            # A command naming what only the running lab knows (a node) keeps its fill-ins.
+            is_fill = isinstance(kept, dict) and "fill" in kept
+            command = learner_yaml.filled(command, kept["fill"], name) if is_fill else kept
         self.answers.answer(name, command)
         if learner_kubectl.unwritten(command):
             print("Your turn: replace ??? and run the cell again (or run it in a terminal).")

@@ -31,6 +31,7 @@ from stslab.core.labels import (
 )
 from stslab.observe.recorder import pod_gpus
 
+OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"  # non-graceful node shutdown's taint
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
@@ -261,7 +262,9 @@ def release_workers(core: client.CoreV1Api, namespace: str) -> None:
         _wait_for_plugin_pods_gone(core, namespace, real, timeout=120)
     for node in pooled:
         notes = node.metadata.annotations or {}
-        taints = [_taint(t) for t in node.spec.taints or [] if t.key != GPU_RESOURCE]
+        # The pool's taint, and an out-of-service one from a failure exercise (lab 06, §7).
+        dropped = (GPU_RESOURCE, OUT_OF_SERVICE)
+        taints = [_taint(t) for t in node.spec.taints or [] if t.key not in dropped]
         core.patch_node(
             node.metadata.name,
             {
