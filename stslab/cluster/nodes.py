@@ -8,12 +8,13 @@ this way: only the fake device plugin gives them there (:mod:`~stslab.cluster.gp
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from kubernetes import client
 
 from stslab.core.errors import ClusterStateError
-from stslab.core.kube import wait_until
+from stslab.core.kube import tolerating_absence, wait_until
 from stslab.core.labels import GPU_RESOURCE, MANAGED_LABEL, ZONE_LABEL
 
 GPU_MODEL = "stslab-fake-a100"
@@ -21,6 +22,8 @@ ZONES = ("zone-a", "zone-b", "zone-c")
 
 
 SIMULATED_ANNOTATION = "kwok.x-k8s.io/node"  # "fake": kwok plays this node's kubelet
+NODE_LEASES = "kube-node-lease"  # each node's heartbeat Lease lives here
+SWITCHED_OFF = "stslab: switched off"  # the holder of a switched-off simulated node's Lease
 
 
 def is_simulated(node: Any) -> bool:
@@ -138,6 +141,23 @@ def node_summary(core: client.CoreV1Api) -> list[dict[str, Any]]:
     return rows
 
 
+def switch_heartbeats(api: client.ApiClient, node: str, *, on: bool) -> None:
+    """Stop (``on`` False) or resume a simulated node's heartbeats, as a power cut would.
+
+    kwok leaves alone a Lease someone else holds, so holding it stops the renewals: the node
+    goes NotReady once the controller-manager's grace period passes. Deleting the Lease lets
+    kwok take the node back at once.
+    """
+    client.CoreV1Api(api).read_node(node)  # an unknown node: the API's 404, not a lease's
+    leases = client.CoordinationV1Api(api)
+    if on:
+        tolerating_absence(leases.delete_namespaced_lease, node, NODE_LEASES)
+        return
+    now = datetime.now(timezone.utc)
+    held = {"holderIdentity": SWITCHED_OFF, "leaseDurationSeconds": 600, "renewTime": now}
+    leases.patch_namespaced_lease(node, NODE_LEASES, {"spec": held})
+
+
 def release_leases(api: client.ApiClient) -> None:
     """Free the simulated nodes' leases that a dead kwok-controller held.
 
@@ -147,11 +167,17 @@ def release_leases(api: client.ApiClient) -> None:
     """
     core, leases = client.CoreV1Api(api), client.CoordinationV1Api(api)
 
+    held = {  # a machine a lab switched off stays off (stslab's hold, not a dead kwok's)
+        lease.metadata.name
+        for lease in leases.list_namespaced_lease(NODE_LEASES).items
+        if lease.spec.holder_identity == SWITCHED_OFF
+    }
+
     def release() -> bool:
         for node in core.list_node().items:
-            if is_simulated(node):
+            if is_simulated(node) and node.metadata.name not in held:
                 try:
-                    leases.delete_namespaced_lease(node.metadata.name, "kube-node-lease")
+                    leases.delete_namespaced_lease(node.metadata.name, NODE_LEASES)
                 except client.ApiException as e:
                     if e.status != 404:
                         raise

@@ -20,7 +20,6 @@ supervised through :mod:`~.processes`, and ended (their logs kept after a failed
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -59,7 +58,7 @@ from stslab.cluster.kwok.status import running_status, serving
 from stslab.cluster.kwok.supervisor import stop_supervisor
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
 from stslab.core.files import write_atomic
-from stslab.core.kube import api_client, tolerating_absence
+from stslab.core.kube import api_client
 from stslab.core.paths import project_root
 from stslab.core.procs import require_port
 
@@ -67,10 +66,6 @@ CLUSTER = "stslab"
 CONTEXT = f"kwok-{CLUSTER}"
 DEFAULT_API_PORT = 36443
 DEFAULT_DNS_PORT = 35353
-
-
-NODE_LEASES = "kube-node-lease"
-SWITCHED_OFF = "stslab: switched off"  # the holder of a switched-off node's Lease
 
 
 class KwokBackend(Backend):
@@ -93,21 +88,8 @@ class KwokBackend(Backend):
         return ("127.0.0.1", int(rec.extra["dns_port"]))
 
     def power_node(self, rec: ClusterRecord, node: str, on: bool) -> None:
-        """Stop a simulated node's heartbeats (``on`` False), as a machine losing power does.
-
-        kwok renews each node's Lease as its kubelet would, and leaves alone a Lease someone
-        else holds: holding it stops the heartbeats, and the node goes NotReady once the
-        controller-manager's grace period passes. Deleting it lets kwok take the node back.
-        """
-        api = api_client(rec.kubeconfig)
-        client.CoreV1Api(api).read_node(node)  # an unknown node: the API's 404, not a lease
-        leases = client.CoordinationV1Api(api)
-        if on:
-            tolerating_absence(leases.delete_namespaced_lease, node, NODE_LEASES)
-            return
-        now = datetime.now(timezone.utc)
-        held = {"holderIdentity": SWITCHED_OFF, "leaseDurationSeconds": 600, "renewTime": now}
-        leases.patch_namespaced_lease(node, NODE_LEASES, {"spec": held})
+        """Stop a simulated node's heartbeats (``on`` False), as a machine losing power does."""
+        labnodes.switch_heartbeats(api_client(rec.kubeconfig), node, on=on)
 
     # -- paths -------------------------------------------------------------------------
     @property
