@@ -287,9 +287,7 @@ class Lab:
         Still a skeleton (``???``) in fast mode, it is the solution kept in ``labs/solutions``.
         """
         if self.fast and learner_yaml.unwritten(text):
-            kept = self.answer(name, ...)
-            is_fill = isinstance(kept, dict) and "fill" in kept
-            text = learner_yaml.filled(text, kept["fill"], name) if is_fill else kept
+            text = learner_yaml.solved(text, self.answer(name, ...), name)
         docs = learner_yaml.parse(text, name)
         for d in docs:  # labelled as apply() will label it: the dry run judges that object
             self.label(d)
@@ -319,10 +317,7 @@ class Lab:
             if not self.answers.first_time(name):  # run again: typed once
                 print("already done: a headless run runs the command once")
                 return None
-            kept = self.answers.solution(name)
-            # A command naming what only the running lab knows (a node) keeps its fill-ins.
-            is_fill = isinstance(kept, dict) and "fill" in kept
-            command = learner_yaml.filled(command, kept["fill"], name) if is_fill else kept
+            command = learner_yaml.solved(command, self.answers.solution(name), name)
         self.answers.answer(name, command)
         if learner_kubectl.unwritten(command):
             print("Your turn: replace ??? and run the cell again (or run it in a terminal).")

@@ -37,6 +37,17 @@ def unwritten(text: Any) -> bool:
     return isinstance(text, str) and PLACEHOLDER in text
 
 
+def solved(skeleton: str, kept: Any, exercise: str) -> Any:
+    """The kept solution for ``skeleton``: a whole text, or ``{fill: [...]}`` put in its ``???``.
+
+    A fill keeps what only the running lab knows (its namespace, a node's name) out of the
+    kept file: the skeleton already names it.
+    """
+    if isinstance(kept, dict) and "fill" in kept:
+        return filled(skeleton, kept["fill"], exercise)
+    return kept
+
+
 def filled(skeleton: str, values: list[Any], exercise: str) -> str:
     """``skeleton`` with its ``???`` replaced by ``values``, in order."""
     parts = skeleton.split(PLACEHOLDER)
