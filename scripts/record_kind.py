@@ -1,13 +1,13 @@
 """Record what only containers show into data/seen-on-kind/, from a real run on kind.
 
 Brings up a kind cluster (three workers, the offline node image; a private Docker engine when
-none runs), runs labs 01, 05 and 06 headless with ``STSLAB_KEEP_SEEN`` set, so that each lab
+none runs), runs labs 01, 03, 05 and 06 headless with ``STSLAB_KEEP_SEEN`` set, so that each lab
 keeps what its container-only steps saw (ZooKeeper's roles, the elections, the write refused
 without a quorum, the drain's writes, the data read back, the GPUs a VM sees), then takes
 everything down again. On the simulated backend those labs show the kept values, labelled as
 recorded on kind.
 
-    .venv/bin/python scripts/record_kind.py [--labs 01 05 06]   (as root: it may start dockerd)
+    .venv/bin/python scripts/record_kind.py [--labs 01 03 05 06]   (as root: it may start dockerd)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from stslab.testing.dockerd import PrivateDockerd
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--labs", nargs="+", default=["01", "05", "06"])
+    parser.add_argument("--labs", nargs="+", default=["01", "03", "05", "06"])
     args = parser.parse_args()
     daemon = None
     if not docker_usable()[0]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from stslab.lab import learner_kubectl
+from stslab.lab import learner_kubectl, seen_on_kind
 from stslab.lab.check import CheckFailedError
+from stslab.lab.seen_on_kind import KEEP_ENV, SeenOnKind
 
 
 def test_the_labs_namespace_is_added_or_kept() -> None:
@@ -36,3 +39,32 @@ def test_what_cannot_work_is_refused_in_one_line(command: str, said: str) -> Non
 def test_a_command_still_to_write_is_told_apart() -> None:
     assert learner_kubectl.unwritten("kubectl -n lab-01 ???") and learner_kubectl.unwritten(None)
     assert not learner_kubectl.unwritten("kubectl -n lab-01 get pods")
+
+
+def test_a_container_command_on_the_simulated_backend_is_the_one_kind_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No container runs to ``exec`` in: the kept command shows what it printed on kind."""
+    monkeypatch.setenv(KEEP_ENV, str(tmp_path))
+    SeenOnKind("lab-99", runs_containers=True).keep("hostname_web_1", printed="web-1\n")
+    monkeypatch.setattr(seen_on_kind, "seen_dir", lambda: tmp_path)
+    recorded = SeenOnKind("lab-99", runs_containers=False)
+    kept = "kubectl exec web-1 -- hostname"
+    for typed in (
+        kept,
+        "kubectl -n lab-99 exec -it web-1 -- hostname",
+    ):  # -n and -it change nothing
+        assert (
+            learner_kubectl.from_kind(typed, kept, "lab-99", "hostname_web_1", recorded)
+            == "web-1\n"
+        )
+    assert "Recorded on kind" in capsys.readouterr().out
+    with pytest.raises(CheckFailedError) as refused:  # another command: kind never ran it
+        learner_kubectl.from_kind(
+            "kubectl get pod web-1 -o name", kept, "lab-99", "hostname_web_1", recorded
+        )
+    assert "no container runs on the simulated backend" in refused.value.what
+    with pytest.raises(CheckFailedError):  # refused as any learner's command is
+        learner_kubectl.from_kind(
+            "kubectl -n other exec web-1 -- hostname", kept, "lab-99", "hostname_web_1", recorded
+        )

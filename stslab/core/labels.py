@@ -8,6 +8,9 @@ module and read in another must be the same string: import it from here.
 LAB_LABEL = "stslab.dev/lab"
 # A node a lab cordoned, annotated with that lab's namespace so cleanup uncordons only its own.
 CORDON_ANNOTATION = "stslab.dev/cordoned-by"
+# A node whose machine a lab switched off (a machine failing): the lab's namespace, so cleanup
+# switches it on again even when the lab was interrupted before it did.
+SWITCHED_OFF_ANNOTATION = "stslab.dev/switched-off-by"
 # A real node a lab put into one of its pools (kind): the lab's namespace, so cleanup takes it
 # out again; and the GPUs it advertised before, to give them back.
 POOLED_ANNOTATION = "stslab.dev/pooled-by"

@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from stslab.cluster.lifecycle import LabCluster
 from stslab.core.kube import listed, tolerating_absence, wait_until
-from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL
+from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, SWITCHED_OFF_ANNOTATION
 from stslab.lab import dra, pools, progress
 from stslab.lab.storage import local_dir, volume_path
 
@@ -27,10 +27,18 @@ KEEP_CONFIGMAPS = ("kube-root-ca.crt", progress.CONFIGMAP)
 def clean(cluster: LabCluster, namespace: str, *, shared: bool, timeout: float) -> None:
     """Remove the lab's namespace (a shared one's contents); wait for it and its volumes.
 
-    Also uncordons the nodes the lab cordoned, deletes the volumes and classes it labelled,
-    the machines it added and its hand-made volumes' directories.
+    Also switches on the machines it switched off and uncordons the nodes it cordoned, deletes
+    the volumes and classes it labelled, the machines it added and its hand-made volumes'
+    directories.
     """
     core = client.CoreV1Api(cluster.api)
+    # First: pods on a machine that is off cannot finish terminating, nor the namespace go.
+    for node in listed(core.list_node):
+        if (node.metadata.annotations or {}).get(SWITCHED_OFF_ANNOTATION) == namespace:
+            cluster.power_node(node.metadata.name, on=True)
+            core.patch_node(
+                node.metadata.name, {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: None}}}
+            )
     if shared:
         _empty(cluster.api, namespace)
     else:

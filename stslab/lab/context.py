@@ -43,10 +43,12 @@ from stslab.core.labels import (
     LEARNER_OWNED_KINDS,
     OWNED_LABEL,
     POOL_LABEL,
+    SWITCHED_OFF_ANNOTATION,
 )
 from stslab.lab import check, learner_kubectl, learner_yaml, pools, progress
 from stslab.lab.answers import Answers, Controls, solution_key
 from stslab.lab.cleanup import clean
+from stslab.lab.seen_on_kind import SeenOnKind
 
 # Namespaces that are someone's to keep: emptied by cleanup, never deleted.
 SHARED_LABELS = (LEARNER_LABEL, OWNED_LABEL)
@@ -103,6 +105,7 @@ class Lab:
         self.fast = fast  # headless runs: unanswered exercises take their kept solution
         key = solution_key(self.backend, runs_containers=self.cluster.runs_containers)
         self.answers = Answers(self.lab, fast=fast, backend_key=key)
+        self._printed: dict[str, str] = {}  # what each kubectl exercise printed, last time
         self.cleanup()
         if not self.shared:
             self.core.create_namespace(
@@ -306,23 +309,44 @@ class Lab:
         """One more rung of exercise ``name``'s hint ladder (see :meth:`Answers.hint`)."""
         self.answers.hint(name)
 
-    def kubectl(self, name: str, command: str) -> str | None:
+    def kubectl(
+        self,
+        name: str,
+        command: str,
+        *,
+        timeout: float = 120,
+        recorded: SeenOnKind | None = None,
+    ) -> str | None:
         """Kubectl exercise ``name``: the learner's ``command``, run on the lab cluster.
 
         Headless runs (fast mode) run the kept solution where ``???`` is left, once. What the
         command did is judged by the next check, from the cluster (see
-        :mod:`stslab.lab.learner_kubectl`); returns what kubectl printed.
+        :mod:`stslab.lab.learner_kubectl`); returns what kubectl printed. ``timeout``: how long
+        the command may run (``rollout status`` waits for a rollout). ``recorded``: a command
+        that needs a container (``exec``, ``logs``): kept from a kind run, and shown from it
+        on a backend that runs none (see :func:`learner_kubectl.from_kind`).
         """
         if self.fast and learner_kubectl.unwritten(command):
             if not self.answers.first_time(name):  # run again: typed once
                 print("already done: a headless run runs the command once")
-                return None
+                return self._printed.get(name)
             command = learner_yaml.solved(command, self.answers.solution(name), name)
         self.answers.answer(name, command)
         if learner_kubectl.unwritten(command):
-            print("Your turn: replace ??? and run the cell again (or run it in a terminal).")
+            print(
+                "Your turn: replace ??? and run the cell again (or run it in a terminal, where"
+                " the check reads the cluster; what a command prints is judged only from here)."
+            )
             return None
-        return learner_kubectl.run_kubectl(command, self.namespace, name)
+        if recorded is not None and not recorded.real:
+            kept = self.answers.kept().get(name)
+            printed = learner_kubectl.from_kind(command, kept, self.namespace, name, recorded)
+        else:
+            printed = learner_kubectl.run_kubectl(command, self.namespace, name, timeout=timeout)
+            if recorded is not None:
+                recorded.keep(name, printed=printed)
+        self._printed[name] = printed
+        return printed
 
     def stuck(self, name: str) -> str:
         """The way to exercise ``name``'s ladder, for a wait that a learner's action ends."""
@@ -358,6 +382,21 @@ class Lab:
         return podexec.run(
             self.api, self.namespace, pod, argv, container=container, timeout=timeout
         )
+
+    def power_node(self, node: str, *, on: bool) -> None:
+        """Switch ``node``'s machine off (``on=False``, a machine failing) or on again.
+
+        A machine switched off is marked with the lab's namespace first, so that cleanup (and
+        the next run's start) switches it on again when the lab is interrupted before it does.
+        """
+        if not on:
+            mark = {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: self.namespace}}}
+            self.core.patch_node(node, mark)
+        self.cluster.power_node(node, on)
+        if on:
+            self.core.patch_node(
+                node, {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: None}}}
+            )
 
     def cleanup(self) -> None:
         """Remove the lab's namespace (a shared one's contents) and all it made.

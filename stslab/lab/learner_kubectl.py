@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import os
 import shlex
+from typing import Any
 
 from stslab.core.procs import run
 from stslab.lab.check import stuck, verdict
+from stslab.lab.seen_on_kind import SeenOnKind
 
 PLACEHOLDER = "???"
 # Flags that name a namespace: the lab's is the only one a lab's kubectl may use.
 NAMESPACE_FLAGS = ("-n", "--namespace")
+# Flags that change nothing in what a recorded command printed.
+TERMINAL_FLAGS = ("-i", "-t", "-it", "-ti", "--stdin", "--tty")
 
 
 def unwritten(command: str | None) -> bool:
@@ -79,6 +83,40 @@ def run_kubectl(command: str, namespace: str, exercise: str, *, timeout: float =
             exercise=exercise,
         )
     return str(done.stdout)
+
+
+def from_kind(command: str, kept: Any, namespace: str, exercise: str, recorded: SeenOnKind) -> str:
+    """A container's command on a backend that runs none: what the kept command printed on kind.
+
+    The learner's command is parsed and refused as :func:`argv` would; it must then be the
+    kept one (give or take ``-n`` and ``-it``), since only that one was run on kind. Returns
+    what it printed there, shown labelled as a recording.
+    """
+    mine = _same_words(argv(command, namespace, exercise))
+    if not isinstance(kept, str) or mine != _same_words(argv(kept, namespace, exercise)):
+        verdict(
+            False,
+            "",
+            f"{exercise}: no container runs on the simulated backend, and kind ran only "
+            f"the kept command, not {command!r}",
+            stuck(exercise),
+            exercise=exercise,
+        )
+    print("$ " + command)
+    return str(recorded.show(exercise)["printed"])
+
+
+def _same_words(args: list[str]) -> list[str]:
+    """The arguments without the namespace and terminal flags (they print nothing different)."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in NAMESPACE_FLAGS:
+            skip = True
+        elif not a.startswith("--namespace=") and a not in TERMINAL_FLAGS:
+            out.append(a)
+    return out
 
 
 def _refuse(exercise: str, what: str, fix: str) -> None:
