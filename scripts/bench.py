@@ -192,8 +192,11 @@ def _wait_to_fail(output: Path, exercise: str) -> tuple[str, float]:
     ).total_seconds()
 
 
-def bench_wrong() -> list[str]:
-    """Each acting exercise done wrong (its kept wrong answer): how long until it says FAIL."""
+def bench_wrong(labs: list[str]) -> list[str]:
+    """Each acting exercise done wrong (its kept wrong answer): how long until it says FAIL.
+
+    ``labs``: only these (numbers, as ``stslab labs run`` takes them); all when empty.
+    """
     import nbformat
 
     from stslab.ops.runner import reset_labs, run_lab, select
@@ -202,7 +205,7 @@ def bench_wrong() -> list[str]:
 
     def run_all() -> None:
         with tempfile.TemporaryDirectory(prefix="stslab-bench-wrong-") as build:
-            for path in select([]):
+            for path in select(labs):
                 acting = proving.actions(nbformat.read(path, as_version=4))
                 for exercise in acting:
                     ns = f"lab-{path.name[:2]}-wrong"
@@ -626,6 +629,7 @@ def main() -> None:
         help="workshop: the control plane on half the cores, the learners' kernels on the rest",
     )
     parser.add_argument("--pods", type=int, default=10_000, help="scale: the biggest workloads")
+    parser.add_argument("--wrong-labs", nargs="*", default=[], help="wrong: these labs only")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
     parts = args.only or ["cluster", "labs", "views", "scale"]
@@ -650,7 +654,7 @@ def main() -> None:
     if "views" in parts:
         lines += bench_views()
     if "wrong" in parts:  # not by default: one partial lab run per acting exercise
-        lines += bench_wrong()
+        lines += bench_wrong(args.wrong_labs)
     if "scale" in parts:
         lines += bench_scale.bench_scale(lambda pids: rss_mib(pids)[0], pods=args.pods)
     if "workshop" in parts:  # not by default: it loads the machine for several minutes

@@ -201,3 +201,11 @@ def test_three_members_elect_replicate_and_refuse_writes_without_quorum(
     assert "not currently serving" in _srvr(clients[0])
     lost = _cli(root, clients[0], "create", "/during", "x")
     assert lost.returncode != 0 and "ConnectionLoss" in lost.stdout + lost.stderr
+
+
+def test_every_file_of_the_server_is_readable_by_its_user(root: Path) -> None:
+    """The manifest runs ZooKeeper as uid 1000: no jar or script may be root's alone."""
+    files = [p for p in (root / "opt/zookeeper").rglob("*") if p.is_file()]
+    files += [p for p in (root / "usr/local/bin").iterdir() if p.is_file()]
+    private = [p.name for p in files if not p.stat().st_mode & 0o004]
+    assert files and not private, f"not readable by others: {private}"

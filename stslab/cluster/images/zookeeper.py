@@ -97,7 +97,10 @@ def build_root(root: Path) -> Path:
     lib = root / "opt/zookeeper/lib"
     lib.mkdir(parents=True, exist_ok=True)
     for jar in jars():
-        shutil.copy2(fetch(jar), lib / jar.file_name)
+        # Readable by everyone: the server runs as uid 1000 (the manifest's securityContext),
+        # and the cache keeps its jars private (0600).
+        (lib / jar.file_name).write_bytes(fetch(jar).read_bytes())
+        (lib / jar.file_name).chmod(0o644)
     shutil.copytree(project_root() / FILES, root, dirs_exist_ok=True)
     for d in ("conf", "data", "datalog"):
         (root / d).mkdir(exist_ok=True)
