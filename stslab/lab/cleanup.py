@@ -35,10 +35,7 @@ def clean(cluster: LabCluster, namespace: str, *, shared: bool, timeout: float) 
     # First: pods on a machine that is off cannot finish terminating, nor the namespace go.
     for node in listed(core.list_node):
         if (node.metadata.annotations or {}).get(SWITCHED_OFF_ANNOTATION) == namespace:
-            cluster.power_node(node.metadata.name, on=True)
-            core.patch_node(
-                node.metadata.name, {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: None}}}
-            )
+            switch_on(cluster, node.metadata.name)
     if shared:
         _empty(cluster.api, namespace)
     else:
@@ -66,6 +63,13 @@ def clean(cluster: LabCluster, namespace: str, *, shared: bool, timeout: float) 
     host = local_dir(volume_path(namespace, ""), cluster)
     if host is not None and host.exists():
         shutil.rmtree(host)
+
+
+def switch_on(cluster: LabCluster, node: str) -> None:
+    """Switch ``node``'s machine on again and drop the mark a lab put on it when it went off."""
+    cluster.power_node(node, on=True)
+    unmark = {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: None}}}
+    client.CoreV1Api(cluster.api).patch_node(node, unmark)
 
 
 def _cluster_objects(api: client.ApiClient, namespace: str, sel: str) -> None:

@@ -47,7 +47,7 @@ from stslab.core.labels import (
 )
 from stslab.lab import check, learner_kubectl, learner_yaml, pools, progress
 from stslab.lab.answers import Answers, Controls, solution_key
-from stslab.lab.cleanup import clean
+from stslab.lab.cleanup import clean, switch_on
 from stslab.lab.seen_on_kind import SeenOnKind
 
 # Namespaces that are someone's to keep: emptied by cleanup, never deleted.
@@ -389,14 +389,12 @@ class Lab:
         A machine switched off is marked with the lab's namespace first, so that cleanup (and
         the next run's start) switches it on again when the lab is interrupted before it does.
         """
-        if not on:
-            mark = {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: self.namespace}}}
-            self.core.patch_node(node, mark)
-        self.cluster.power_node(node, on)
         if on:
-            self.core.patch_node(
-                node, {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: None}}}
-            )
+            switch_on(self.cluster, node)
+            return
+        mark = {"metadata": {"annotations": {SWITCHED_OFF_ANNOTATION: self.namespace}}}
+        self.core.patch_node(node, mark)
+        self.cluster.power_node(node, on=False)
 
     def cleanup(self) -> None:
         """Remove the lab's namespace (a shared one's contents) and all it made.
