@@ -68,3 +68,22 @@ def test_a_container_command_on_the_simulated_backend_is_the_one_kind_ran(
         learner_kubectl.from_kind(
             "kubectl -n other exec web-1 -- hostname", kept, "lab-99", "hostname_web_1", recorded
         )
+
+
+def test_a_command_that_reads_every_namespace_is_shown_from_kind_to_a_workshop_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kubectl drain`` lists every namespace's pods: a real cluster's learner sees kind's run."""
+    monkeypatch.setenv(KEEP_ENV, str(tmp_path))
+    SeenOnKind("lab-99", runs_containers=True).keep("drain_node", printed="node/w1 drained\n")
+    monkeypatch.setattr(seen_on_kind, "seen_dir", lambda: tmp_path)
+    monkeypatch.delenv(KEEP_ENV)
+    recorded = SeenOnKind("lab-99", runs_containers=True)  # containers run; the account may not
+    command = "kubectl drain w1 --pod-selector=app=zk --delete-emptydir-data"
+    assert learner_kubectl.account_may_not(command, "lab-99", "drain_node", recorded) == (
+        "node/w1 drained\n"
+    )
+    assert "Not run: it reads every namespace's pods" in capsys.readouterr().out
+    elsewhere = command + " -n kube-system"
+    with pytest.raises(CheckFailedError):  # still refused as any other command
+        learner_kubectl.account_may_not(elsewhere, "lab-99", "drain_node", recorded)

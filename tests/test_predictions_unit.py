@@ -129,3 +129,17 @@ def test_ipython_counts_the_cells() -> None:
         assert shell.user_ns["early"] is False and shell.user_ns["late"] is True
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_a_wrong_explanation_points_at_its_own_ladder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two whys answered "b" give one object: the check names the one whose answer it read."""
+    monkeypatch.setattr(check, "_asked", {})
+    check.asked("my_why_one", "b")
+    check.asked("my_why_two", "b")
+    check.judging("my_why_two")  # what Lab.right("my_why_two") notes
+    with pytest.raises(check.CheckFailedError) as failed:
+        check.answer("b", "a", question="why two")
+    assert 'lab.hint("my_why_two")' in failed.value.hint
+    with pytest.raises(check.CheckFailedError) as failed:  # nothing noted: no name is sure
+        check.answer("b", "a", question="why two")
+    assert "lab.hint() lists" in failed.value.hint

@@ -171,6 +171,7 @@ class Answers:
         kept = self.kept()
         if name not in kept:
             raise UsageError(f"no kept answer for {name} in {self.lab}.yaml", "check its name")
+        check.judging(name)  # the check this feeds names this exercise's ladder
         return kept[name]
 
     def hint(self, name: str | None = None) -> None:

@@ -86,7 +86,26 @@ def hinted(name: str, rungs: int) -> None:
     _hinted[name] = rungs
 
 
+# The exercise whose kept answer was just read (Lab.right): the next check judges that one.
+_judging: str | None = None
+
+
+def judging(name: str) -> None:
+    """Note that the next :func:`answer` judges exercise ``name`` (an explanation's check)."""
+    global _judging
+    _judging = name
+
+
 def _exercise_of(given: Any) -> str | None:
+    """The exercise whose answer ``given`` is: the one being judged, or the one given it.
+
+    Answers are told apart by identity, and equal short strings and booleans are one object:
+    where two exercises were given the same one, no name is sure.
+    """
+    global _judging
+    if _judging is not None:
+        name, _judging = _judging, None
+        return name
     names = [n for n, v in _asked.items() if v is given]
     return names[0] if len(names) == 1 else None
 
@@ -98,10 +117,10 @@ def stuck(name: str | None = None) -> str:
     return "stuck? lab.hint() lists this lab's hints"
 
 
-def _ladder(given: Any) -> str:
+def _ladder(name: str | None) -> str:
     if not _asked:  # a check outside a lab (no Lab.answer in this kernel): no ladder to offer
         return ""
-    return stuck(_exercise_of(given))
+    return stuck(name)
 
 
 _answers_judged = 0
@@ -121,9 +140,9 @@ def answer(given: Any, expected: Any, *, question: str, hint: str = "") -> None:
     """
     global _answers_judged
     _answers_judged += 1
-    if given != expected:
-        hint = " — ".join(h for h in (hint, _ladder(given)) if h)
     name = _exercise_of(given)
+    if given != expected:
+        hint = " — ".join(h for h in (hint, _ladder(name)) if h)
     hints = _hinted.get(name, 0) if name else 0
     if given is ...:
         verdict(

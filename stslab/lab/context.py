@@ -206,6 +206,10 @@ class Lab:
         labels[LAB_LABEL] = self.namespace
         if self.learner and manifest.get("kind") in LEARNER_OWNED_KINDS:
             labels[LEARNER_LABEL] = self.learner
+        workload = manifest.get("kind") in WORKLOADS
+        template = manifest.get("spec", {}).get("template") if workload else None
+        if isinstance(template, dict):  # its pods too: a drain selects this lab's pods alone
+            template.setdefault("metadata", {}).setdefault("labels", {})[LAB_LABEL] = self.namespace
         spec = pod_spec(manifest) if self.learner else None
         if self.learner and spec is not None:
             tolerations = spec.setdefault("tolerations", [])
@@ -316,6 +320,7 @@ class Lab:
         *,
         timeout: float = 120,
         recorded: SeenOnKind | None = None,
+        cluster_wide: bool = False,
     ) -> str | None:
         """Kubectl exercise ``name``: the learner's ``command``, run on the lab cluster.
 
@@ -324,7 +329,10 @@ class Lab:
         :mod:`stslab.lab.learner_kubectl`); returns what kubectl printed. ``timeout``: how long
         the command may run (``rollout status`` waits for a rollout). ``recorded``: a command
         that needs a container (``exec``, ``logs``): kept from a kind run, and shown from it
-        on a backend that runs none (see :func:`learner_kubectl.from_kind`).
+        on a backend that runs none (see :func:`learner_kubectl.from_kind`). ``cluster_wide``:
+        a command that reads every namespace (``drain`` lists the node's pods in all of them);
+        it runs on every backend, and on a workshop account, which may not read them, what it
+        printed on kind (``recorded``) is shown instead.
         """
         if self.fast and learner_kubectl.unwritten(command):
             if not self.answers.first_time(name):  # run again: typed once
@@ -338,12 +346,14 @@ class Lab:
                 " the check reads the cluster; what a command prints is judged only from here)."
             )
             return None
-        if recorded is not None and not recorded.real:
+        if cluster_wide and self.learner and recorded is not None:
+            printed = learner_kubectl.account_may_not(command, self.namespace, name, recorded)
+        elif recorded is not None and not recorded.real and not cluster_wide:
             kept = self.answers.kept().get(name)
             printed = learner_kubectl.from_kind(command, kept, self.namespace, name, recorded)
         else:
             printed = learner_kubectl.run_kubectl(command, self.namespace, name, timeout=timeout)
-            if recorded is not None:
+            if recorded is not None and recorded.real:
                 recorded.keep(name, printed=printed)
         self._printed[name] = printed
         return printed
@@ -404,6 +414,10 @@ class Lab:
         clean(self.cluster, self.namespace, shared=self.shared, timeout=self.timeout)
 
 
+# The kinds whose spec.template makes pods (a CronJob's is a Job's, one level down).
+WORKLOADS = ("StatefulSet", "Deployment", "ReplicaSet", "DaemonSet", "Job")
+
+
 def pod_spec(manifest: dict[str, Any]) -> dict[str, Any] | None:
     """The pod spec inside ``manifest`` (a Pod, a workload's template); None for other kinds."""
     kind, spec = manifest.get("kind"), manifest.get("spec")
@@ -413,7 +427,7 @@ def pod_spec(manifest: dict[str, Any]) -> dict[str, Any] | None:
         return spec
     if kind == "CronJob":
         spec = spec.get("jobTemplate", {}).get("spec", {})
-    elif kind not in ("StatefulSet", "Deployment", "ReplicaSet", "DaemonSet", "Job"):
+    elif kind not in WORKLOADS:
         return None
     template = spec.get("template")
     return template.setdefault("spec", {}) if isinstance(template, dict) else None

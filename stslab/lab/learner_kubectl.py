@@ -106,6 +106,20 @@ def from_kind(command: str, kept: Any, namespace: str, exercise: str, recorded: 
     return str(recorded.show(exercise)["printed"])
 
 
+def account_may_not(command: str, namespace: str, exercise: str, recorded: SeenOnKind) -> str:
+    """A command that reads every namespace, on a workshop account that may read only its own.
+
+    The command is parsed and refused as :func:`argv` would; then what the kept command printed
+    on kind is shown, labelled. The lab does the command's work on the learner's own objects.
+    """
+    argv(command, namespace, exercise)
+    print(
+        f"$ {command}\nNot run: it reads every namespace's pods, and a workshop account may read "
+        "only its own. What it printed on kind:"
+    )
+    return str(recorded.show(exercise)["printed"])
+
+
 def _same_words(args: list[str]) -> list[str]:
     """The arguments without the namespace and terminal flags (they print nothing different)."""
     out, skip = [], False

@@ -35,19 +35,12 @@ class SeenOnKind:
 
     def __init__(self, name: str, *, runs_containers: bool) -> None:
         self.name, self.real = name, runs_containers
-        self.steps: dict[str, dict[str, Any]] = {}
-        self.meta: dict[str, Any] = {}
+        self.steps: dict[str, dict[str, Any]] = {}  # what this run kept
         keep_to = os.environ.get(KEEP_ENV, "")
         self.keep_to = Path(keep_to) / f"{name}.json" if keep_to and self.real else None
+        self.recorded: dict[str, Any] | None = None  # the kind run, read when first shown
         if not self.real:
-            path = seen_dir() / f"{name}.json"
-            if not path.is_file():
-                raise UsageError(
-                    f"no run of {name} kept from kind at {path}",
-                    fix=f"record one on a kind cluster: {MADE_BY} (needs a Docker engine)",
-                )
-            kept = json.loads(path.read_text())
-            self.meta, self.steps = kept["meta"], kept["steps"]
+            self._recording()  # missing: said at once, not at the first step that needs it
 
     def keep(self, step: str, **values: Any) -> dict[str, Any]:
         """Keep what ``step`` saw (values are shown as ``key: value``, in this order)."""
@@ -62,19 +55,35 @@ class SeenOnKind:
 
     def show(self, step: str) -> dict[str, Any]:
         """Print what ``step`` saw on kind, labelled as a recording; return its values."""
-        if step not in self.steps:
+        recorded = self._recording()
+        if step not in recorded["steps"]:
             raise UsageError(
                 f"the run of {self.name} kept from kind has no step {step!r}",
                 fix=f"record it again on a kind cluster: {MADE_BY}",
             )
-        m = self.meta
+        m = recorded["meta"]
         print(
             f"▶ Recorded on kind (Kubernetes {m['kubernetes']}, {m['date']}), not on this "
             "cluster: the simulated backend runs no container."
         )
-        values = self.steps[step]
+        values: dict[str, Any] = recorded["steps"][step]
         for key, value in values.items():
             rows = isinstance(value, list) and value and isinstance(value[0], dict)
             shown = f"{len(value)} rows, in the table below" if rows else value
             print(f"  {key}: {shown}")
         return values
+
+    def _recording(self) -> dict[str, Any]:
+        """The run kept from kind (``meta`` and ``steps``), read once.
+
+        A real cluster reads it only when a step cannot run there (a workshop account's drain).
+        """
+        if self.recorded is None:
+            path = seen_dir() / f"{self.name}.json"
+            if not path.is_file():
+                raise UsageError(
+                    f"no run of {self.name} kept from kind at {path}",
+                    fix=f"record one on a kind cluster: {MADE_BY} (needs a Docker engine)",
+                )
+            self.recorded = json.loads(path.read_text())
+        return self.recorded
