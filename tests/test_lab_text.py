@@ -150,6 +150,27 @@ def test_every_lab_has_the_learner_type_kubectl_and_explain() -> None:
     assert not missing, "\n".join(missing)
 
 
+SECTION = re.compile(r"^## (\d+)\.", re.M)
+
+
+def test_every_section_asks_the_learner_why() -> None:
+    """Each numbered section has a "why?" of its own (tag ``learner-explain``) before the next."""
+    missing = []
+    for n, nb, _ in _labs():
+        if n == "00":  # the index: a tour, not sections of a lab
+            continue
+        section = None
+        asked: dict[str, bool] = {}
+        for c in nb.cells:
+            for number in SECTION.findall(c.source) if c.cell_type == "markdown" else []:
+                section = number
+                asked.setdefault(section, False)
+            if section and "learner-explain" in c.metadata.get("tags", []):
+                asked[section] = True
+        missing += [f"lab {n} §{s}" for s, yes in asked.items() if not yes]
+    assert not missing, "no why? in " + ", ".join(missing)
+
+
 def test_each_kubectl_instruction_asks_what_its_solution_does() -> None:
     """The "Your turn" text and the command a headless run types agree (06 §4 once did not)."""
     wrong = []

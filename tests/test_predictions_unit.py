@@ -143,3 +143,24 @@ def test_a_wrong_explanation_points_at_its_own_ladder(monkeypatch: pytest.Monkey
     with pytest.raises(check.CheckFailedError) as failed:  # nothing noted: no name is sure
         check.answer("b", "a", question="why two")
     assert "lab.hint() lists" in failed.value.hint
+
+
+def test_what_kubectl_printed_is_judged_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each object on a line with its words (a claim and its phase), as the API serves them."""
+    monkeypatch.setattr(progress, "record", lambda *a, **k: None)
+    printed = "NAME  STATUS\nsmall Bound\nhuge  Pending\n"
+    check.listed(
+        printed, {"small": ["Bound"], "huge": ["Pending"]}, what="claims", hint="h", exercise="x"
+    )
+    for wrong in (printed.replace("huge  Pending", "huge  Bound"), "small Bound", "", None):
+        with pytest.raises(check.CheckFailedError) as failed:
+            check.listed(
+                wrong,
+                {"small": ["Bound"], "huge": ["Pending"]},
+                what="claims",
+                hint="h",
+                exercise="x",
+            )
+        assert "of the 2 claims" in failed.value.what
+    with pytest.raises(check.CheckFailedError):  # nothing to list is not a pass
+        check.listed(printed, {}, what="claims", hint="h", exercise="x")

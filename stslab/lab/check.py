@@ -13,7 +13,7 @@ does not change between a failing and a passing attempt.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -59,6 +59,31 @@ def verdict(
         return
     print(f"FAIL: {failed}\nhint: {hint}")
     raise CheckFailedError(failed, hint)
+
+
+def listed(
+    printed: str | None,
+    rows: Mapping[str, Sequence[str]],
+    *,
+    what: str,
+    hint: str,
+    exercise: str,
+) -> None:
+    """Judge what a learner's ``kubectl get`` printed against the API's own answer.
+
+    ``rows``: each object's name, with the words its line must also hold (a phase, a node), as
+    the API serves them now. Passes when every one is on a line of ``printed``; ``what`` names
+    them in the verdict ("claims with their phase").
+    """
+    lines = [set(line.split()) for line in (printed or "").splitlines()]
+    shown = [n for n, words in rows.items() if any({n, *words} <= line for line in lines)]
+    verdict(
+        bool(rows) and len(shown) == len(rows),
+        f"{what}: " + ", ".join(" ".join([n, *rows[n]]) for n in sorted(rows)),
+        f"what kubectl printed shows {len(shown)} of the {len(rows)} {what}",
+        hint,
+        exercise=exercise,
+    )
 
 
 # The answers asked in this kernel (Lab.answer): a failed check names the hint ladder to climb.
