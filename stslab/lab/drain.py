@@ -68,6 +68,15 @@ def drain(node: str, pod_selector: str, *, timeout: int) -> Drained:
     return Drained(finished=done.ok, printed=f"$ {shlex.join(argv)}\n{said}")
 
 
+def replaced(core: client.CoreV1Api, namespace: str, pod: str, uid: str) -> bool:
+    """Whether pod ``uid`` is gone: no pod of that name, or a new one (a set makes it again).
+
+    An eviction only asks: the pod then terminates, as ``kubectl drain`` waits to see.
+    """
+    now = core.list_namespaced_pod(namespace, field_selector=f"metadata.name={pod}").items
+    return not now or now[0].metadata.uid != uid
+
+
 def evict(core: client.CoreV1Api, namespace: str, pod: str) -> str:
     """Ask for one eviction, as drain does for each pod: "evicted", or why it was refused."""
     try:
