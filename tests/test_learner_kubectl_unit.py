@@ -41,13 +41,18 @@ def test_a_command_still_to_write_is_told_apart() -> None:
     assert not learner_kubectl.unwritten("kubectl -n lab-01 get pods")
 
 
+def _kept_on_kind(path: Path, monkeypatch: pytest.MonkeyPatch, step: str, printed: str) -> None:
+    """A kind run of lab-99 that kept ``step``'s output, where ``seen_dir`` is read from."""
+    monkeypatch.setenv(KEEP_ENV, str(path))
+    SeenOnKind("lab-99", runs_containers=True).keep(step, printed=printed)
+    monkeypatch.setattr(seen_on_kind, "seen_dir", lambda: path)
+
+
 def test_a_container_command_on_the_simulated_backend_is_the_one_kind_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """No container runs to ``exec`` in: the kept command shows what it printed on kind."""
-    monkeypatch.setenv(KEEP_ENV, str(tmp_path))
-    SeenOnKind("lab-99", runs_containers=True).keep("hostname_web_1", printed="web-1\n")
-    monkeypatch.setattr(seen_on_kind, "seen_dir", lambda: tmp_path)
+    _kept_on_kind(tmp_path, monkeypatch, "hostname_web_1", "web-1\n")
     recorded = SeenOnKind("lab-99", runs_containers=False)
     kept = "kubectl exec web-1 -- hostname"
     for typed in (
@@ -74,9 +79,7 @@ def test_a_command_that_reads_every_namespace_is_shown_from_kind_to_a_workshop_a
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``kubectl drain`` lists every namespace's pods: a real cluster's learner sees kind's run."""
-    monkeypatch.setenv(KEEP_ENV, str(tmp_path))
-    SeenOnKind("lab-99", runs_containers=True).keep("drain_node", printed="node/w1 drained\n")
-    monkeypatch.setattr(seen_on_kind, "seen_dir", lambda: tmp_path)
+    _kept_on_kind(tmp_path, monkeypatch, "drain_node", "node/w1 drained\n")
     monkeypatch.delenv(KEEP_ENV)
     recorded = SeenOnKind("lab-99", runs_containers=True)  # containers run; the account may not
     command = "kubectl drain w1 --pod-selector=app=zk --delete-emptydir-data"

@@ -132,6 +132,17 @@ _STATUS_FIXES = {
 }
 
 
+def server_said(e: ApiException) -> str:
+    """The API server's own message in ``e``, on one line (its status and reason if none)."""
+    import json
+
+    try:
+        message = str(json.loads(e.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        message = f"{e.status} {e.reason}"
+    return " ".join(message.split())
+
+
 def explain(e: BaseException) -> StslabError | None:
     """One-line cause and fix for an API or connection error, or None for other errors.
 

@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from stslab.cluster.lifecycle import LabCluster
 from stslab.core.kube import listed, tolerating_absence, wait_until
 from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, SWITCHED_OFF_ANNOTATION
-from stslab.lab import dra, pools, progress
+from stslab.lab import dra, drain, pools, progress
 from stslab.lab.storage import local_dir, volume_path
 
 # What a shared namespace keeps when emptied: its CA and the learner's progress.
@@ -81,13 +81,7 @@ def _cluster_objects(api: client.ApiClient, namespace: str, sel: str) -> None:
     core, storage = client.CoreV1Api(api), client.StorageV1Api(api)
     for node in listed(core.list_node):  # nodes a lab cordoned (a drain exercise)
         if (node.metadata.annotations or {}).get(CORDON_ANNOTATION) == namespace:
-            core.patch_node(
-                node.metadata.name,
-                {
-                    "metadata": {"annotations": {CORDON_ANNOTATION: None}},
-                    "spec": {"unschedulable": False},
-                },
-            )
+            drain.uncordon(core, node.metadata.name)
     try:
         pools.release_workers(core, namespace)  # kind workers a lab pooled
     except ApiException as e:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from stslab.core.kube import server_said
 from stslab.core.labels import CORDON_ANNOTATION
 from stslab.core.procs import run
 
@@ -43,12 +44,12 @@ def mark(core: client.CoreV1Api, node: str, namespace: str) -> None:
 
 def cordon(core: client.CoreV1Api, node: str, namespace: str) -> None:
     """Cordon ``node`` (no new pod is scheduled there), marked as this lab's."""
-    mark(core, node, namespace)
-    core.patch_node(node, {"spec": {"unschedulable": True}})
+    marked = {"annotations": {CORDON_ANNOTATION: namespace}}
+    core.patch_node(node, {"metadata": marked, "spec": {"unschedulable": True}})
 
 
 def uncordon(core: client.CoreV1Api, node: str) -> None:
-    """Let pods be scheduled on ``node`` again, and drop the lab's mark."""
+    """Let pods be scheduled on ``node`` again, and drop the lab's mark (cleanup's way too)."""
     unmarked = {"annotations": {CORDON_ANNOTATION: None}}
     core.patch_node(node, {"metadata": unmarked, "spec": {"unschedulable": False}})
 
@@ -87,4 +88,4 @@ def evict(core: client.CoreV1Api, namespace: str, pod: str) -> str:
     except ApiException as e:
         if e.status != 429:
             raise
-        return "refused (429): " + str(e.body).split('"message":"')[1].split('"')[0]
+        return "refused (429): " + server_said(e)

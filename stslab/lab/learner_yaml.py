@@ -17,7 +17,6 @@ take the kept solution instead: a whole text, or ``{fill: [...]}``, the values f
 
 from __future__ import annotations
 
-import json
 from html import escape
 from typing import Any
 
@@ -27,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from stslab.core.apply import apply
+from stslab.core.kube import server_said
 from stslab.lab.check import stuck, verdict
 
 PLACEHOLDER = "???"
@@ -57,14 +57,6 @@ def filled(skeleton: str, values: list[Any], exercise: str) -> str:
     for value, rest in zip(values, parts[1:], strict=True):
         out += str(value) + rest
     return out
-
-
-def _server_said(e: ApiException) -> str:
-    try:
-        message = str(json.loads(e.body)["message"])
-    except (TypeError, ValueError, KeyError):
-        message = f"{e.status} {e.reason}"
-    return " ".join(message.split())
 
 
 def parse(text: str, exercise: str) -> list[dict[str, Any]]:
@@ -108,7 +100,7 @@ def dry_run(
             verdict(
                 False,
                 "",
-                f"the API server refuses {what}: {_server_said(e)}",
+                f"the API server refuses {what}: {server_said(e)}",
                 stuck(exercise),
                 exercise=exercise,
             )

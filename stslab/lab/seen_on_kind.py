@@ -38,7 +38,7 @@ class SeenOnKind:
         self.steps: dict[str, dict[str, Any]] = {}  # what this run kept
         keep_to = os.environ.get(KEEP_ENV, "")
         self.keep_to = Path(keep_to) / f"{name}.json" if keep_to and self.real else None
-        self.recorded: dict[str, Any] | None = None  # the kind run, read when first shown
+        self._recorded: dict[str, Any] | None = None  # the kind run, read when first shown
         if not self.real:
             self._recording()  # missing: said at once, not at the first step that needs it
 
@@ -78,12 +78,12 @@ class SeenOnKind:
 
         A real cluster reads it only when a step cannot run there (a workshop account's drain).
         """
-        if self.recorded is None:
+        if self._recorded is None:
             path = seen_dir() / f"{self.name}.json"
             if not path.is_file():
                 raise UsageError(
                     f"no run of {self.name} kept from kind at {path}",
                     fix=f"record one on a kind cluster: {MADE_BY} (needs a Docker engine)",
                 )
-            self.recorded = json.loads(path.read_text())
-        return self.recorded
+            self._recorded = json.loads(path.read_text())
+        return self._recorded
