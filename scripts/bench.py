@@ -6,6 +6,7 @@ own lab cluster is left alone.
 cluster   cold ``up`` (new cluster until nodes Ready), warm ``up`` (restart of a stopped one),
           steady RSS of all control-plane processes 10 s after up, ``down``
 labs      headless wall time of each lab (papermill, fast mode), as ``stslab labs run``
+challenges  lab 08: each challenge's break, and its kept fix until the final state is reached
 views     lag from a pod's creation to the live frame that shows it; one frame of a
           500-pod, 5,000-event timeline; a panel's click until its frame shows the change
 scale     the control plane at scale (scripts/bench_scale.py): 1,000 nodes, 3,000 and --pods
@@ -227,6 +228,47 @@ def bench_wrong(labs: list[str]) -> list[str]:
         "| lab | exercise | result | failed at | seconds | target |",
         "|---|---|---|---|---|---|",
         *[f"| {n} | {e} | {r} | `{c}` | {s:.1f} s | ≤ 15 s |" for n, e, r, c, s in rows],
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def bench_challenges() -> list[str]:
+    """Lab 08's challenges: time to break each, and from its kept fix to the final state.
+
+    The fix is the kept kubectl (``labs/solutions/lab-08.yaml``), run as a headless run does;
+    the wrong fixes' time to FAIL is ``--only wrong --wrong-labs 08``.
+    """
+    import contextlib
+    import io
+
+    from stslab.lab import Lab, fixit
+
+    rows: list[tuple[str, float, float]] = []
+
+    def run_all() -> None:
+        lab = Lab("lab-08-bench", "kwok", timeout=120, lab="lab-08", fast=True)
+        try:
+            for name in fixit.CHALLENGES:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    t0 = time.monotonic()
+                    broken = fixit.start(lab, name)
+                    t1 = time.monotonic()
+                    lab.fix(broken.exercise, ["???"])
+                    while not broken.goal()[0] and time.monotonic() - t1 < 60:
+                        time.sleep(0.2)
+                rows.append((name, t1 - t0, time.monotonic() - t1))
+        finally:
+            lab.cleanup()
+
+    _with_cluster(run_all)
+    lines = [
+        "## Lab 08's challenges (simulated backend)",
+        "",
+        "| challenge | break | kept fix to the final state |",
+        "|---|---|---|",
+        *[f"| {n} | {b:.1f} s | {f:.1f} s |" for n, b, f in rows],
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -609,7 +651,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--only",
-        choices=["cluster", "labs", "views", "scale", "workshop", "room", "kind", "wrong"],
+        choices=[
+            "cluster",
+            "labs",
+            "views",
+            "challenges",
+            "scale",
+            "workshop",
+            "room",
+            "kind",
+            "wrong",
+        ],
         action="append",
     )
     parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
@@ -632,7 +684,7 @@ def main() -> None:
     parser.add_argument("--wrong-labs", nargs="*", default=[], help="wrong: these labs only")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
-    parts = args.only or ["cluster", "labs", "views", "scale"]
+    parts = args.only or ["cluster", "labs", "views", "challenges", "scale"]
     if "scale" in parts:  # refused before anything starts
         try:
             capacity.check(nodes=bench_scale.nodes_for(args.pods), pods=args.pods)
@@ -653,6 +705,8 @@ def main() -> None:
         lines += bench_labs()
     if "views" in parts:
         lines += bench_views()
+    if "challenges" in parts:
+        lines += bench_challenges()
     if "wrong" in parts:  # not by default: one partial lab run per acting exercise
         lines += bench_wrong(args.wrong_labs)
     if "scale" in parts:

@@ -74,8 +74,11 @@ def test_every_lab_has_parameters_and_tagged_concepts() -> None:
         features = re.findall(
             r"Feature: (F\d+)", "".join("".join(c["source"]) for c in nb["cells"])
         )
+        challenges = re.findall(
+            r"Challenge: (C\d+)", "".join("".join(c["source"]) for c in nb["cells"])
+        )
         if number != "00":
-            assert concepts or features, f"{path.name} tags no concept and no feature"
+            assert concepts or features or challenges, f"{path.name} tags nothing it teaches"
             assert all(1 <= int(c[1:]) <= 24 for c in concepts)
 
 
@@ -115,6 +118,24 @@ def test_feature_table_matches_the_labs_tags() -> None:
         assert all(n in listed[feature] for n in labs), feature
 
 
+def test_challenge_table_matches_the_labs_tags() -> None:
+    """C1–C6 (lab 08's fix-it challenges) each listed in CONCEPTS.md and tagged once."""
+    import json
+    import re
+
+    from stslab.ops.runner import labs_dir
+
+    listed = re.findall(r"^\| (C\d+) \|", (labs_dir() / "CONCEPTS.md").read_text(), flags=re.M)
+    tagged = [
+        challenge
+        for path in discover().values()
+        for c in json.loads(path.read_text())["cells"]
+        for challenge in re.findall(r"Challenge: (C\d+)", "".join(c["source"]))
+    ]
+    assert listed == tagged == [f"C{i}" for i in range(1, len(listed) + 1)]
+    assert len(listed) >= 6
+
+
 def test_a_notebook_shows_stslab_errors_as_one_line(tmp_path: Path) -> None:
     """The cell's error output is the one line with the fix, as papermill records it."""
     import nbformat
@@ -151,7 +172,7 @@ def test_every_kept_solution_matches_an_exercise() -> None:
         asked = set()
         for c in cells:
             source = "".join(c["source"])
-            asked |= set(re.findall(r'lab\.(?:answer|clicks|written|kubectl)\("(\w+)"', source))
+            asked |= set(re.findall(r'lab\.(?:answer|clicks|written|kubectl|fix)\("(\w+)"', source))
         kept_file = labs_dir() / "solutions" / f"lab-{number}.yaml"
         kept = yaml.safe_load(kept_file.read_text()) if kept_file.is_file() else {}
         ladders = kept.pop("hints", {})

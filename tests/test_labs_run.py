@@ -28,7 +28,7 @@ def _outputs(path: Path) -> tuple[str, int]:
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06", "07"])
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06", "07", "08"])
 def test_lab_runs_headless_and_cleans_up(
     number: str,
     kwok_cluster: ClusterRecord,

@@ -47,6 +47,11 @@ def state_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "stslab"
 
 
+def lab_files_dir(namespace: str) -> Path:
+    """A lab's folder of files (a manifest a challenge hands over); its cleanup removes it."""
+    return state_dir() / "lab-files" / namespace
+
+
 def build_dir() -> Path:
     """Where executed notebooks and reports go: ``<checkout>/build``, else under the state."""
     root = checkout()

@@ -13,7 +13,8 @@ does not change between a failing and a passing attempt.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -59,6 +60,23 @@ def verdict(
         return
     print(f"FAIL: {failed}\nhint: {hint}")
     raise CheckFailedError(failed, hint)
+
+
+# How long a check waits for a fix's final state: the controllers' moments, and no longer.
+FIX_WAIT = 12.0
+
+
+def reached(goal: Callable[[], tuple[bool, str]], *, exercise: str, wait: float = FIX_WAIT) -> None:
+    """PASS once ``goal()`` is met (within ``wait`` s), else FAIL with what the cluster shows.
+
+    ``goal`` reads the final state (see :mod:`stslab.lab.fixit`): whatever commands got there.
+    """
+    deadline = time.monotonic() + wait
+    met, shown = goal()
+    while not met and time.monotonic() < deadline:
+        time.sleep(1)
+        met, shown = goal()
+    verdict(met, shown, shown, stuck(exercise), exercise=exercise)
 
 
 def listed(

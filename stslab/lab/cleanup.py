@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from stslab.cluster.lifecycle import LabCluster
 from stslab.core.kube import listed, tolerating_absence, wait_until
 from stslab.core.labels import CORDON_ANNOTATION, LAB_LABEL, SWITCHED_OFF_ANNOTATION
+from stslab.core.paths import lab_files_dir
 from stslab.lab import dra, drain, pools, progress
 from stslab.lab.storage import local_dir, volume_path
 
@@ -63,6 +64,8 @@ def clean(cluster: LabCluster, namespace: str, *, shared: bool, timeout: float) 
     host = local_dir(volume_path(namespace, ""), cluster)
     if host is not None and host.exists():
         shutil.rmtree(host)
+    # The files a lab handed the learner (lab 08's manifests): in the lab's own folder.
+    shutil.rmtree(lab_files_dir(namespace), ignore_errors=True)
 
 
 def switch_on(cluster: LabCluster, node: str) -> None:

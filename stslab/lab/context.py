@@ -19,6 +19,8 @@ Making a ``Lab`` makes its lab current for progress (:mod:`stslab.lab.progress`)
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,6 +47,7 @@ from stslab.core.labels import (
     POOL_LABEL,
     SWITCHED_OFF_ANNOTATION,
 )
+from stslab.core.paths import lab_files_dir
 from stslab.lab import check, learner_kubectl, learner_yaml, pools, progress
 from stslab.lab.answers import Answers, Controls, solution_key
 from stslab.lab.cleanup import clean, switch_on
@@ -106,6 +109,8 @@ class Lab:
         key = solution_key(self.backend, runs_containers=self.cluster.runs_containers)
         self.answers = Answers(self.lab, fast=fast, backend_key=key)
         self._printed: dict[str, str] = {}  # what each kubectl exercise printed, last time
+        # What a hint shows first for an exercise whose cluster tells where the learner is.
+        self.looks: dict[str, Callable[[], str]] = {}
         self.cleanup()
         if not self.shared:
             self.core.create_namespace(
@@ -310,8 +315,42 @@ class Lab:
         return self.answers.right(name)
 
     def hint(self, name: str | None = None) -> None:
-        """One more rung of exercise ``name``'s hint ladder (see :meth:`Answers.hint`)."""
+        """One more rung of exercise ``name``'s hint ladder (see :meth:`Answers.hint`).
+
+        Where the lab registered a look for ``name`` (``lab.looks``), what the cluster shows now
+        comes first: a fix-it challenge's ladder starts from the learner's own cluster.
+        """
+        if name in self.looks:
+            print("your cluster now: " + self.looks[name]())
         self.answers.hint(name)
+
+    def fix(self, name: str, commands: list[str]) -> None:
+        """Fix-it exercise ``name``: the learner's kubectl ``commands``, run in order.
+
+        ``["???"]`` is the learner's turn, here or in a terminal (the check reads the cluster).
+        Each command runs as :meth:`kubectl` runs one (in the lab's namespace only), in the lab's
+        folder of files (:func:`stslab.core.paths.lab_files_dir`), so ``-f FILE`` finds a manifest a
+        challenge handed over. Headless runs run the kept commands where ``???`` is left, once;
+        a kubectl refusal is FAIL at once, in kubectl's words.
+        """
+        if self.fast and any(learner_kubectl.unwritten(c) for c in commands):
+            if not self.answers.first_time(name):  # run again: typed once
+                print("already done: a headless run runs the commands once")
+                return
+            commands = list(self.answers.solution(name))
+        self.answers.answer(name, commands)
+        if not commands or any(learner_kubectl.unwritten(c) for c in commands):
+            print(
+                "Your turn: replace ??? with your kubectl commands, in order, and run the cell (or"
+                " type them in a terminal: `eval $(stslab env)`), then run the check."
+            )
+            return
+        folder = lab_files_dir(self.namespace)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, command in enumerate(commands):
+            if i and self.fast:  # a learner types for seconds; a controller's cache can lag
+                time.sleep(1)
+            learner_kubectl.run_kubectl(command, self.namespace, name, cwd=folder)
 
     def kubectl(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 from typing import Any
 
 from stslab.core.procs import run
@@ -61,15 +62,23 @@ def argv(command: str, namespace: str, exercise: str) -> list[str]:
     return args if given else ["-n", namespace, *args]
 
 
-def run_kubectl(command: str, namespace: str, exercise: str, *, timeout: float = 120) -> str:
+def run_kubectl(
+    command: str,
+    namespace: str,
+    exercise: str,
+    *,
+    timeout: float = 120,
+    cwd: Path | None = None,
+) -> str:
     """Run the learner's ``command`` (see :func:`argv`); print and return what kubectl printed.
 
     ``KUBECONFIG`` and ``PATH`` are the kernel's, which a :class:`~stslab.lab.Lab` points at the
     lab cluster and the pinned kubectl. A failure is FAIL in kubectl's words, with the ladder.
+    ``cwd``: where ``-f FILE`` is read (the lab's folder of files).
     """
     args = argv(command, namespace, exercise)
     print("$ " + shlex.join(["kubectl", *args]))
-    done = run(["kubectl", *args], timeout=timeout, check=False, env=dict(os.environ))
+    done = run(["kubectl", *args], timeout=timeout, check=False, env=dict(os.environ), cwd=cwd)
     if done.stdout.strip():
         print(done.stdout.rstrip())
     if not done.ok:

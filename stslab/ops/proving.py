@@ -26,10 +26,11 @@ from stslab.lab.answers import kept_solutions
 
 # `my_x = lab.answer("my_x", ...)`: a prediction, named as its variable.
 ANSWER = re.compile(r"^(\w+)\s*=\s*lab\.answer\(\"(\w+)\"", re.M)
-# Exercises that act on the cluster: panel clicks, YAML and kubectl the learner writes.
+# Exercises that act on the cluster: panel clicks, YAML and kubectl the learner writes, fixes.
 CLICKS = re.compile(r"lab\.clicks\(\"(\w+)\"")
 WRITTEN = re.compile(r"lab\.written\(\"(\w+)\"")
 KUBECTL = re.compile(r"lab\.kubectl\(\"(\w+)\"")
+FIXED = re.compile(r"lab\.fix\(\"(\w+)\"")
 
 _PROOF = """# proof (stslab labs run --prove): the check above must fail for a wrong answer
 import contextlib as _contextlib, io as _io
@@ -66,7 +67,10 @@ def actions(nb: Any) -> dict[str, int]:
         name: i
         for i, c in enumerate(nb.cells)
         if c.cell_type == "code"
-        for name in CLICKS.findall(c.source) + WRITTEN.findall(c.source) + KUBECTL.findall(c.source)
+        for name in CLICKS.findall(c.source)
+        + WRITTEN.findall(c.source)
+        + KUBECTL.findall(c.source)
+        + FIXED.findall(c.source)
     }
 
 
