@@ -22,6 +22,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from stslab.core.errors import ClusterStateError, UsageError
 from stslab.core.kube import tolerating_absence, wait_until
 from stslab.core.labels import NEVER_READY_ANNOTATION
 from stslab.core.paths import lab_files_dir
@@ -51,15 +52,8 @@ class Broken:
 
     def goal(self) -> Goal:
         """Whether the final state is reached, and what the cluster shows."""
-        try:
-            self.lab.core.read_namespace(self.lab.namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return False, (
-                    f"the namespace {self.lab.namespace} is gone: run the lab from the top"
-                    " (its first cells make it again), then this challenge's first cell"
-                )
-            raise
+        if not _namespace_exists(self.lab):
+            return False, _GONE.format(self.lab.namespace)
         return self.challenge.goal(self.lab, self.before)
 
     def look(self) -> str:
@@ -77,8 +71,32 @@ class Challenge:
     goal: Callable[[Lab, dict[str, Any]], Goal]
 
 
+_GONE = (
+    "the namespace {} is gone (deleted?): run the lab from the top (its first cells make it "
+    "again), then this challenge's first cell"
+)
+
+
+def _namespace_exists(lab: Lab) -> bool:
+    try:
+        lab.core.read_namespace(lab.namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
+
+
 def start(lab: Lab, name: str) -> Broken:
-    """Break challenge ``name`` afresh in the lab's namespace; its hints read the cluster."""
+    """Break challenge ``name`` afresh in the lab's namespace; its hints read the cluster.
+
+    Run again, it removes what the challenge made (and what the learner did) and breaks it anew.
+    """
+    if name not in CHALLENGES:
+        raise UsageError(f"no challenge {name!r}", f"one of {', '.join(CHALLENGES)}")
+    if not _namespace_exists(lab):
+        what, fix = _GONE.format(lab.namespace).split(": ", 1)
+        raise ClusterStateError(what, fix)
     challenge = CHALLENGES[name]
     broken = Broken(challenge, lab)
     broken.before = challenge.make(lab)
