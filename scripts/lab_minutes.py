@@ -3,7 +3,8 @@
 Per lab: code cells, cells where the learner acts (an exercise cell, or one that clicks a
 panel) and their ratio, the words to read, the cluster's time in a headless run (papermill's
 own duration in an executed notebook), and the estimate the lab's header states: that time,
-plus reading at 200 words a minute, plus 1.5 min per acting cell, rounded up to 5 min.
+plus reading at 200 words a minute, plus 1.5 min per acting cell (5 min per fix-it challenge),
+rounded up to 5 min.
 
     .venv/bin/python scripts/lab_minutes.py [--executed build/labs] [--write]
 
@@ -23,6 +24,8 @@ from stslab.core.paths import project_root
 
 WORDS_PER_MINUTE = 200
 MINUTES_PER_ACT = 1.5
+# An unguided challenge (lab 08's ``lab.fix``): reading the cluster, trying, checking again.
+MINUTES_PER_CHALLENGE = 5
 CLOCK = re.compile(r"^⏱ about \d+ min\n\n", re.M)
 
 
@@ -42,7 +45,13 @@ def measure(path: Path, executed: Path) -> dict[str, float]:
     if ran.is_file():
         seconds = float(nbformat.read(ran, as_version=4).metadata.papermill.get("duration") or 0)
     acts = sum(acting(c) for c in code)
-    minutes = seconds / 60 + words / WORDS_PER_MINUTE + acts * MINUTES_PER_ACT
+    challenges = sum("lab.fix(" in c.source for c in code)
+    minutes = (
+        seconds / 60
+        + words / WORDS_PER_MINUTE
+        + (acts - challenges) * MINUTES_PER_ACT
+        + challenges * MINUTES_PER_CHALLENGE
+    )
     return {
         "code": len(code),
         "acts": acts,
