@@ -33,3 +33,18 @@ def test_every_challenge_of_lab_08_is_a_fix_exercise_with_its_own_check() -> Non
     assert set(acting) == {f"fix_{name}" for name in fixit.CHALLENGES}
     for name, cell in acting.items():
         assert "check.reached" in nb.cells[proving.check_after(nb, cell)].source, name
+
+
+def test_the_last_rung_of_a_challenge_is_its_commands_one_per_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from stslab.lab.answers import Answers
+
+    answers = Answers("lab-08", fast=False, backend_key="simulated")
+    for _ in range(3):
+        answers.hint("fix_rollout")
+    last = capsys.readouterr().out.split("the answer to fix_rollout:\n")[1]
+    assert last.splitlines()[:2] == [
+        "kubectl rollout undo statefulset shop",
+        "kubectl delete pod shop-2",
+    ]

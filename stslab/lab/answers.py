@@ -199,6 +199,8 @@ class Answers:
             shown = "replace the ??? in order with: " + ", ".join(map(str, answer["fill"]))
         elif isinstance(answer, str):
             shown = answer
+        elif isinstance(answer, list) and all(str(a).startswith("kubectl ") for a in answer):
+            shown = "\n".join(answer)  # commands (a fix-it challenge's), one per line
         else:
             shown = yaml.safe_dump(answer, default_flow_style=True)
         print(f"the answer to {name}:\n{shown.strip()}")
