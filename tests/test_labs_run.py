@@ -58,7 +58,9 @@ def test_lab_runs_headless_and_cleans_up(
     assert unjudged <= {"my_write_without_quorum_succeeds"}  # a real ZooKeeper's, on kind
     assert "kubectl: not found" not in text and "Unable to connect" not in text  # `!kubectl`
     assert text.count("PASS:") >= 5
-    assert images >= 2  # each live view keeps its final frame
+    # Each live view keeps its final frame (lab 08's challenges show none: the learner looks).
+    views = sum("live_" in c.source for c in nbformat.read(path, as_version=4).cells)
+    assert images >= min(2, views)
     # Nothing is left behind: namespace, claims, volumes, classes, host directories.
     assert ns not in {n.metadata.name for n in core.list_namespace().items}
     assert not [
