@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from stslab.core.errors import ClusterStateError, UsageError
-from stslab.core.files import write_atomic
+from stslab.core.files import make_private, write_atomic
 from stslab.core.paths import state_dir
 
 MAX_NODES = 100
@@ -193,7 +193,7 @@ class Backend(ABC):
         """
         lock = self.dir.parent / f".{self.name}.lock"
         made_parent = not lock.parent.exists()
-        lock.parent.mkdir(parents=True, exist_ok=True)
+        make_private(lock.parent)  # the state directory: the instructor's alone
         with open(lock, "a+") as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

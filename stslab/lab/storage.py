@@ -106,9 +106,10 @@ def node_files(lab: Any, node: str, directory: str, timeout: float = 120) -> dic
             "kind": "Pod",
             "metadata": {"name": name},
             "spec": {
+                # Placed by name, the pod passes over a NoSchedule taint (a control plane's)
+                # without tolerating it; a workshop refuses pods that tolerate every taint.
                 "nodeName": node,
                 "terminationGracePeriodSeconds": 0,
-                "tolerations": [{"operator": "Exists"}],
                 "containers": [
                     {
                         "name": "inspect",

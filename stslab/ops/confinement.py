@@ -4,8 +4,10 @@ RBAC gives each learner full rights in their namespace (:data:`ROLE_RULES`), rea
 the events in ``default`` (:data:`EVENTS_RULES`) and, cluster wide, the kinds labs make there
 (:data:`CLUSTER_RULES`). RBAC cannot limit those to a learner's own, so a
 ValidatingAdmissionPolicy (:func:`confine_policy`, bound by :func:`confine_binding`) does, by
-name prefix and label. :class:`Target` is the instructor's context a workshop command acts on,
-and :func:`confirm` asks before anything there changes.
+name prefix and label. A second (:func:`confine_pods_policy`) keeps the pods in learners'
+namespaces, whoever makes them, off other learners' machines and out of the node.
+:class:`Target` is the instructor's context a workshop command acts on, and :func:`confirm`
+asks before anything there changes.
 """
 
 from __future__ import annotations
@@ -273,9 +275,128 @@ def confine_policy(workshop: str) -> dict[str, Any]:
     }
 
 
-def confine_binding(workshop: str) -> dict[str, Any]:
-    """Binds :func:`confine_policy` cluster wide, denying what it refuses."""
-    name = policy_name(workshop)
+def pods_policy_name(workshop: str) -> str:
+    """The admission policy on the learners' pods, and its binding."""
+    return f"stslab-workshop-{workshop}-pods"
+
+
+# The kinds whose pods, or pod templates, the pods policy reads.
+_POD_KINDS = [
+    ("", "pods"),
+    ("apps", "statefulsets"),
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("apps", "daemonsets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+]
+# CEL: the pod spec of whichever kind matched.
+_POD_SPEC = (
+    "request.resource.resource == 'pods' ? object.spec : "
+    "request.resource.resource == 'cronjobs' ? object.spec.jobTemplate.spec.template.spec : "
+    "object.spec.template.spec"
+)
+
+
+def confine_pods_policy(workshop: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy that keeps the pods in learners' namespaces to their own.
+
+    Whoever makes them — the learner, or a controller for their StatefulSet — pods (and the
+    templates of the learner's workloads) may not tolerate every taint or another learner's
+    machines' taint, be placed by name on another learner's machine, or reach into the node:
+    no host namespaces, no privileged containers, and hostPath only under the learner's own
+    ``/tmp/stslab-<namespace>`` (where labs' hand-made volumes are).
+    """
+    learner_taint = LEARNER_LABEL
+    containers = (
+        "(has(variables.pod.containers) ? variables.pod.containers : []) + "
+        "(has(variables.pod.initContainers) ? variables.pod.initContainers : [])"
+    )
+    rules = [
+        (
+            "variables.tolerations.all(t, (has(t.key) && t.key != '') || "
+            "!has(t.operator) || t.operator != 'Exists')",
+            "' may not tolerate every taint (operator Exists with no key): name the taint'",
+        ),
+        (
+            f"variables.tolerations.all(t, !has(t.key) || t.key != '{learner_taint}' || "
+            "((!has(t.operator) || t.operator == 'Equal') && has(t.value) && "
+            "t.value == variables.learner))",
+            f"' may tolerate only their own machines\\' taint {learner_taint}=' + "
+            "variables.learner",
+        ),
+        (
+            f"!has(variables.pod.nodeName) || !variables.pod.nodeName.startsWith("
+            f"'{NAMESPACE_PREFIX}') || variables.pod.nodeName.startsWith(variables.home + '-')",
+            "' may run only on their own machines (' + variables.home + '-...), not ' + "
+            "variables.pod.nodeName",
+        ),
+        (
+            "!(has(variables.pod.hostNetwork) && variables.pod.hostNetwork) && "
+            "!(has(variables.pod.hostPID) && variables.pod.hostPID) && "
+            "!(has(variables.pod.hostIPC) && variables.pod.hostIPC)",
+            "' may not use the node\\'s network, process or IPC namespace'",
+        ),
+        (
+            f"({containers}).all(c, !has(c.securityContext) || "
+            "!has(c.securityContext.privileged) || !c.securityContext.privileged)",
+            "' may not run privileged containers'",
+        ),
+        (
+            "!has(variables.pod.volumes) || variables.pod.volumes.all(v, !has(v.hostPath) || "
+            "v.hostPath.path == variables.own_dir || "
+            "v.hostPath.path.startsWith(variables.own_dir + '/'))",
+            "' may mount from the node only ' + variables.own_dir",
+        ),
+    ]
+    name = pods_policy_name(workshop)
+    return {
+        "metadata": {"name": name, "labels": workshop_labels(workshop)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {
+                    "matchLabels": {WORKSHOP_LABEL: workshop},
+                    "matchExpressions": [{"key": LEARNER_LABEL, "operator": "Exists"}],
+                },
+                "resourceRules": [
+                    {
+                        "apiGroups": [group],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [resource],
+                    }
+                    for group, resource in _POD_KINDS
+                ],
+            },
+            "variables": [
+                {"name": "home", "expression": "namespaceObject.metadata.name"},
+                {
+                    "name": "learner",
+                    "expression": f"namespaceObject.metadata.labels['{LEARNER_LABEL}']",
+                },
+                {"name": "own_dir", "expression": "'/tmp/stslab-' + variables.home"},
+                {"name": "pod", "expression": _POD_SPEC},
+                {
+                    "name": "tolerations",
+                    "expression": "has(variables.pod.tolerations) ? variables.pod.tolerations : []",
+                },
+            ],
+            "validations": [
+                {
+                    "expression": expr,
+                    "messageExpression": "'pods of learner ' + variables.learner + " + says,
+                    "reason": "Forbidden",
+                }
+                for expr, says in rules
+            ],
+        },
+    }
+
+
+def confine_binding(workshop: str, policy: str | None = None) -> dict[str, Any]:
+    """Binds ``policy`` (default :func:`confine_policy`) cluster wide, denying what it refuses."""
+    name = policy or policy_name(workshop)
     return {
         "metadata": {"name": name, "labels": workshop_labels(workshop)},
         "spec": {"policyName": name, "validationActions": ["Deny"]},

@@ -67,8 +67,10 @@ from stslab.ops.confinement import (
     ROLE_RULES,
     cluster_role_name,
     confine_binding,
+    confine_pods_policy,
     confine_policy,
     namespace_of,
+    pods_policy_name,
     policy_name,
     wait_enforced,
     workshop_labels,
@@ -237,6 +239,19 @@ def _make_shared(api: client.ApiClient, workshop: str) -> None:
         admission.replace_validating_admission_policy_binding,
         policy,
         confine_binding(workshop),
+    )
+    pods = pods_policy_name(workshop)
+    _ensure(
+        admission.create_validating_admission_policy,
+        admission.replace_validating_admission_policy,
+        pods,
+        confine_pods_policy(workshop),
+    )
+    _ensure(
+        admission.create_validating_admission_policy_binding,
+        admission.replace_validating_admission_policy_binding,
+        pods,
+        confine_binding(workshop, pods),
     )
     role = cluster_role_name(workshop)
     _ensure(

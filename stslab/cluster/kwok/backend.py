@@ -30,6 +30,7 @@ from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import CoreDNS
 from stslab.cluster.kwok import realnode, realnode_setup
+from stslab.cluster.kwok.datastore import PKI
 from stslab.cluster.kwok.files import (
     binaries,
     binary_checks,
@@ -203,7 +204,7 @@ class KwokBackend(Backend):
 
     def _config(self, ports: dict[str, int], tuned: bool) -> Path:
         """The shipped kwokctl configuration with this cluster's ports, written to the state."""
-        return write_config(ports, self.dir / "kwokctl.yaml", tuned=tuned)
+        return write_config(ports, self.dir / "kwokctl.yaml", self.cluster_dir / PKI, tuned=tuned)
 
     def _create(self, opts: UpOptions, ports: dict[str, int]) -> ClusterRecord:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import yaml
 from kubernetes import client
 
 from stslab.cluster.base import ClusterRecord
+from stslab.cluster.kwok.datastore import add_tls
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import wait_until
 from stslab.core.paths import project_root
@@ -52,8 +53,10 @@ def choose_ports(seed: str, api_port: int, dns_port: int) -> dict[str, int]:
     )
 
 
-def write_config(ports: dict[str, int], dest: Path, *, tuned: bool = True) -> Path:
+def write_config(ports: dict[str, int], dest: Path, pki: Path, *, tuned: bool = True) -> Path:
     """The shipped kwokctl configuration with these ports and a fresh etcd prefix, at ``dest``.
+
+    etcd serves over TLS with kwokctl's certificates in ``pki`` (:mod:`.datastore`).
 
     ``tuned`` merges in the ``Tuning`` document (settings for a control plane with one machine
     to itself); without it the cluster runs kwokctl's defaults, which benchmarks compare with.
@@ -68,6 +71,7 @@ def write_config(ports: dict[str, int], dest: Path, *, tuned: bool = True) -> Pa
             # Should this cluster's apiserver ever reach another cluster's etcd, it writes
             # beside that cluster's data, never into it (and check_identity stops it).
             d["options"]["etcdPrefix"] = f"/registry-{uuid.uuid4().hex[:8]}"
+            add_tls(d, pki, ports)
         if tuned:
             for t in tuning:
                 merge_tuning(d, t)
