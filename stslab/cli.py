@@ -1,7 +1,8 @@
 """The ``stslab`` command line: cluster, labs, GPU plugin, workshop and progress commands.
 
 The labs' and the GPU plugin's commands are in :mod:`stslab.commands` (``labs.py``,
-``gpu.py``), with the parser class and options every command shares (``parsing.py``).
+``lab_folder.py``, ``gpu.py``), with the parser class and options every command shares
+(``parsing.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from stslab.cluster.choose import BACKENDS, UpOptions, get_backend, resolve
 from stslab.cluster.containers import K3dBackend, KindBackend
 from stslab.commands.gpu import add_gpu
+from stslab.commands.lab_folder import add_lab
 from stslab.commands.labs import add_labs
 from stslab.commands.parsing import Commands, Handler, Parser, backend_arg
 from stslab.core.errors import StslabError, ToolMissingError, UsageError
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_up(sub)
     _add_cluster_commands(sub)
     add_labs(sub)
+    add_lab(sub)
     _add_workshop(sub)
     _add_progress(sub)
     _add_images(sub)
@@ -116,6 +119,12 @@ def _add_workshop(sub: Commands[Parser]) -> None:
     )
     p.set_defaults(func=_workshop_check)
     p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
+    p = ws_sub.add_parser(
+        "say", help="a message to the room, or to one learner, at their next check"
+    )
+    p.set_defaults(func=_workshop_say)
+    p.add_argument("text", help="the message")
+    p.add_argument("--learner", help="only this learner (default: everyone)")
     for p in ws_sub.choices.values():  # options every workshop command takes, last
         p.add_argument("--context", help="your kubeconfig context (default: its current one)")
         p.add_argument("--kubeconfig", type=Path, help="your kubeconfig (default: KUBECONFIG)")
@@ -322,6 +331,23 @@ def _workshop_list(args: argparse.Namespace) -> int:
     t, name = _recorded_workshop(args)
     print(f"workshop {name!r} on {t.describe()}")
     print(workshop.table(workshop.list_learners(workshop.admin_client(t), name)))
+    return 0
+
+
+def _workshop_say(args: argparse.Namespace) -> int:
+    from stslab.lab import messages
+    from stslab.ops import workshop
+
+    t, name = _recorded_workshop(args)
+    if not args.text.strip():
+        raise UsageError("the message is empty", "give the text to send in quotes")
+    sent = messages.send(workshop.admin_client(t), name, args.text, args.learner)
+    if not sent:
+        who = f"learner {args.learner!r}" if args.learner else "any learner"
+        raise UsageError(
+            f"workshop {name!r} has no {who}", "see `stslab workshop list` for the learners"
+        )
+    print(f"sent to {len(sent)} learner(s): they see it at their next check")
     return 0
 
 

@@ -42,6 +42,7 @@ def test_pip_install_then_doctor_up_a_lab_and_down(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "stslab/_project/clusters/versions.env" in names
     assert "stslab/_project/labs/00-index.ipynb" in names
+    assert not [n for n in names if ".ipynb_checkpoints" in n or "__pycache__" in n]
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
@@ -75,6 +76,10 @@ def test_pip_install_then_doctor_up_a_lab_and_down(tmp_path: Path) -> None:
         check=False,
     )
     assert "kwok: ready" in doctor.stdout, doctor.stdout + doctor.stderr
+    # The learner's own copy of the labs, outside the kit; the headless run uses that copy.
+    mine = home / "my-labs"
+    out = _run([stslab, "lab", str(mine), "--copy-only"], home, env)
+    assert "copied" in out and (mine / "00-index.ipynb").is_file(), out
     _run(
         [
             stslab,
@@ -90,7 +95,9 @@ def test_pip_install_then_doctor_up_a_lab_and_down(tmp_path: Path) -> None:
         env,
     )
     try:
-        out = _run([stslab, "labs", "run", "00", "--backend", "kwok"], home, env)
+        out = _run(
+            [stslab, "labs", "run", str(mine / "00-index.ipynb"), "--backend", "kwok"], home, env
+        )
         assert "00-index" in out and "FAIL" not in out, out
         assert (tmp_path / "state" / "build" / "labs" / "00-index.ipynb").exists()
     finally:

@@ -15,7 +15,9 @@ def add_labs(sub: Commands[Parser]) -> None:
     p = labs_sub.add_parser("run", help="execute labs with papermill; nonzero exit on any failure")
     p.set_defaults(func=_labs_run)
     backend_arg(p)
-    p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
+    p.add_argument(
+        "numbers", nargs="*", metavar="NN", help="labs to run, or notebooks (default: all)"
+    )
     p.add_argument("--full", action="store_true", help="run at learner speed (no fast mode)")
     p.add_argument("--build", type=Path, help="where executed notebooks go (default build/labs)")
     p.add_argument(

@@ -44,12 +44,20 @@ def discover() -> dict[str, Path]:
 
 
 def select(numbers: list[str]) -> list[Path]:
-    """The labs named by number (``1``, ``01`` or ``01-stateless...``), all when empty."""
+    """The labs named by number (``1``, ``01`` or ``01-stateless...``), all when empty.
+
+    A notebook's path (``my-labs/01-stateless-vs-stateful.ipynb``, a learner's copy) names itself.
+    """
     found = discover()
     if not numbers:
         return list(found.values())
     out = []
     for n in numbers:
+        if n.endswith(".ipynb") and Path(n).name[:2] in found:
+            if not Path(n).is_file():
+                raise UsageError(f"there is no notebook {n}", "check the path")
+            out.append(Path(n).resolve())
+            continue
         key = n.split("-")[0].zfill(2)
         if key not in found:
             raise UsageError(f"there is no lab {n!r}", f"choose from {', '.join(found)}")
