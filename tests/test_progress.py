@@ -53,8 +53,9 @@ def test_checks_in_a_lab_are_recorded(
     progress.begin("lab-01")
     check.answer(["web-0"], ["web-0"], question="creation order", hint="h")
     with pytest.raises(check.CheckFailedError):
-        check.verdict(False, "claims kept", "claims gone", "hint")
-    check.verdict(True, "claims kept", "claims gone", "hint")
+        check.verdict(False, "claims kept", "claims gone", "hint", exercise="claims kept")
+    check.verdict(True, "claims kept", "claims gone", "hint", exercise="claims kept")
+    check.verdict(True, "the set is Ready", "not Ready", "hint")  # the lab's own step
     progress.begin("lab-02")
     with pytest.raises(check.CheckFailedError):
         check.answer(..., 3, question="addresses", hint="h")
@@ -63,8 +64,10 @@ def test_checks_in_a_lab_are_recorded(
         ("ann", "lab-01", "creation order", "pass"),
         ("ann", "lab-01", "claims kept", "fail"),
         ("ann", "lab-01", "claims kept", "pass"),
+        ("ann", "lab-01", "the set is Ready", "pass"),
         ("ann", "lab-02", "addresses", "fail"),
     ]
+    assert [r.demo for r in records] == [False, False, False, True, False]
     s = progress.summary(records)
     kept = s[s.exercise == "claims kept"].iloc[0]
     assert kept.result == "pass" and kept.attempts == 2
@@ -75,7 +78,7 @@ def test_checks_in_a_lab_are_recorded(
     assert "claims kept" in out and "addresses" in out and "ann" in out
     assert main(["progress", "--learner", "bob"]) == 0
     assert "no results yet for learner 'bob'" in capsys.readouterr().out
-    assert progress.clear_local("lab-01") == 3
+    assert progress.clear_local("lab-01") == 4
     assert [r.lab for r in progress.load_local()] == ["lab-02"]
 
 

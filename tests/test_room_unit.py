@@ -7,10 +7,14 @@ from datetime import datetime, timedelta, timezone
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import time  # noqa: E402
 
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from stslab.lab import room  # noqa: E402
 from stslab.lab.progress import Record  # noqa: E402
-from stslab.lab.room import draw_room, room_table, watch_room  # noqa: E402
+from stslab.lab.room import RoomView, draw_room, exercise_table, room_table  # noqa: E402
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
 
@@ -54,15 +58,94 @@ def test_the_picture_names_the_stuck_and_a_failed_read() -> None:
     plt.close(fig)
 
 
-def test_a_failed_read_is_said_and_the_next_one_recovers() -> None:
+def _until(cond: object, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the room view did not get there"
+        time.sleep(0.02)
+
+
+def test_the_view_refreshes_from_a_thread_says_a_failed_read_and_recovers() -> None:
     calls: list[int] = []
 
     def read() -> list[Record]:
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) == 2:
             raise ConnectionRefusedError("the API server is restarting")
         return RECORDS
 
-    table = watch_room(None, "w", interval=0.05, timeout=0.3, show=False, read=read)
-    assert len(calls) >= 2  # it went on after the failure
-    assert set(table["learner"]) == {"ann", "bob", "cat"}
+    view = RoomView(None, "w", interval=0.05, read=read).start()  # returns at once
+    try:
+        assert view.running and set(view.table["learner"]) == {"ann", "bob", "cat"}
+        _until(lambda: "cannot read the room" in view.note)
+        assert set(view.table["learner"]) == {"ann", "bob", "cat"}  # the last good table kept
+        _until(lambda: len(calls) >= 4 and view.note == "")  # and the next read recovers
+    finally:
+        view.stop()
+    assert not view.running
+
+
+def test_a_refresh_that_breaks_is_said_and_the_view_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    view = RoomView(None, "w", interval=0.05, read=lambda: RECORDS).start()
+    try:
+        real, broken = room.draw_room, [0]
+
+        def draw_once_broken(*a: object, **k: object) -> object:
+            if not broken[0]:
+                broken[0] = 1
+                raise RuntimeError("a font went missing")
+            return real(*a, **k)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(room, "draw_room", draw_once_broken)
+        _until(lambda: "failed to draw (a font went missing)" in view.note)
+        frames = view.frames
+        _until(lambda: view.frames > frames + 1)  # the thread lived on
+        assert view.running
+    finally:
+        view.stop()
+
+
+def test_steps_the_lab_ran_show_where_a_learner_is_but_are_not_counted() -> None:
+    records = [
+        *RECORDS,
+        Record("dan", "lab-02", "web-0 resolves", "fail", _at(8), demo=True),  # a timed-out wait
+        Record("ann", "lab-01", "the set is Ready", "pass", _at(13), demo=True),
+    ]
+    t = room_table(records, NOW, stuck_after=300).set_index("learner")
+    assert t.loc["ann", "lab-01"] == "2/2"  # the step is not an exercise
+    assert t.loc["dan", "lab-02"] == "-" and bool(t.loc["dan", "stuck"])
+    assert t.loc["dan", "last check"] == "lab-02: web-0 resolves (fail)"
+    assert "the set is Ready" not in set(exercise_table(records)["exercise"])
+
+
+def test_the_exercise_table_shows_shared_wrong_answers_and_hints() -> None:
+    order = "['web-2', 'web-1', 'web-0']"
+    records = [
+        Record("ann", "lab-01", "my_order", "fail", _at(9), answer=order),
+        Record("ann", "lab-01", "my_order", "pass", _at(8), hints=2),
+        Record("bob", "lab-01", "my_order", "fail", _at(7), answer=order),
+        Record("bob", "lab-01", "my_order", "fail", _at(6), answer=order),
+        Record("cat", "lab-01", "my_order", "fail", _at(5), answer="['web-1']", hints=1),
+        Record("cat", "lab-01", "my_why", "pass", _at(4)),
+    ]
+    t = exercise_table(records).set_index("exercise")
+    row = t.loc["my_order"]
+    assert (row["tried"], row["passed"], row["hints"], row["rungs"]) == (3, 1, 2, 2)
+    assert row["wrong answers"] == f"{order}: 2 learners; ['web-1']: 1 learner"
+    assert t.loc["my_why", "wrong answers"] == "" and t.loc["my_why", "passed"] == 1
+    assert exercise_table([]).empty
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the kill
+def test_a_refresh_thread_that_dies_is_started_again_and_says_so() -> None:
+    view = RoomView(None, "w", interval=0.05, read=lambda: RECORDS).start()
+    try:
+        view.refresh = lambda: (_ for _ in ()).throw(SystemExit("killed"))  # type: ignore[method-assign]
+        _until(lambda: not view.running)  # the thread is dead
+        del view.refresh  # the real one again
+        assert "bob" in set(view.stuck()["learner"])  # reading the view starts it again...
+        assert view.running and "had stopped: started again" in view.note  # ...and says so
+    finally:
+        view.stop()

@@ -21,8 +21,10 @@ from kubernetes.client.exceptions import ApiException
 from stslab.cli import main
 from stslab.cluster.base import ClusterRecord, UpOptions
 from stslab.cluster.existing import ExistingBackend
+from stslab.core.errors import UsageError
 from stslab.core.kube import api_client, wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
+from stslab.core.paths import HEADLESS_ENV
 from stslab.lab import check, dra, progress
 from stslab.lab.context import Lab
 from stslab.lab.pools import learner_taint
@@ -301,7 +303,8 @@ def test_progress_goes_to_the_learners_configmap(
         left = {c.metadata.name for c in core.list_namespaced_config_map(ns).items}
         assert "leftover" not in left and "mine" not in left
         assert not core.list_namespaced_pod(ns).items
-        check.verdict(True, "the replacement got a new name", "no", "hint")
+        new_name = "the replacement got a new name"
+        check.verdict(True, new_name, "no", "hint", exercise=new_name)
         with pytest.raises(check.CheckFailedError):
             check.answer(["web-1"], ["web-0"], question="creation order", hint="h")
     finally:
@@ -446,11 +449,12 @@ def test_the_instructors_notebook_shows_the_room(
         progress.end()
     # The instructor's machine: the workshop record, read by the notebook.
     monkeypatch.setenv("STSLAB_STATE", str(ws.state))
+    monkeypatch.setenv(HEADLESS_ENV, "1")  # no one to see widgets: pictures, as `labs run` does
     out = tmp_path / "instructor.ipynb"
     pm.execute_notebook(
         str(ROOT / "labs" / "instructor.ipynb"),
         str(out),
-        parameters={"interval": 0.5, "timeout": 2, "stuck_after": 0},
+        parameters={"interval": 0.5, "stuck_after": 0},
         kernel_name="python3",
         cwd=str(ROOT / "labs"),
         progress_bar=False,
@@ -459,3 +463,74 @@ def test_the_instructors_notebook_shows_the_room(
     assert f"workshop '{ws.name}'" in text
     assert bob.name in text and "lab-03: claim small binds to (fail)" in text
     assert "image/png" in text  # the picture of the room
+
+
+def test_a_message_reaches_one_learner_or_the_room_at_their_next_check(
+    ws: Workshop,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ann, bob = ws.learners[f"ann-{ws.name}"], ws.learners[f"bob-{ws.name}"]
+    monkeypatch.setenv("STSLAB_STATE", str(ws.state))  # the instructor's machine
+    assert main(["workshop", "say", "Read the claim's events", "--learner", ann.name]) == 0
+    assert "sent to 1 learner(s)" in capsys.readouterr().out
+    assert main(["workshop", "say", "x", "--learner", "nobody"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"workshop {ws.name!r} has no learner 'nobody'" in err and "\n" not in err
+
+    def check_as(learner: workshop.Learner) -> str:
+        monkeypatch.setenv("STSLAB_STATE", str(tmp_path / learner.name))  # their own machine
+        progress.begin("lab-03", api=api_client(learner.kubeconfig), namespace=learner.namespace)
+        try:
+            check.verdict(True, "a step", "no", "hint")
+        finally:
+            progress.end()
+        return capsys.readouterr().out
+
+    said = check_as(ann)
+    assert "📣 from your instructor" in said and "Read the claim's events" in said
+    assert "Read the claim's events" not in check_as(ann)  # shown once only
+    assert "Read the claim's events" not in check_as(bob)  # to ann alone
+    monkeypatch.setenv("STSLAB_STATE", str(ws.state))
+    assert main(["workshop", "say", "Ten minutes left"]) == 0
+    assert "sent to 2 learner(s)" in capsys.readouterr().out
+    assert "Ten minutes left" in check_as(bob) and "Ten minutes left" in check_as(ann)
+
+
+def test_the_instructor_peeks_at_a_learners_namespace_and_changes_nothing(
+    ws: Workshop, api: client.ApiClient
+) -> None:
+    from stslab.lab.room import RoomView
+
+    ann = ws.learners[f"ann-{ws.name}"]
+    apps = client.AppsV1Api(api_client(ann.kubeconfig))
+    sts = {
+        "metadata": {"name": "peeked"},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "peeked",
+            "selector": {"matchLabels": {"app": "peeked"}},
+            "template": {
+                "metadata": {"labels": {"app": "peeked"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.28"}]},
+            },
+        },
+    }
+    apps.create_namespaced_stateful_set(ann.namespace, sts)
+    panel = RoomView(api, ws.name).peek(ann.name, statefulset="peeked")
+    try:
+        wait_until(
+            lambda: "peeked-0" in set(panel.frame_df.get("name", [])),
+            timeout=60,
+            what="the peek to show peeked-0",
+        )
+        said = panel.scale(+1)
+        assert said.startswith("read only") and panel.minus.disabled
+        assert apps.read_namespaced_stateful_set("peeked", ann.namespace).spec.replicas == 1
+        with pytest.raises(UsageError, match="has no learner 'nobody'"):
+            RoomView(api, ws.name).peek("nobody")
+    finally:
+        panel.close()
+        panel.recorder.stop()
+        apps.delete_namespaced_stateful_set("peeked", ann.namespace)

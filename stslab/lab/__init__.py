@@ -29,7 +29,7 @@ from stslab.lab.manifests import (
 from stslab.lab.manifests import load as load_manifest
 from stslab.lab.nslookup import lookup
 from stslab.lab.pools import create_pool, pool_sizes, pool_table
-from stslab.lab.room import room_exercises, watch_room
+from stslab.lab.room import RoomView, exercise_table, room_exercises
 from stslab.lab.roster import instructor_api
 from stslab.lab.seen_on_kind import SeenOnKind
 from stslab.lab.session_demo import run_demo
@@ -81,6 +81,8 @@ __all__ = [
     "ready_members",
     "replay_timeline",
     "room_exercises",
+    "RoomView",
+    "exercise_table",
     "run_demo",
     "served_versions",
     "statefulset",
@@ -88,6 +90,5 @@ __all__ = [
     "storage",
     "vm_statefulset",
     "wait_until",
-    "watch_room",
     "zookeeper",
 ]

@@ -50,11 +50,19 @@ def verdict(
 ) -> None:
     """Print ``PASS: ...`` or raise :class:`CheckFailedError` (after printing ``FAIL: ...``).
 
-    The result is recorded under ``exercise`` (default: ``passed``, else ``failed``), with
-    ``note`` (e.g. "after the run"), the number of hint rungs the learner used and a
-    prediction's ``answer``.
+    The result is recorded under ``exercise``, with ``note`` (e.g. "after the run"), the
+    number of hint rungs the learner used and a prediction's ``answer``. Without ``exercise``
+    it checks a step the lab ran itself: recorded under ``passed`` (else ``failed``) as a demo,
+    which tells the room where the learner is but counts as no exercise.
     """
-    progress.record(exercise or passed or failed, ok, note=note, hints=hints, answer=answer)
+    progress.record(
+        exercise or passed or failed,
+        ok,
+        note=note,
+        hints=hints,
+        answer=answer,
+        demo=exercise is None,
+    )
     if ok:
         print(f"PASS: {passed}")
         return

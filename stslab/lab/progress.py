@@ -37,6 +37,7 @@ from kubernetes.client.exceptions import ApiException
 
 from stslab.core.labels import LEARNER_LABEL, PROGRESS_LABEL, WORKSHOP_LABEL
 from stslab.core.paths import state_dir
+from stslab.lab import messages
 
 CONFIGMAP = "stslab-progress"
 KEY = "records.jsonl"
@@ -61,6 +62,7 @@ class Record:
     note: str = ""  # "after the run": a prediction given once the result was shown
     hints: int = 0  # rungs of the exercise's hint ladder used before this check
     answer: str = ""  # a prediction's answer as given (repr), so a room sees shared mistakes
+    demo: bool = False  # a check of the lab's own step, not of the learner's work: not counted
 
     @classmethod
     def from_json(cls, line: str) -> Record:
@@ -72,6 +74,7 @@ class Record:
             note=str(data.get("note", "")),
             hints=int(data.get("hints", 0) or 0),
             answer=str(data.get("answer", "")),
+            demo=bool(data.get("demo", False)),
         )
 
     def to_json(self) -> str:
@@ -176,12 +179,20 @@ def not_recorded() -> Iterator[None]:
 
 
 def record(
-    exercise: str, ok: bool, *, note: str = "", hints: int = 0, answer: str = ""
+    exercise: str,
+    ok: bool,
+    *,
+    note: str = "",
+    hints: int = 0,
+    answer: str = "",
+    demo: bool = False,
 ) -> Record | None:
     """Record a check's result for the current lab; never raises. None when no lab is current.
 
     ``note``: e.g. "after the run"; ``hints``: the hint rungs the learner used; ``answer``: a
-    prediction's answer as given.
+    prediction's answer as given; ``demo``: a check of a step the lab ran itself (shown in the
+    room as where a learner is, never counted as an exercise). On a workshop's cluster, the
+    instructor's messages not yet shown are printed (:mod:`stslab.lab.messages`).
     """
     cur = _current
     if cur is None:
@@ -195,6 +206,7 @@ def record(
         note,
         hints,
         answer,
+        demo,
     )
     try:
         _append_local([rec])
@@ -205,6 +217,12 @@ def record(
             _update_configmap(cur.api, cur.namespace, cur.learner, lambda rs: [*rs, rec])
         except Exception as e:  # noqa: BLE001
             _warn_once(f"in the cluster (namespace {cur.namespace})", e)
+            return rec  # the messages would not be read either
+        try:
+            for m in messages.unseen(cur.api, cur.namespace):
+                print(f"📣 from your instructor ({m.time[11:16]} UTC): {m.text}")
+        except Exception as e:  # noqa: BLE001 - a message is a nicety; the check goes on
+            _warn_once(f"reading your instructor's messages (namespace {cur.namespace})", e)
     return rec
 
 
@@ -351,9 +369,12 @@ def frame(records: Iterable[Record]) -> pd.DataFrame:
 
 
 def summary(records: Iterable[Record]) -> pd.DataFrame:
-    """One row per learner, lab and exercise: the latest result, attempts, when last checked."""
+    """One row per learner, lab and exercise: the latest result, attempts, when last checked.
+
+    ``demo`` marks a check of the lab's own step (not counted as an exercise).
+    """
     df = frame(records)
-    cols = ["learner", "lab", "exercise", "result", "attempts", "last"]
+    cols = ["learner", "lab", "exercise", "result", "attempts", "last", "demo"]
     if df.empty:
         return pd.DataFrame(columns=cols)
     df = df.sort_values("time", kind="stable")
@@ -367,7 +388,7 @@ def summary(records: Iterable[Record]) -> pd.DataFrame:
 
 def overview(records: Iterable[Record]) -> pd.DataFrame:
     """One row per learner, one column per lab: ``passed/tried`` exercises (latest results)."""
-    s = summary(records)
+    s = summary(r for r in records if not r.demo)
     if s.empty:
         return pd.DataFrame()
     s["passed"] = s["result"] == "pass"

@@ -3,36 +3,80 @@
 ``stslab workshop create`` writes the workshop record (:mod:`stslab.lab.roster`: the
 instructor's context and every learner's kubeconfig). Every check a learner runs is kept in
 the ConfigMap ``stslab-progress`` of their namespace (:mod:`stslab.lab.progress`).
-:func:`watch_room` reads those ConfigMaps every few seconds and redraws, in place, a table and
-a picture of the room: per learner and lab the exercises passed of those tried, what each
-learner checked last, and who is stuck (their last check failed and nothing passed since,
-for longer than ``stuck_after``). ``labs/instructor.ipynb`` shows it.
+:class:`RoomView` reads those ConfigMaps every few seconds, from a thread (the kernel stays
+free), and redraws in place a table and a picture of the room: per learner and lab the
+exercises passed of those tried, what each learner checked last, and who is stuck (their last
+check — an exercise, or a step the lab ran itself — failed and nothing passed since, for longer
+than ``stuck_after``). :func:`exercise_table` shows each exercise across the room: how many
+tried and passed, the hints used, and the wrong answers learners share. ``RoomView.say``
+sends a message to one learner or the room (:mod:`stslab.lab.messages`), and
+``RoomView.peek`` follows one learner's namespace in a read-only live panel.
+``labs/instructor.ipynb`` shows it.
 
 It never freezes without saying so: a read that fails (the API server restarting, an expired
 instructor token) is written across the frame, in one line, and tried again at the next
-refresh.
+refresh; the last good table is kept.
 """
 
 from __future__ import annotations
 
-import time
+import io
+import os
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from kubernetes import client
 from matplotlib.figure import Figure
 
+from stslab.core.errors import UsageError
 from stslab.core.kube import explain
-from stslab.lab.progress import Record, read_workshop, summary
+from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
+from stslab.core.paths import HEADLESS_ENV
+from stslab.lab import messages
+from stslab.lab.progress import Record, frame, read_workshop, summary
+from stslab.observe.panel import Panel
+from stslab.observe.recorder import Recorder
 
 
 def room_exercises(api: client.ApiClient, workshop: str) -> pd.DataFrame:
     """Every learner's exercises: the latest result, attempts and when, per lab."""
     return summary(read_workshop(api, workshop))
+
+
+def exercise_table(records: list[Record], *, top: int = 3) -> pd.DataFrame:
+    """One row per lab and exercise across the room (steps the lab ran itself left out).
+
+    ``tried`` and ``passed``: learners (by their latest result); ``hints``: learners who used
+    the hint ladder, and ``rungs`` the most rungs one of them used; ``wrong answers``: the
+    ``top`` answers given in failed checks, each with how many learners gave it
+    (``['web-2', 'web-1', 'web-0']: 5 learners``), so a shared misconception shows.
+    """
+    cols = ["lab", "exercise", "tried", "passed", "hints", "rungs", "wrong answers"]
+    df = frame([r for r in records if not r.demo])
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (lab, exercise), g in df.sort_values("time", kind="stable").groupby(["lab", "exercise"]):
+        latest = g.groupby("learner").tail(1)
+        wrong = g[(g["result"] == "fail") & (g["answer"] != "")]
+        shared = wrong.groupby("answer")["learner"].nunique().sort_values(ascending=False)
+        said = [f"{a}: {n} learner{'s' * (n != 1)}" for a, n in shared.head(top).items()]
+        rows.append(
+            {
+                "lab": lab,
+                "exercise": exercise,
+                "tried": len(latest),
+                "passed": int((latest["result"] == "pass").sum()),
+                "hints": int(g.loc[g["hints"] > 0, "learner"].nunique()),
+                "rungs": int(g["hints"].max()),
+                "wrong answers": "; ".join(said),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _ago(seconds: float) -> str:
@@ -54,12 +98,15 @@ def room_table(
     if s.empty:
         return pd.DataFrame(columns=columns)
     s["passed"] = s["result"] == "pass"
-    counts = s.groupby(["learner", "lab"]).agg(passed=("passed", "sum"), tried=("passed", "size"))
+    ex = s[~s["demo"].astype(bool)]
+    counts = ex.groupby(["learner", "lab"]).agg(passed=("passed", "sum"), tried=("passed", "size"))
     cells = (counts["passed"].astype(str) + "/" + counts["tried"].astype(str)).unstack("lab")
-    for lab in labs:
+    cells = cells.reindex(sorted(s["learner"].unique()))  # a learner with steps only, too
+    for lab in {*labs, *s["lab"]}:  # a lab no one reached, or reached with steps only
         if lab not in cells:
             cells[lab] = None
     cells = cells[sorted(cells.columns)].fillna("-")
+    cells.columns.name = None
     latest = s.sort_values("last", kind="stable").groupby("learner").tail(1).set_index("learner")
     when = pd.to_datetime(latest["last"], utc=True, format="ISO8601")
     since = (now - when).dt.total_seconds()
@@ -117,52 +164,156 @@ def _red_if_stuck(row: pd.Series) -> list[str]:
     return ["color: #b30000" if row["stuck"] else "" for _ in row]
 
 
-def watch_room(
-    api: client.ApiClient,
-    workshop: str,
-    *,
-    interval: float = 5,
-    timeout: float = 600,
-    stuck_after: float = 300,
-    labs: Sequence[str] = (),
-    show: bool = True,
-    read: Callable[[], list[Record]] | None = None,
-) -> pd.DataFrame:
-    """Redraw the room's table and picture about every ``interval`` s for ``timeout`` s.
+class RoomView:
+    """The room's table and picture, refreshed about every ``interval`` s from a thread.
 
-    Returns the last table. An interrupt (the stop button) ends it. A failed read is said
-    across the frame and retried; ``read`` replaces the cluster read (for tests).
+    :meth:`start` shows them and returns at once: the kernel stays free for other cells, and
+    :attr:`table` is always the last table read (an interrupt elsewhere loses nothing). A read
+    that fails is said across the picture and tried again at the next refresh; a refresh that
+    fails in any other way is said too, and the next one tries again. Run headless (papermill),
+    :meth:`start` draws one frame and starts no thread. ``read`` replaces the cluster read
+    (for tests).
     """
-    from IPython.display import display
 
-    read = read or (lambda: read_workshop(api, workshop))
-    fig = plt.figure(figsize=(9, 0.8 + 0.3 * 12))
-    handles: dict[str, Any] = {}
-    table = pd.DataFrame()
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            note = ""
+    def __init__(
+        self,
+        api: client.ApiClient | None,
+        workshop: str,
+        *,
+        interval: float = 5,
+        stuck_after: float = 300,
+        labs: Sequence[str] = (),
+        read: Callable[[], list[Record]] | None = None,
+    ) -> None:
+        self.api, self.workshop = api, workshop
+        self.interval, self.stuck_after, self.labs = interval, stuck_after, labs
+        self._read = read or (lambda: read_workshop(api, workshop))
+        self.records: list[Record] = []
+        self.table = pd.DataFrame()
+        self.note = ""  # what went wrong at the last refresh, or ""
+        self.frames = 0
+        self.fig = Figure(figsize=(9, 0.8 + 0.3 * 12), dpi=80)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._widgets: tuple[Any, Any] | None = None
+
+    def refresh(self) -> pd.DataFrame:
+        """Read the room once and redraw; returns the table (the last good one on a failure)."""
+        try:
+            self.records = self._read()
+            self.table = room_table(
+                self.records,
+                datetime.now(timezone.utc),
+                stuck_after=self.stuck_after,
+                labs=self.labs,
+            )
+            self.note = ""
+        except Exception as e:  # noqa: BLE001 - said on the frame, tried again next time
+            why = explain(e) or e
+            self.note = f"cannot read the room ({why}); trying again in {self.interval:g} s"
+        self.fig.set_size_inches(9, 0.8 + 0.3 * max(4, len(self.table)))
+        draw_room(self.table, self.fig, note=self.note)
+        self.frames += 1
+        if self._widgets is not None:
+            html, image = self._widgets
+            html.value = _table_html(self.table)
+            image.value = _png(self.fig)
+        return self.table
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
             try:
-                records = read()
-                table = room_table(
-                    records, datetime.now(timezone.utc), stuck_after=stuck_after, labs=labs
-                )
-            except Exception as e:  # noqa: BLE001 - said on the frame, tried again next time
-                why = explain(e) or e
-                note = f"cannot read the room ({why}); trying again in {interval:g} s"
-            fig.set_size_inches(9, 0.8 + 0.3 * max(4, len(table)))
-            draw_room(table, fig, note=note)
-            if show:
-                shown = table.style.apply(_red_if_stuck, axis=1) if not table.empty else table
-                for key, obj in (("table", shown), ("figure", fig)):
-                    if key in handles:
-                        handles[key].update(obj)
-                    else:
-                        handles[key] = display(obj, display_id=True)  # type: ignore[no-untyped-call]
-            if time.monotonic() + interval > deadline:
-                break
-            time.sleep(interval)
-    finally:
-        plt.close(fig)
-    return table
+                self.refresh()
+            except Exception as e:  # noqa: BLE001 - a drawing that failed: said, then retried
+                self.note = f"the room view failed to draw ({e}); trying again"
+
+    def start(self) -> RoomView:
+        """Show the room and keep it fresh from a thread (one frame only when headless)."""
+        from IPython.display import display
+
+        if self.running:  # shown again: one thread, drawing into the newest widgets
+            self.stop()
+        self.refresh()
+        if os.environ.get(HEADLESS_ENV) == "1":
+            display(self.table.style.apply(_red_if_stuck, axis=1) if len(self.table) else "")  # type: ignore[no-untyped-call]
+            display(self.fig)  # type: ignore[no-untyped-call]
+            return self
+        import ipywidgets as widgets
+
+        self._widgets = (
+            widgets.HTML(_table_html(self.table)),
+            widgets.Image(value=_png(self.fig), format="png"),
+        )
+        display(widgets.VBox(list(self._widgets)))  # type: ignore[no-untyped-call]
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="stslab-room", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the refreshing thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _keep_running(self) -> None:
+        """Start the refreshing thread again should it have died, and say so."""
+        if self._thread is None or self.running or self._stop.is_set():
+            return
+        self._thread = threading.Thread(target=self._loop, name="stslab-room", daemon=True)
+        self._thread.start()
+        self.note = "the room view's refresh had stopped: started again"
+
+    def stop(self) -> None:
+        """Stop refreshing (the last frame stays)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval + 5)
+
+    def stuck(self) -> pd.DataFrame:
+        """The learners stuck at the last refresh, with where and for how long."""
+        self._keep_running()
+        t = self.table
+        return t[t["stuck"].astype(bool)][["learner", "last check", "since"]] if len(t) else t
+
+    def exercises(self) -> pd.DataFrame:
+        """Each exercise across the room, as of the last refresh (:func:`exercise_table`)."""
+        self._keep_running()
+        return exercise_table(self.records)
+
+    def peek(self, learner: str, statefulset: str | None = None) -> Panel:
+        """A read-only live panel of ``learner``'s namespace (their pods and volumes, live)."""
+        if self.api is None:
+            raise ValueError("this room view reads no cluster")
+        selector = f"{WORKSHOP_LABEL}={self.workshop},{LEARNER_LABEL}={learner}"
+        found = client.CoreV1Api(self.api).list_namespace(label_selector=selector).items
+        if not found:
+            raise UsageError(
+                f"workshop {self.workshop!r} has no learner {learner!r}",
+                "see `stslab workshop list` for the learners",
+            )
+        namespace = found[0].metadata.name
+        recorder = Recorder(self.api, namespace).start()
+        title = f"{learner}: namespace {namespace} (read only)"
+        panel = Panel(
+            recorder, self.api, namespace, statefulset=statefulset, title=title, read_only=True
+        )
+        panel.show()
+        return panel
+
+    def say(self, text: str, learner: str | None = None) -> list[str]:
+        """Send ``text`` to ``learner`` (their name), or to the whole room; the namespaces."""
+        if self.api is None:
+            raise ValueError("this room view reads no cluster")
+        return messages.send(self.api, self.workshop, text, learner)
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "<p>no checks yet</p>"
+    return str(table.style.apply(_red_if_stuck, axis=1).hide(axis="index").to_html())
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -73,8 +73,10 @@ class Panel(PanelWidgets):
         interval: float = 1.0,
         frame: pd.DataFrame | None = None,
         source: str = "",
+        read_only: bool = False,
     ) -> None:
         self.recorder, self.api, self.namespace = recorder, api, namespace
+        self.read_only = read_only  # follows the cluster, changes nothing (an instructor's peek)
         self.capacity, self.ensemble, self.title = capacity, ensemble, title
         self.interval, self.source = interval, source
         self._replay = frame  # a finished recording to scrub (no cluster controls then)
@@ -103,6 +105,9 @@ class Panel(PanelWidgets):
         if view not in views:
             raise ValueError(f"view {view!r} is not one of {views}")
         self._build_widgets(views, view, statefulset, live=frame is None)
+        if read_only:
+            for button in (self.minus, self.plus, self.scale_button, self.delete_button):
+                button.disabled = True
         self.minus.on_click(lambda _: self.scale(-1))
         self.plus.on_click(lambda _: self.scale(+1))
         self.scale_button.on_click(lambda _: self.scale_to(int(self.target.value)))
@@ -401,6 +406,9 @@ class Panel(PanelWidgets):
 
     def _can_act(self) -> bool:
         self._keep_following()
+        if self.read_only:
+            self._say("read only: this panel follows someone else's namespace and changes nothing")
+            return False
         if not self.live or self.api is None:
             self._say("this is a replay: there is no cluster to act on")
             return False
