@@ -7,6 +7,7 @@ cluster   cold ``up`` (new cluster until nodes Ready), warm ``up`` (restart of a
           steady RSS of all control-plane processes 10 s after up, ``down``
 labs      headless wall time of each lab (papermill, fast mode), as ``stslab labs run``
 challenges  lab 08: each challenge's break, and its kept fix until the final state is reached
+console   the instructor's room view: one refresh over 30 learners' progress records
 views     lag from a pod's creation to the live frame that shows it; one frame of a
           500-pod, 5,000-event timeline; a panel's click until its frame shows the change
 scale     the control plane at scale (scripts/bench_scale.py): 1,000 nodes, 3,000 and --pods
@@ -439,6 +440,55 @@ def bench_views() -> list[str]:
     return lines
 
 
+def _console(learners: int = 30, per_learner: int = 200) -> list[str]:
+    """The instructor's room view over ``learners`` learners' progress ConfigMaps."""
+    from kubernetes import client
+
+    from stslab.core.kube import api_client
+    from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
+    from stslab.lab.progress import CONFIGMAP, KEY, Record
+    from stslab.lab.room import RoomView
+
+    rec = KwokBackend(Path(os.environ["STSLAB_STATE"])).record()
+    assert rec is not None
+    api = api_client(rec.kubeconfig, rec.context)
+    core = client.CoreV1Api(api)
+    for i in range(learners):
+        name = f"l{i:02d}"
+        ns = f"learner-{name}"
+        labels = {WORKSHOP_LABEL: "bench", LEARNER_LABEL: name}
+        core.create_namespace({"metadata": {"name": ns, "labels": labels}})
+        lines = []
+        for j in range(per_learner):  # 9 labs x ~22 exercises, a third failed with an answer
+            fail = j % 3 == 0
+            r = Record(name, f"lab-{j % 9:02d}", f"exercise {j // 9}", "fail" if fail else "pass",
+                       f"2026-12-06T10:{j // 60:02d}:{j % 60:02d}+00:00", hints=j % 4,
+                       answer=f"['web-{j % 3}']" if fail else "", demo=j % 7 == 0)  # fmt: skip
+            lines.append(r.to_json() + "\n")
+        body = {"metadata": {"name": CONFIGMAP}, "data": {KEY: "".join(lines)}}
+        core.create_namespaced_config_map(ns, body)
+    view = RoomView(api, "bench", read=None)
+    refresh = [timed(view.refresh) * 1000 for _ in range(7)][2:]
+    table = [timed(view.exercises) * 1000 for _ in range(7)][2:]
+    return [
+        "## The instructor's console",
+        "",
+        f"{learners} learners, {per_learner} check records each, read from their ConfigMaps.",
+        "",
+        "| measure | median | range | target |",
+        "|---|---|---|---|",
+        row("one refresh: read every learner's records, table and picture", refresh, "ms", "≤ 2 s"),
+        row("every exercise across the room, wrong answers included", table, "ms", "—"),
+        "",
+    ]
+
+
+def bench_console() -> list[str]:
+    lines = _with_cluster(_console)
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def _tree_rss_mib(roots: list[int]) -> float:
     """RSS of ``roots`` and all their descendants (the learners' runners and kernels)."""
     children: dict[int, list[int]] = {}
@@ -656,6 +706,7 @@ def main() -> None:
             "labs",
             "views",
             "challenges",
+            "console",
             "scale",
             "workshop",
             "room",
@@ -684,7 +735,7 @@ def main() -> None:
     parser.add_argument("--wrong-labs", nargs="*", default=[], help="wrong: these labs only")
     parser.add_argument("--out", type=Path, default=project_root() / "bench" / "report.md")
     args = parser.parse_args()
-    parts = args.only or ["cluster", "labs", "views", "challenges", "scale"]
+    parts = args.only or ["cluster", "labs", "views", "challenges", "console", "scale"]
     if "scale" in parts:  # refused before anything starts
         try:
             capacity.check(nodes=bench_scale.nodes_for(args.pods), pods=args.pods)
@@ -707,6 +758,8 @@ def main() -> None:
         lines += bench_views()
     if "challenges" in parts:
         lines += bench_challenges()
+    if "console" in parts:
+        lines += bench_console()
     if "wrong" in parts:  # not by default: one partial lab run per acting exercise
         lines += bench_wrong(args.wrong_labs)
     if "scale" in parts:
