@@ -229,14 +229,14 @@ class RoomView:
 
     def start(self) -> RoomView:
         """Show the room and keep it fresh from a thread (one frame only when headless)."""
-        from IPython.display import display
+        from IPython.display import Image, display
 
         if self.running:  # shown again: one thread, drawing into the newest widgets
             self.stop()
         self.refresh()
         if os.environ.get(HEADLESS_ENV) == "1":
             display(self.table.style.apply(_red_if_stuck, axis=1) if len(self.table) else "")  # type: ignore[no-untyped-call]
-            display(self.fig)  # type: ignore[no-untyped-call]
+            display(Image(_png(self.fig), format="png"))  # type: ignore[no-untyped-call]
             return self
         import ipywidgets as widgets
 
