@@ -35,7 +35,9 @@ class Message:
     text: str
 
 
-def _read(core: client.CoreV1Api, namespace: str) -> tuple[list[Message], object | None]:
+def _read(
+    core: client.CoreV1Api, namespace: str
+) -> tuple[list[Message], client.V1ConfigMap | None]:
     try:
         cm = core.read_namespaced_config_map(CONFIGMAP, namespace)
     except ApiException as e:
@@ -60,12 +62,12 @@ def send_to(api: client.ApiClient, namespace: str, text: str, attempts: int = 5)
                 body = {"metadata": {"name": CONFIGMAP}, "data": data}
                 core.create_namespaced_config_map(namespace, body)
             else:
-                version = cm.metadata.resource_version  # type: ignore[attr-defined]
+                version = cm.metadata.resource_version
                 body = {"metadata": {"name": CONFIGMAP, "resourceVersion": version}, "data": data}
                 core.replace_namespaced_config_map(CONFIGMAP, namespace, body)
             return msg
         except ApiException as e:
-            if e.status not in (409,) or attempt == attempts - 1:
+            if e.status != 409 or attempt == attempts - 1:
                 raise
     raise AssertionError("not reached")
 

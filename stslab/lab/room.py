@@ -21,7 +21,6 @@ refresh; the last good table is kept.
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -35,10 +34,9 @@ from matplotlib.figure import Figure
 from stslab.core.errors import UsageError
 from stslab.core.kube import explain
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
-from stslab.core.paths import HEADLESS_ENV
 from stslab.lab import messages
 from stslab.lab.progress import Record, frame, read_workshop, summary
-from stslab.observe.panel import Panel
+from stslab.observe.panel import Panel, headless
 from stslab.observe.recorder import Recorder
 
 
@@ -234,7 +232,7 @@ class RoomView:
         if self.running:  # shown again: one thread, drawing into the newest widgets
             self.stop()
         self.refresh()
-        if os.environ.get(HEADLESS_ENV) == "1":
+        if headless():
             display(self.table.style.apply(_red_if_stuck, axis=1) if len(self.table) else "")  # type: ignore[no-untyped-call]
             display(Image(_png(self.fig), format="png"))  # type: ignore[no-untyped-call]
             return self
@@ -246,9 +244,12 @@ class RoomView:
         )
         display(widgets.VBox(list(self._widgets)))  # type: ignore[no-untyped-call]
         self._stop.clear()
+        self._start_thread()
+        return self
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="stslab-room", daemon=True)
         self._thread.start()
-        return self
 
     @property
     def running(self) -> bool:
@@ -259,8 +260,7 @@ class RoomView:
         """Start the refreshing thread again should it have died, and say so."""
         if self._thread is None or self.running or self._stop.is_set():
             return
-        self._thread = threading.Thread(target=self._loop, name="stslab-room", daemon=True)
-        self._thread.start()
+        self._start_thread()
         self.note = "the room view's refresh had stopped: started again"
 
     def stop(self) -> None:

@@ -62,14 +62,3 @@ def tls_patches(pki: Path, ports: dict[str, int]) -> list[dict[str, Any]]:
         }
         for name in ("etcd", "kube-apiserver")
     ]
-
-
-def add_tls(doc: dict[str, Any], pki: Path, ports: dict[str, int]) -> None:
-    """Add :func:`tls_patches` to a ``KwokctlConfiguration`` document."""
-    patches = doc.setdefault("componentsPatches", [])
-    for extra in tls_patches(pki, ports):
-        patch = next((p for p in patches if p["name"] == extra["name"]), None)
-        if patch is None:
-            patches.append(extra)
-        else:
-            patch.setdefault("extraArgs", []).extend(extra["extraArgs"])

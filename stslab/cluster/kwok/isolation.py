@@ -19,7 +19,7 @@ import yaml
 from kubernetes import client
 
 from stslab.cluster.base import ClusterRecord
-from stslab.cluster.kwok.datastore import add_tls
+from stslab.cluster.kwok.datastore import tls_patches
 from stslab.core.errors import ClusterStateError
 from stslab.core.kube import wait_until
 from stslab.core.paths import project_root
@@ -71,7 +71,7 @@ def write_config(ports: dict[str, int], dest: Path, pki: Path, *, tuned: bool = 
             # Should this cluster's apiserver ever reach another cluster's etcd, it writes
             # beside that cluster's data, never into it (and check_identity stops it).
             d["options"]["etcdPrefix"] = f"/registry-{uuid.uuid4().hex[:8]}"
-            add_tls(d, pki, ports)
+            merge_tuning(d, {"componentsPatches": tls_patches(pki, ports)})
         if tuned:
             for t in tuning:
                 merge_tuning(d, t)
@@ -80,7 +80,10 @@ def write_config(ports: dict[str, int], dest: Path, pki: Path, *, tuned: bool = 
 
 
 def merge_tuning(doc: dict[str, Any], tuning: dict[str, Any]) -> None:
-    """Add a ``Tuning`` document's settings to kwokctl's (``doc``) or kwok's configuration."""
+    """Add a ``Tuning`` document's settings to kwokctl's (``doc``) or kwok's configuration.
+
+    Its ``componentsPatches`` join those of the same component (etcd's TLS comes in this way).
+    """
     if doc["kind"] == "KwokctlConfiguration":
         patches = doc.setdefault("componentsPatches", [])
         for extra in tuning.get("componentsPatches", []):
