@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 LAB_PORT ?= 8888
 
-.PHONY: help install binaries kubelet kindnode kind-image lab up down test unit lint bench soak clean
+.PHONY: help install binaries kubelet kindnode kind-image release-binaries lab up down test unit lint bench soak matrix clean
 
 help:
 	@echo "make lab     start learning: installs, builds, starts the lab cluster, opens JupyterLab"
 	@echo "make test    run every test (unit tests and the live simulated cluster)"
 	@echo "make bench   measure cluster start/stop time and memory (writes bench/report.md)"
 	@echo "make soak    up/down 20 times and every lab 3 times; report leaks (bench/soak.md)"
+	@echo "make matrix  every lab on each Kubernetes release (build/matrix/matrix.md)"
 	@echo "make down    tear the lab cluster down"
 
 $(STAMP): pyproject.toml
@@ -28,6 +29,11 @@ install: $(STAMP)
 # Builds the simulated cluster's binaries from the Go module proxy into ~/.cache/stslab.
 binaries:
 	@scripts/build-binaries.sh
+
+# The release besides the pinned one that `make test` runs labs 00-02 on (tests/test_matrix.py).
+TEST_RELEASE ?= 1.35
+release-binaries:
+	@STSLAB_KUBERNETES=$(TEST_RELEASE) scripts/build-binaries.sh kubernetes
 
 # The kubelet for the real-node tests (not needed for the labs).
 kubelet:
@@ -65,7 +71,7 @@ unit: install
 
 # Two lanes at once (see tests/conftest.py): the real-container tiers wait on containers
 # most of the time, so the simulated-cluster tests run beside them.
-test: install binaries kubelet kindnode lint
+test: install binaries release-binaries kubelet kindnode lint
 	$(BIN)/pytest -n 2 --durations=15
 
 bench: install binaries
@@ -74,6 +80,11 @@ bench: install binaries
 # 20 up/down cycles, then every lab 3 times in a row; compares the machine before and after.
 soak: install binaries
 	$(BIN)/python scripts/soak.py
+
+# Every lab headless, with its proofs, on each release stslab can build (one simulated cluster
+# per release; a release not built yet is built first, about 5-8 min each).
+matrix: install binaries
+	$(BIN)/stslab labs matrix
 
 clean:
 	-$(BIN)/stslab down 2>/dev/null

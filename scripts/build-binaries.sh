@@ -5,7 +5,11 @@
 #   scripts/build-binaries.sh kubelet    also (or only) the real kubelet of the real-node tier
 #   scripts/build-binaries.sh kindnode   what the offline kind node image needs (scripts/build-kind-images.sh)
 #   scripts/build-binaries.sh k3d        the k3d CLI (optional; k3d is not run on our machines)
+#   STSLAB_KUBERNETES=1.35 ...           another release of KUBERNETES_RELEASES (default: the pinned one)
 #   STSLAB_CACHE=/some/dir ...           cache root (default: ~/.cache/stslab)
+#
+# Each step prints one line with its time; the go command's own output goes to a log under
+# $STSLAB_CACHE/build/logs that an error names.
 #
 # Layout: $STSLAB_CACHE/bin/<component>-<version>/<binaries> plus a .complete stamp, so a
 # changed pin in clusters/versions.env builds into a new directory and never mixes versions.
@@ -21,13 +25,43 @@ export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -mod=mod" CGO_ENABLED=0
 say() { printf '[binaries] %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# STSLAB_KUBERNETES=1.35 picks that release's patch version from KUBERNETES_RELEASES.
+if [ -n "${STSLAB_KUBERNETES:-}" ]; then
+  want=$(printf '%s' "${STSLAB_KUBERNETES#v}" | cut -d. -f1-2)
+  KUBERNETES_VERSION=""
+  if printf '%s' "$want" | grep -Eq '^[0-9]+\.[0-9]+$'; then
+    for r in $KUBERNETES_RELEASES; do case "$r" in "v$want".*) KUBERNETES_VERSION=$r;; esac; done
+  fi
+  [ -n "$KUBERNETES_VERSION" ] || die "Kubernetes '$STSLAB_KUBERNETES' cannot be built here; the releases the Go module proxy serves are: $KUBERNETES_RELEASES (set STSLAB_KUBERNETES to one of their minors, e.g. 1.35)."
+fi
+
+logs="$work/logs"
+mkdir -p "$logs"
+log="$logs/build-$(date +%Y%m%d-%H%M%S).log"
+current=""  # the output directory being filled; removed if a step fails
+
+# step LABEL ESTIMATE CMD...: run CMD with its output in the log; print one line with the time.
+step() {
+  local label=$1 estimate=$2 t0 rc=0; shift 2
+  t0=$(date +%s)
+  printf '[binaries] %-52s (about %s) ...' "$label" "$estimate"
+  { printf '\n### %s\n' "$label"; "$@"; } >>"$log" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf ' failed\n'
+    tail -n 12 "$log" | sed 's/^/  | /' >&2
+    [ -n "$current" ] && rm -rf "$current"
+    die "building $label failed; nothing of it is kept in the cache; the whole log: $log"
+  fi
+  printf ' %ss\n' "$(( $(date +%s) - t0 ))"
+}
+
 command -v go >/dev/null || die "Go is not installed; install Go >= 1.26 (https://go.dev/doc/install) and re-run 'make binaries'."
 gov=$(go env GOVERSION); gov=${gov#go}
 [ "$(printf '%s\n1.26\n' "$gov" | sort -V | head -1)" = "1.26" ] || die "Go $gov is too old; the pinned Kubernetes needs Go >= 1.26."
 
 proxy_check() {
   [ -n "${proxy_ok:-}" ] && return 0
-  timeout 120 go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" > "$work/kubernetes.json" 2>/dev/null \
+  timeout 120 go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" > "$work/kubernetes.json" 2>>"$log" \
     || die "cannot reach the Go module proxy ($(go env GOPROXY)); check your network or GOPROXY and re-run 'make binaries'."
   proxy_ok=1
 }
@@ -67,19 +101,18 @@ build_kubernetes() {
   local v=$KUBERNETES_VERSION out; out=$(target kubernetes "$v")
   is_done kubernetes "$v" && return 0
   proxy_check
-  say "kubernetes $v: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 6 min on 2 cores)"
-  local mod="$work/kubernetes-$v"
-  mkdir -p "$out"
+  local mod="$work/kubernetes-$v" b
+  current=$out; rm -rf "$out"; mkdir -p "$out"
   kube_module "$mod" "$v"
-  local pkgs="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
-  local p versioned=""
-  for p in $pkgs; do versioned="$versioned $p@$v"; done
+  local get="" ; for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do get="$get k8s.io/kubernetes/cmd/$b@$v"; done
   # shellcheck disable=SC2086
-  (cd "$mod" && rm -f go.sum && go get $versioned)
-  # shellcheck disable=SC2086
-  (cd "$mod" && go build -tags selinux,notest -trimpath -ldflags "$(kube_ldflags "$v")" -o "$out/" $pkgs)
-  mark_done kubernetes "$v"
-  say "kubernetes $v: done"
+  step "k8s.io/kubernetes $v: modules" "2 min cold" sh -c "cd '$mod' && rm -f go.sum && go get $get"
+  local est
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    case $b in kube-apiserver) est="3 min cold";; *) est="1 min cold";; esac
+    step "k8s.io/kubernetes $v: $b" "$est" sh -c "cd '$mod' && go build -tags selinux,notest -trimpath -ldflags '$(kube_ldflags "$v")' -o '$out/$b' k8s.io/kubernetes/cmd/$b"
+  done
+  mark_done kubernetes "$v"; current=""
 }
 
 # The kubelet of the real-node tier (not built by default). Upstream links the kubelet with cgo

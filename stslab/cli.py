@@ -24,6 +24,7 @@ from stslab.commands.labs import add_labs
 from stslab.commands.parsing import Commands, Handler, Parser, backend_arg
 from stslab.core.errors import StslabError, ToolMissingError, UsageError
 from stslab.core.kube import explain, kubectl_env
+from stslab.core.versions import minor, pinned, release
 
 if TYPE_CHECKING:
     from stslab.ops.confinement import Target
@@ -74,6 +75,13 @@ def _add_up(sub: Commands[Parser]) -> None:
         "--node-image",
         help="kind: `offline` for stslab's node image built from Debian packages and our own "
         "Kubernetes build (`make kind-image`), or an image reference (default: the pinned one)",
+    )
+    p.add_argument(
+        "--kubernetes",
+        metavar="MINOR",
+        help="kwok: the Kubernetes release, one of "
+        + ", ".join(minor(r) for r in pinned().releases)
+        + f" (default {minor(pinned().kubernetes)}; another is built once, about 8 min)",
     )
     p.add_argument("--context", help="existing: the kubeconfig context of the shared cluster")
     p.add_argument("--namespace", help="existing: your namespace (default stslab-<user>)")
@@ -157,12 +165,14 @@ def _add_images(sub: Commands[Parser]) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    release(args.kubernetes)  # an unknown release is refused before anything starts
     backend, why = resolve(args.backend, for_up=True)
     if args.real_node and not backend.can_join_real_node:
         raise UsageError(
             f"--real-node works only with the kwok backend, not {backend.name}",
             "use `stslab up --backend kwok --real-node`",
         )
+    backend.require_release_choice(args.kubernetes)
     if args.node_image and not backend.takes_node_image:
         raise UsageError(
             f"--node-image works only with the kind backend, not {backend.name}",
@@ -179,6 +189,7 @@ def _up(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         real_node=args.real_node,
         node_image=args.node_image,
+        kubernetes=args.kubernetes,
     )
     start = time.monotonic()
     rec = backend.up(opts)
@@ -192,6 +203,8 @@ def _up(args: argparse.Namespace) -> int:
 def _print_status(name: str | None) -> int:
     st = resolve(name, for_up=False)[0].status()
     print(f"{st.backend}: {st.state}" + (f" — {st.detail}" if st.detail else ""))
+    if st.kubernetes:
+        print(f"  Kubernetes {st.kubernetes}")
     if st.nodes:
         print(f"  {'NODE':<22}{'READY':<7}{'ZONE':<9}GPUS")
         for n in st.nodes:
@@ -225,7 +238,7 @@ def _env(args: argparse.Namespace) -> int:
     rec = resolve(args.backend, for_up=False)[0].record()
     if rec is None:
         raise StslabError("the lab cluster is not fully up", "run `stslab up`")
-    env = kubectl_env(rec.kubeconfig, "")  # PATH: the pinned kubectl's directory alone
+    env = kubectl_env(rec.kubeconfig, "", rec.extra.get("kubernetes"))  # PATH: kubectl's dir alone
     print(f"export KUBECONFIG={shlex.quote(env['KUBECONFIG'])}")
     if "PATH" in env:
         print(f'export PATH={shlex.quote(env["PATH"])}:"$PATH"')

@@ -24,13 +24,19 @@ from stslab.core.procs import free_port
 # the host's network interfaces and firewall, and each checks it leaves them as it found them, so
 # they run one after another in one lane; every other test runs in a second lane beside them
 # (`pytest -n 2`, as `make test` does). xdist's scheduler sees only test ids, so the lanes go by
-# file, and collection fails if a test of those tiers sits in another file.
+# file, and collection fails if a test of those tiers sits in another file. The wrong-action
+# proofs of labs 05 and 06 (about 25 min on 2 cores) join the first lane so that both take
+# about as long; they use their own simulated cluster there.
 CONTAINER_TIERS = ("kind", "realnode")
 CONTAINER_FILES = ("test_kind.py", "test_real_node.py")
+BALANCE = tuple(f"test_labs_run.py::test_a_wrong_action_fails_its_check[{n}-" for n in ("05", "06"))
 
 
 def _lane(nodeid: str) -> str:
-    return "containers" if nodeid.split("::")[0].rsplit("/", 1)[-1] in CONTAINER_FILES else "sim"
+    name = nodeid.rsplit("/", 1)[-1]
+    if name.split("::")[0] in CONTAINER_FILES or name.startswith(BALANCE):
+        return "containers"
+    return "sim"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 from stslab.core.errors import ClusterStateError, UsageError
 from stslab.core.files import make_private, write_atomic
 from stslab.core.paths import state_dir
+from stslab.core.versions import release
 
 MAX_NODES = 100
 MAX_GPUS_PER_NODE = 64
@@ -35,6 +36,7 @@ class UpOptions:
     real_node: bool = False  # kwok: also join a real kubelet (stslab.cluster.kwok.realnode)
     node_image: str | None = None  # kind: "offline" (stslab.cluster.images.kindnode) or a reference
     tuned: bool = True  # kwok: False runs kwokctl's default limits (benchmarks compare)
+    kubernetes: str | None = None  # kwok: a release other than the pinned one ("1.35")
 
     def validate(self) -> None:
         """Raise :class:`UsageError` for out-of-range values."""
@@ -50,6 +52,7 @@ class UpOptions:
         for flag, port in (("--port", self.api_port), ("--dns-port", self.dns_port)):
             if port is not None and not 1024 <= port <= 65535:
                 raise UsageError(f"{flag} {port} is not a usable port", "use 1024 to 65535")
+        release(self.kubernetes)  # an unknown release says which ones there are
         if self.ready_delay_ms is not None and not 0 <= self.ready_delay_ms <= 600_000:
             raise UsageError(
                 f"--ready-delay-ms {self.ready_delay_ms} is out of range", "use 0 to 600000"
@@ -79,6 +82,7 @@ class RecordExtra(TypedDict, total=False):
     identity: str
     stopped: bool
     real_node: str
+    kubernetes: str  # the release it runs (`stslab up --kubernetes`), e.g. "v1.35.4"
     # existing: whether `up` made the namespace (and `down` may delete it).
     namespace_created: bool
     # kind: each node container's address when the cluster was made.
@@ -126,6 +130,7 @@ class Status:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     kubeconfig: str = ""
     gpus: str = ""  # where the workers' GPUs come from, or why they are not offered yet
+    kubernetes: str = ""  # the release the server says it runs (its /version)
 
 
 class Backend(ABC):
@@ -136,6 +141,8 @@ class Backend(ABC):
     """
 
     name: str = ""
+    # `stslab up --kubernetes` picks the release it runs.
+    chooses_release: bool = False
     # Containers really run: exec, logs and data written by a process inside a pod.
     runs_containers: bool = True
     # A lab may add and remove machines (simulated nodes).
@@ -168,6 +175,15 @@ class Backend(ABC):
     def dns_server(self, rec: ClusterRecord) -> tuple[str, int] | None:
         """Where this machine can ask the cluster's DNS directly, or None (ask from a pod)."""
         return None
+
+    def require_release_choice(self, kubernetes: str | None) -> None:
+        """Refuse ``--kubernetes`` where the backend cannot choose its release (all but kwok)."""
+        if kubernetes and not self.chooses_release:
+            raise UsageError(
+                f"--kubernetes works only with the simulated backend, not {self.name}",
+                f"use `stslab up --backend kwok --kubernetes {kubernetes}` "
+                f"({self.name} runs the release of its nodes or its cluster)",
+            )
 
     def __init__(self, state: Path | None = None) -> None:
         # Fixed at construction, so a backend object always acts on the same directory.

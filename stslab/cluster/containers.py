@@ -21,7 +21,7 @@ from stslab.cluster.base import Backend, Check, ClusterRecord, RecordExtra, Stat
 from stslab.cluster.container_gpus import GpuPluginMixin
 from stslab.cluster.images import kindnode
 from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
-from stslab.core.kube import api_client, wait_until
+from stslab.core.kube import api_client, server_version, wait_until
 from stslab.core.labels import MANAGED_LABEL, ZONE_LABEL
 from stslab.core.paths import project_root
 from stslab.core.procs import run, which
@@ -165,7 +165,15 @@ class _ContainerBackend(GpuPluginMixin, Backend):
             core = client.CoreV1Api(api_client(rec.kubeconfig))
             nodes = labnodes.node_summary(core)
             gpus = self.gpu_state(core, rec)
-            return Status(self.name, "running", "", nodes, rec.kubeconfig, gpus=gpus)
+            return Status(
+                self.name,
+                "running",
+                "",
+                nodes,
+                rec.kubeconfig,
+                gpus=gpus,
+                kubernetes=server_version(core.api_client),
+            )
         except Exception as e:  # noqa: BLE001
             return Status(
                 self.name, "broken", self.why_not_answering(e, rec), kubeconfig=rec.kubeconfig

@@ -23,7 +23,7 @@ from stslab.cluster import nodes as labnodes
 from stslab.cluster.base import Backend, Check, ClusterRecord, Status, UpOptions
 from stslab.cluster.dns import published
 from stslab.core.errors import ClusterStateError, StslabError, UsageError
-from stslab.core.kube import api_client
+from stslab.core.kube import api_client, server_version
 from stslab.core.labels import OWNED_LABEL
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -216,4 +216,5 @@ class ExistingBackend(Backend):
             f"context {rec.context}, namespace {rec.namespace}",
             rows,
             rec.kubeconfig,
+            kubernetes=server_version(core.api_client),
         )

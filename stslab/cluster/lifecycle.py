@@ -17,10 +17,12 @@ def up(backend: str | None = None, **options: object) -> ClusterRecord:
 
     ``options`` are the fields of :class:`~stslab.cluster.base.UpOptions`
     (``nodes``, ``gpus_per_node``, ``api_port``, ``dns_port``, ``ready_delay_ms``, ``context``,
-    ``namespace``, ``real_node``).
+    ``namespace``, ``real_node``, ``kubernetes``).
     """
+    opts = UpOptions(**options)  # type: ignore[arg-type]
     chosen, _why = resolve(backend, for_up=True)
-    return chosen.up(UpOptions(**options))  # type: ignore[arg-type]
+    chosen.require_release_choice(opts.kubernetes)
+    return chosen.up(opts)
 
 
 def down(backend: str | None = None) -> None:

@@ -25,6 +25,21 @@ def add_labs(sub: Commands[Parser]) -> None:
         action="store_true",
         help="also prove each check fails for a kept wrong answer; run exercise cells twice",
     )
+    p = labs_sub.add_parser(
+        "matrix",
+        help="every lab headless on each Kubernetes release, each on a simulated cluster of its "
+        "own; the table goes to build/matrix/matrix.md",
+    )
+    p.set_defaults(func=_labs_matrix)
+    p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
+    p.add_argument(
+        "--kubernetes",
+        metavar="MINOR,...",
+        default="",
+        help="releases, comma-separated (default: every one stslab can build)",
+    )
+    p.add_argument("--no-prove", action="store_true", help="leave out the wrong-answer proofs")
+    p.add_argument("--build", type=Path, help="where the runs and table go (default build/matrix)")
     labs_sub.add_parser("list", help="list the labs").set_defaults(func=_labs_list)
     p = labs_sub.add_parser(
         "reset", help="return labs to their start: namespace, volumes, cluster objects, progress"
@@ -57,6 +72,15 @@ def _labs_reset(args: argparse.Namespace) -> int:
     for ns in labs.reset_labs(args.numbers, backend=backend, namespace=args.namespace):
         print(f"reset: {ns} is back at its start (and its progress cleared)")
     return 0
+
+
+def _labs_matrix(args: argparse.Namespace) -> int:
+    from stslab.ops import matrix
+
+    releases = [r.strip() for r in args.kubernetes.split(",") if r.strip()]
+    cells = matrix.run_matrix(releases, args.numbers, build=args.build, prove=not args.no_prove)
+    print(matrix.table(cells))
+    return 0 if all(c.result.ok for c in cells) else 1
 
 
 def _labs_run(args: argparse.Namespace) -> int:

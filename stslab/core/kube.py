@@ -39,17 +39,26 @@ def api_client(
     return client.ApiClient(cfg)
 
 
-def kubectl_env(kubeconfig: Path | str, path: str) -> dict[str, str]:
+def kubectl_env(kubeconfig: Path | str, path: str, kubernetes: str | None = None) -> dict[str, str]:
     """``KUBECONFIG`` for the lab cluster, and ``PATH`` with the pinned kubectl first (if built).
 
     What ``eval $(stslab env)`` exports in a shell, and what a lab sets in its kernel so that
     ``!kubectl`` in a cell talks to the lab cluster; ``~/.kube/config`` is never touched.
+    ``kubernetes``: the release the cluster runs, whose kubectl it gets (default: the pinned one).
     """
     env = {"KUBECONFIG": str(kubeconfig)}
-    kubectl_dir = binary_dir("kubernetes", pinned().kubernetes)
+    kubectl_dir = binary_dir("kubernetes", kubernetes or pinned().kubernetes)
     if (kubectl_dir / "kubectl").is_file() and str(kubectl_dir) not in path.split(os.pathsep):
         env["PATH"] = os.pathsep.join(p for p in (str(kubectl_dir), path) if p)
     return env
+
+
+def server_version(api: client.ApiClient) -> str:
+    """The release the API server says it runs (``v1.36.3``), or ``""`` if it does not answer."""
+    try:
+        return str(client.VersionApi(api).get_code(_request_timeout=5).git_version)
+    except Exception:  # noqa: BLE001 - a status line, not a failure
+        return ""
 
 
 def wait_until(

@@ -244,6 +244,7 @@ def run(
     cwd: str | Path | None = ...,
     fix: str = ...,
     error: type[StslabError] = ...,
+    stream: bool = ...,
 ) -> str: ...
 
 
@@ -259,6 +260,7 @@ def run(
     cwd: str | Path | None = ...,
     fix: str = ...,
     error: type[StslabError] = ...,
+    stream: bool = ...,
 ) -> Result: ...
 
 
@@ -273,6 +275,7 @@ def run(
     cwd: str | Path | None = None,
     fix: str = "",
     error: type[StslabError] = StslabError,
+    stream: bool = False,
 ) -> str | Result:
     """Run a command, returning stdout; on failure raise with the last lines of its output.
 
@@ -286,6 +289,8 @@ def run(
       "<what> failed (exit N): <its last lines>" and ``fix``; ``what`` defaults to the
       program. A program that cannot start, or a timeout, raises the same way.
     - ``check=False``: a nonzero exit is no error; a :class:`Result` comes back instead.
+    - ``stream=True``: its output goes to this process's own as it comes (a long build's
+      progress lines), and is not captured.
 
     Output is decoded as UTF-8, with undecodable bytes replaced.
     """
@@ -296,7 +301,7 @@ def run(
             env={**os.environ, **(env or {})},
             cwd=cwd,
             input=input.encode() if isinstance(input, str) else input,
-            capture_output=True,
+            capture_output=not stream,
             timeout=timeout,
             check=False,
         )
@@ -306,13 +311,14 @@ def run(
         raise error(f"{what} failed: {e}", fix) from e
     done = Result(
         proc.returncode,
-        proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"),
+        (proc.stdout or b"").decode(errors="replace"),
+        (proc.stderr or b"").decode(errors="replace"),
     )
     if not check:
         return done
     if not done.ok:
-        raise error(f"{what} failed (exit {done.returncode}): {done.tail}", fix)
+        said = f": {done.tail}" if done.tail else ""  # streamed: its lines are already shown
+        raise error(f"{what} failed (exit {done.returncode}){said}", fix)
     return done.stdout
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
+from stslab.core.errors import UsageError
 from stslab.core.paths import project_root
 
 
@@ -21,6 +23,7 @@ class Versions:
     kind_node_image: str
     local_path: str
     k3s_image: str
+    releases: tuple[str, ...]  # what `stslab up --kubernetes` can build, the pinned one among them
 
     @property
     def kubernetes_minor(self) -> str:
@@ -53,4 +56,31 @@ def pinned() -> Versions:
         kind_node_image=env["KIND_NODE_IMAGE"],
         local_path=env["LOCAL_PATH_PROVISIONER_VERSION"],
         k3s_image=env["K3S_IMAGE"],
+        releases=tuple(env["KUBERNETES_RELEASES"].strip('"').split()),
+    )
+
+
+def minor(version: str) -> str:
+    """``1.35`` for ``v1.35.4``."""
+    return ".".join(version.lstrip("v").split(".")[:2])
+
+
+def release(wanted: str | None) -> str:
+    """The Kubernetes version a simulated cluster runs for ``--kubernetes`` (a minor, ``1.35``).
+
+    ``None`` is the pinned release. A release the kit cannot build raises :class:`UsageError`
+    naming those it can.
+    """
+    v = pinned()
+    if wanted is None:
+        return v.kubernetes
+    for r in v.releases:
+        if re.fullmatch(r"v?\d+\.\d+", wanted) and minor(wanted) == minor(r):
+            return r
+        if wanted.lstrip("v") == r.lstrip("v"):  # the exact patch version also names it
+            return r
+    names = ", ".join(minor(r) + (" (pinned)" if r == v.kubernetes else "") for r in v.releases)
+    raise UsageError(
+        f"--kubernetes {wanted}: stslab cannot run that release",
+        f"choose one of {names}, the releases whose k8s.io/kubernetes the Go module proxy serves",
     )

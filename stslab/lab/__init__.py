@@ -16,7 +16,7 @@ from stslab.core.apply import served as served_versions
 from stslab.core.errors import StslabError
 from stslab.core.kube import wait_until
 from stslab.core.labels import LAB_LABEL, POOL_LABEL
-from stslab.lab import check, dra, drain, fixit, storage, zookeeper
+from stslab.lab import check, dra, drain, fixit, release, storage, zookeeper
 from stslab.lab.answers import Answers
 from stslab.lab.context import Lab
 from stslab.lab.manifests import (
@@ -65,6 +65,7 @@ __all__ = [
     "dra",
     "drain",
     "fixit",
+    "release",
     "draw_timeline",
     "headless_service",
     "instructor_api",

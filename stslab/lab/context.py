@@ -147,7 +147,8 @@ class Lab:
         self.timeout = timeout
         # `!kubectl` in a cell: the pinned kubectl, on the lab cluster (this kernel only)
         kubeconfig = self.cluster.record.kubeconfig
-        os.environ.update(kubectl_env(kubeconfig, os.environ.get("PATH", "")))
+        runs = self.cluster.record.extra.get("kubernetes")
+        os.environ.update(kubectl_env(kubeconfig, os.environ.get("PATH", ""), runs))
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
         self.shared = self._is_shared()

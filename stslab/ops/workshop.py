@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from stslab.ops.runner import LabResult
 
 from stslab.core.errors import UsageError
-from stslab.core.kube import tolerating_absence, wait_until
+from stslab.core.kube import api_client, tolerating_absence, wait_until
 from stslab.core.labels import LEARNER_LABEL, WORKSHOP_LABEL
 from stslab.core.paths import build_dir, is_within
 from stslab.core.procs import environment
@@ -327,6 +327,7 @@ def check(
     """
     from stslab.cluster.base import UpOptions
     from stslab.cluster.existing import ExistingBackend
+    from stslab.lab import release
     from stslab.ops.runner import run_labs, select
 
     select(numbers)  # an unknown lab, or a context that cannot confine learners, is refused
@@ -346,6 +347,9 @@ def check(
             ExistingBackend(state).up(
                 UpOptions(context=learner.namespace, namespace=learner.namespace)
             )
+            # The release, and what it changes in the labs, as a learner's account sees it.
+            for line in release.report(api_client(learner.kubeconfig), learner.namespace):
+                print(line, flush=True)
             return run_labs(
                 numbers, backend="existing", build=build or build_dir() / "workshop-check"
             )

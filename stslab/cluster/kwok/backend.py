@@ -34,6 +34,7 @@ from stslab.cluster.kwok.datastore import PKI
 from stslab.cluster.kwok.files import (
     binaries,
     binary_checks,
+    build_release,
     write_confined_controller_manager,
     write_stages,
 )
@@ -57,11 +58,12 @@ from stslab.cluster.kwok.processes import exited, pids_mentioning, start_supervi
 from stslab.cluster.kwok.readiness import start_real_node, wait_nodes_ready
 from stslab.cluster.kwok.status import running_status, serving
 from stslab.cluster.kwok.supervisor import stop_supervisor
-from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError
+from stslab.core.errors import ClusterStateError, StslabError, ToolMissingError, UsageError
 from stslab.core.files import write_atomic
 from stslab.core.kube import api_client
 from stslab.core.paths import project_root
 from stslab.core.procs import require_port
+from stslab.core.versions import pinned, release
 
 CLUSTER = "stslab"
 CONTEXT = f"kwok-{CLUSTER}"
@@ -79,6 +81,8 @@ class KwokBackend(Backend):
     can_join_real_node = True
     essential = True  # the backend without Docker: every machine can have it
     can_power_nodes = True  # a simulated node's heartbeats stop (see power_node)
+    chooses_release = True  # each release's binaries built side by side in the cache
+    _wanted: str | None = None  # the release `up` is making (before a record names it)
 
     def local_volume_dir(self, rec: ClusterRecord) -> Path | None:
         """``.stslab/kwok/volumes``: what the confined controller-manager sees as ``/tmp``."""
@@ -110,7 +114,13 @@ class KwokBackend(Backend):
 
     def binaries(self) -> dict[str, Path]:
         """Paths of every binary the backend runs, in the versioned cache."""
-        return binaries()
+        return binaries(self.kubernetes)
+
+    @property
+    def kubernetes(self) -> str:
+        """The release this cluster runs: the recorded one, else the one `up` was asked for."""
+        rec = self.record() if self.record_path.exists() else None
+        return (rec.extra.get("kubernetes") if rec else None) or self._wanted or pinned().kubernetes
 
     def coredns(self, rec: ClusterRecord) -> CoreDNS:
         """The CoreDNS of a recorded cluster."""
@@ -164,6 +174,12 @@ class KwokBackend(Backend):
         """The body of :meth:`up`, under the cluster's lock."""
         opts.validate()
         rec = self.record() if self.record_path.exists() else None
+        runs = rec.extra.get("kubernetes", pinned().kubernetes) if rec else None
+        if runs and opts.kubernetes and release(opts.kubernetes) != runs:
+            raise UsageError(
+                f"this lab cluster runs Kubernetes {runs}, not {release(opts.kubernetes)}",
+                "`stslab down` first to start another release (its data goes with it)",
+            )
         if rec is not None:
             self.heal_kubeconfig()
             if self._healthy(rec):
@@ -181,6 +197,9 @@ class KwokBackend(Backend):
         if opts.real_node:  # before anything starts
             realnode_setup.require()
             realnode_setup.check_dir(self.real_node().dir)
+        self._wanted = release(opts.kubernetes)
+        if not binaries(self._wanted)["kube-apiserver"].exists() and opts.kubernetes:
+            build_release(self._wanted)
         self._require_binaries()
         try:
             return self._create(opts, ports)
@@ -234,6 +253,7 @@ class KwokBackend(Backend):
                 "ports": ports,
                 "identity": str(identity(core)),  # raises, never None, when not quiet
                 "volumes": str(self.volumes),
+                "kubernetes": self.kubernetes,
             },
         )
         return self._finish_start(rec, core, opts.real_node)

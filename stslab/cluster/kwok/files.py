@@ -15,7 +15,9 @@ from pathlib import Path
 import yaml
 
 from stslab.cluster.base import Check
+from stslab.core.errors import ToolMissingError
 from stslab.core.paths import binary_dir, checkout, project_root
+from stslab.core.procs import run
 from stslab.core.versions import pinned
 
 
@@ -25,10 +27,13 @@ def build_fix() -> str:
     return f"run {how} (builds them from the Go module proxy into the cache; needs Go)"
 
 
-def binaries() -> dict[str, Path]:
-    """Paths of every binary a simulated cluster runs, in the versioned cache."""
+def binaries(kubernetes: str | None = None) -> dict[str, Path]:
+    """Paths of every binary a simulated cluster runs, in the versioned cache.
+
+    ``kubernetes`` is the release of the control plane and kubectl (default: the pinned one).
+    """
     v = pinned()
-    k8s = binary_dir("kubernetes", v.kubernetes)
+    k8s = binary_dir("kubernetes", kubernetes or v.kubernetes)
     kwok = binary_dir("kwok", v.kwok)
     return {
         "kube-apiserver": k8s / "kube-apiserver",
@@ -40,6 +45,29 @@ def binaries() -> dict[str, Path]:
         "kwokctl": kwok / "kwokctl",
         "coredns": binary_dir("coredns", v.coredns) / "coredns",
     }
+
+
+def build_release(version: str) -> None:
+    """Build one release's control plane into the cache (``stslab up --kubernetes``).
+
+    The build script prints a line per binary; a failed build keeps nothing and names its log.
+    """
+    if shutil.which("go") is None:
+        raise ToolMissingError(
+            f"Kubernetes {version} is not built yet, and building it needs Go",
+            "install Go >= 1.26 (https://go.dev/doc/install), or run the pinned release "
+            "(leave out --kubernetes)",
+        )
+    script = project_root() / "scripts" / "build-binaries.sh"
+    print(f"building Kubernetes {version} once (about 5 min on 2 cores; cached after that)")
+    run(
+        ["bash", str(script), "kubernetes"],
+        env={"STSLAB_KUBERNETES": version},
+        timeout=3600,
+        stream=True,
+        what=f"building Kubernetes {version} (k8s.io/kubernetes {version})",
+        fix="the lines above name its log; nothing of it is kept, so a re-run starts afresh",
+    )
 
 
 def binary_checks(paths: dict[str, Path]) -> list[Check]:

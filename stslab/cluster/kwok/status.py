@@ -16,7 +16,7 @@ from stslab.cluster.base import ClusterRecord, Status
 from stslab.cluster.dns import CoreDNS
 from stslab.cluster.kwok.realnode import RealNode
 from stslab.cluster.kwok.supervisor import describe, read_restarts, supervisor_pid
-from stslab.core.kube import api_client
+from stslab.core.kube import api_client, server_version
 
 
 def serving(rec: ClusterRecord) -> bool:
@@ -62,4 +62,12 @@ def running_status(
         else ""
     )
     nodes = labnodes.node_summary(core)
-    return Status(backend, "running", detail, nodes, rec.kubeconfig, gpus=gpus)
+    return Status(
+        backend,
+        "running",
+        detail,
+        nodes,
+        rec.kubeconfig,
+        gpus=gpus,
+        kubernetes=server_version(core.api_client),
+    )
