@@ -44,7 +44,7 @@ current=""  # the output directory being filled; removed if a step fails
 step() {
   local label=$1 estimate=$2 t0 rc=0; shift 2
   t0=$(date +%s)
-  printf '[binaries] %-52s (about %s) ...' "$label" "$estimate"
+  printf '[binaries] %-60s (about %s) ...' "$label" "$estimate"
   { printf '\n### %s\n' "$label"; "$@"; } >>"$log" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
     printf ' failed\n'
@@ -124,14 +124,11 @@ build_kubelet() {
   proxy_check
   local mod="$work/kubelet-$v" cgo=0
   command -v "$(go env CC)" >/dev/null && cgo=1
-  say "kubelet $v (CGO_ENABLED=$cgo; cold: about 5 min on 2 cores)"
-  mkdir -p "$out"
+  current=$out; rm -rf "$out"; mkdir -p "$out"
   kube_module "$mod" "$v"
-  (cd "$mod" && rm -f go.sum && go get "k8s.io/kubernetes/cmd/kubelet@$v")
-  (cd "$mod" && CGO_ENABLED=$cgo go build -tags selinux,notest -trimpath -ldflags "$(kube_ldflags "$v")" \
-    -o "$out/kubelet" k8s.io/kubernetes/cmd/kubelet)
-  mark_done kubelet "$v"
-  say "kubelet $v: done"
+  step "k8s.io/kubernetes $v: kubelet modules" "1 min cold" sh -c "cd '$mod' && rm -f go.sum && go get k8s.io/kubernetes/cmd/kubelet@$v"
+  step "k8s.io/kubernetes $v: kubelet (CGO_ENABLED=$cgo)" "5 min cold" sh -c "cd '$mod' && CGO_ENABLED=$cgo go build -tags selinux,notest -trimpath -ldflags '$(kube_ldflags "$v")' -o '$out/kubelet' k8s.io/kubernetes/cmd/kubelet"
+  mark_done kubelet "$v"; current=""
 }
 
 # Everything the offline kind node image needs besides the kubelet: kubeadm and kube-proxy from
@@ -143,28 +140,24 @@ build_kindnode() {
   is_done kindnode "$v-kind-$KIND_VERSION" && return 0
   proxy_check
   command -v "$(go env CC)" >/dev/null || die "a C compiler is needed for the pause binary; install gcc and re-run."
-  say "kind node binaries for $v (kubeadm, kube-proxy, kind $KIND_VERSION, coredns, local-path-provisioner, pause; cold: about 4 min)"
-  mkdir -p "$out"
+  current=$out; rm -rf "$out"; mkdir -p "$out"
   local mod="$work/kindnode-$v"
   kube_module "$mod" "$v"
-  (cd "$mod" && rm -f go.sum && go get "k8s.io/kubernetes/cmd/kubeadm@$v" "k8s.io/kubernetes/cmd/kube-proxy@$v")
-  (cd "$mod" && go build -tags selinux,notest -trimpath -ldflags "$(kube_ldflags "$v")" \
-    -o "$out/" k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kube-proxy)
+  step "k8s.io/kubernetes $v: kubeadm, kube-proxy modules" "1 min cold" sh -c "cd '$mod' && rm -f go.sum && go get k8s.io/kubernetes/cmd/kubeadm@$v k8s.io/kubernetes/cmd/kube-proxy@$v"
+  step "k8s.io/kubernetes $v: kubeadm, kube-proxy" "2 min cold" sh -c "cd '$mod' && go build -tags selinux,notest -trimpath -ldflags '$(kube_ldflags "$v")' -o '$out/' k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kube-proxy"
   local src; src=$(cd "$mod" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
-  "$(go env CC)" -Os -static -DVERSION="stslab-$v" -o "$out/pause" "$src/build/pause/linux/pause.c"
-  GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@$KIND_VERSION"
+  step "pause (C, from k8s.io/kubernetes $v)" "1 s" "$(go env CC)" -Os -static -DVERSION="stslab-$v" -o "$out/pause" "$src/build/pause/linux/pause.c"
+  step "sigs.k8s.io/kind $KIND_VERSION" "1 min cold" env GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@$KIND_VERSION"
   local cd="$work/coredns-kubeadm-$COREDNS_VERSION"
   mkdir -p "$cd"
   printf 'module stslab.local/coredns-kubeadm\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" > "$cd/go.mod"
   cp "$here/scripts/coredns_kubeadm_main.go" "$cd/main.go"
-  (cd "$cd" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
+  step "github.com/coredns/coredns $COREDNS_VERSION (kubeadm's plugins)" "1.5 min cold" sh -c "cd '$cd' && go mod tidy && go build -trimpath -ldflags '-s -w' -o '$out/coredns' ."
   local lp="$work/local-path-$LOCAL_PATH_PROVISIONER_VERSION"
   mkdir -p "$lp"
   printf 'module stslab.local/local-path\n\ngo 1.26\n\nrequire github.com/rancher/local-path-provisioner %s\n' "$LOCAL_PATH_PROVISIONER_VERSION" > "$lp/go.mod"
-  (cd "$lp" && go get "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
-    && go build -trimpath -ldflags "-s -w" -o "$out/local-path-provisioner" github.com/rancher/local-path-provisioner)
-  mark_done kindnode "$v-kind-$KIND_VERSION"
-  say "kind node binaries: done"
+  step "github.com/rancher/local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION" "1 min cold" sh -c "cd '$lp' && go get github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION && go build -trimpath -ldflags '-s -w' -o '$out/local-path-provisioner' github.com/rancher/local-path-provisioner"
+  mark_done kindnode "$v-kind-$KIND_VERSION"; current=""
 }
 
 # The k3d CLI at the pinned version (not built by default: cold about 2.5 min on 2 cores). Built
@@ -175,52 +168,43 @@ build_k3d() {
   local v=$K3D_VERSION out mod; out=$(target k3d "$v"); mod="$work/k3d-$v"
   is_done k3d "$v" && return 0
   proxy_check
-  say "k3d $v (cold: about 2.5 min on 2 cores)"
-  mkdir -p "$mod" "$out"
+  current=$out; mkdir -p "$mod" "$out"
   printf 'module stslab.local/k3d-build\n\ngo 1.26\n\nrequire github.com/k3d-io/k3d/v5 %s\n' "$v" > "$mod/go.mod"
-  (cd "$mod" && go build -trimpath -ldflags "-s -w -X github.com/k3d-io/k3d/v5/version.Version=$v -X github.com/k3d-io/k3d/v5/version.K3sVersion=${K3S_IMAGE#*:}" \
-    -o "$out/k3d" github.com/k3d-io/k3d/v5)
-  mark_done k3d "$v"
-  say "k3d $v: done"
+  step "github.com/k3d-io/k3d/v5 $v" "2.5 min cold" sh -c "cd '$mod' && go build -trimpath -ldflags '-s -w -X github.com/k3d-io/k3d/v5/version.Version=$v -X github.com/k3d-io/k3d/v5/version.K3sVersion=${K3S_IMAGE#*:}' -o '$out/k3d' github.com/k3d-io/k3d/v5"
+  mark_done k3d "$v"; current=""
 }
 
 build_etcd() {
   local v=$ETCD_VERSION out mod; out=$(target etcd "$v"); mod="$work/etcd-$v"
   is_done etcd "$v" && return 0
   proxy_check
-  say "etcd $v (cold: about 1 min)"
-  mkdir -p "$mod" "$out"
+  current=$out; mkdir -p "$mod" "$out"
   printf 'module stslab.local/etcd-build\n\ngo 1.26\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" > "$mod/go.mod"
   # etcdmain.Main is the real etcd command line; `go install` of etcd fails on its replace lines.
   printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' > "$mod/main.go"
-  (cd "$mod" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/etcd" .)
-  mark_done etcd "$v"
-  say "etcd $v: done"
+  step "go.etcd.io/etcd/server/v3 $v" "1 min cold" sh -c "cd '$mod' && go mod tidy && go build -trimpath -ldflags '-s -w' -o '$out/etcd' ."
+  mark_done etcd "$v"; current=""
 }
 
 build_coredns() {
   local v=$COREDNS_VERSION out mod; out=$(target coredns "$v"); mod="$work/coredns-$v"
   is_done coredns "$v" && return 0
   proxy_check
-  say "coredns $v with only the plugins the labs use (cold: about 1.5 min)"
-  mkdir -p "$mod" "$out"
+  current=$out; mkdir -p "$mod" "$out"
   printf 'module stslab.local/coredns-build\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$v" > "$mod/go.mod"
   cp "$here/scripts/coredns_main.go" "$mod/main.go"
-  (cd "$mod" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
-  mark_done coredns "$v"
-  say "coredns $v: done"
+  step "github.com/coredns/coredns $v (the labs' plugins)" "1.5 min cold" sh -c "cd '$mod' && go mod tidy && go build -trimpath -ldflags '-s -w' -o '$out/coredns' ."
+  mark_done coredns "$v"; current=""
 }
 
 build_kwok() {
   local v=$KWOK_VERSION out; out=$(target kwok "$v")
   is_done kwok "$v" && return 0
   proxy_check
-  say "kwok and kwokctl $v (cold: about 1.5 min)"
-  mkdir -p "$out"
-  GOBIN="$out" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" \
+  current=$out; mkdir -p "$out"
+  step "sigs.k8s.io/kwok $v (kwok, kwokctl)" "1.5 min cold" env GOBIN="$out" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$v" \
     "sigs.k8s.io/kwok/cmd/kwok@$v" "sigs.k8s.io/kwok/cmd/kwokctl@$v"
-  mark_done kwok "$v"
-  say "kwok $v: done"
+  mark_done kwok "$v"; current=""
 }
 
 mkdir -p "$work"

@@ -133,6 +133,9 @@ def _add_workshop(sub: Commands[Parser]) -> None:
     p.set_defaults(func=_workshop_say)
     p.add_argument("text", help="the message")
     p.add_argument("--learner", help="only this learner (default: everyone)")
+    p.add_argument(
+        "--hint", metavar="EXERCISE", help="send it as a hint for this exercise (e.g. my_order)"
+    )
     for p in ws_sub.choices.values():  # options every workshop command takes, last
         p.add_argument("--context", help="your kubeconfig context (default: its current one)")
         p.add_argument("--kubeconfig", type=Path, help="your kubeconfig (default: KUBECONFIG)")
@@ -354,7 +357,12 @@ def _workshop_say(args: argparse.Namespace) -> int:
     t, name = _recorded_workshop(args)
     if not args.text.strip():
         raise UsageError("the message is empty", "give the text to send in quotes")
-    sent = messages.send(workshop.admin_client(t), name, args.text, args.learner)
+    if args.hint is not None and not args.hint.isidentifier():
+        raise UsageError(
+            f"--hint {args.hint!r} is not an exercise name",
+            "name the exercise as the room's table does, e.g. --hint my_order",
+        )
+    sent = messages.send(workshop.admin_client(t), name, args.text, args.learner, args.hint or "")
     if not sent:
         who = f"learner {args.learner!r}" if args.learner else "any learner"
         raise UsageError(

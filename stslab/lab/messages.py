@@ -28,11 +28,23 @@ MAX_MESSAGES = 200
 
 @dataclass(frozen=True)
 class Message:
-    """One message: its id, when it was sent (ISO 8601, UTC) and its text."""
+    """One message from the instructor.
+
+    Its id, when it was sent (ISO 8601, UTC), its text, and the exercise it is a hint for
+    (``""``: a message, not a hint).
+    """
 
     id: str
     time: str
     text: str
+    hint: str = ""
+
+    def shown(self) -> str:
+        """How the learner's notebook prints it."""
+        at = f"{self.time[11:16]} UTC"
+        if self.hint:
+            return f"💡 a hint from your instructor for {self.hint} ({at}): {self.text}"
+        return f"📣 from your instructor ({at}): {self.text}"
 
 
 def _read(
@@ -48,11 +60,16 @@ def _read(
     return [Message(**json.loads(line)) for line in lines if line.strip()], cm
 
 
-def send_to(api: client.ApiClient, namespace: str, text: str, attempts: int = 5) -> Message:
-    """Append ``text`` to the messages of the learner whose namespace is ``namespace``."""
+def send_to(
+    api: client.ApiClient, namespace: str, text: str, attempts: int = 5, hint: str = ""
+) -> Message:
+    """Append ``text`` to the messages of the learner whose namespace is ``namespace``.
+
+    ``hint``: the exercise it is a hint for (shown as a hint, not a message).
+    """
     core = client.CoreV1Api(api)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    msg = Message(uuid.uuid4().hex[:12], now, text.strip())
+    msg = Message(uuid.uuid4().hex[:12], now, text.strip(), hint)
     for attempt in range(attempts):
         old, cm = _read(core, namespace)
         kept = [*old, msg][-MAX_MESSAGES:]
@@ -72,13 +89,18 @@ def send_to(api: client.ApiClient, namespace: str, text: str, attempts: int = 5)
     raise AssertionError("not reached")
 
 
-def send(api: client.ApiClient, workshop: str, text: str, learner: str | None = None) -> list[str]:
-    """Send ``text`` to one learner of ``workshop`` (by name), or to all; their namespaces."""
+def send(
+    api: client.ApiClient, workshop: str, text: str, learner: str | None = None, hint: str = ""
+) -> list[str]:
+    """Send ``text`` to one learner of ``workshop`` (by name), or to all; their namespaces.
+
+    ``hint``: the exercise it is a hint for (``my_order``); the learner sees it as a hint.
+    """
     selector = f"{WORKSHOP_LABEL}={workshop}"
     selector += f",{LEARNER_LABEL}={learner}" if learner else f",{LEARNER_LABEL}"
     namespaces = client.CoreV1Api(api).list_namespace(label_selector=selector).items
     for ns in namespaces:
-        send_to(api, ns.metadata.name, text)
+        send_to(api, ns.metadata.name, text, hint=hint)
     return [ns.metadata.name for ns in namespaces]
 
 

@@ -220,7 +220,7 @@ def record(
             return rec  # the messages would not be read either
         try:
             for m in messages.unseen(cur.api, cur.namespace):
-                print(f"📣 from your instructor ({m.time[11:16]} UTC): {m.text}")
+                print(m.shown())
         except Exception as e:  # noqa: BLE001 - a message is a nicety; the check goes on
             _warn_once(f"reading your instructor's messages (namespace {cur.namespace})", e)
     return rec

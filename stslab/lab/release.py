@@ -79,7 +79,8 @@ FEATURES: tuple[Feature, ...] = (
         "MaxUnavailableStatefulSet",
         "`rollingUpdate.maxUnavailable` on a StatefulSet",
         ("07",),
-        "beta since 1.24 and off by default through 1.36; on by default from 1.37",
+        "alpha through 1.34, beta from 1.35 but off by default through 1.36, on by default "
+        "from 1.37",
         keeps_max_unavailable,
     ),
     Feature(

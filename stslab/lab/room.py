@@ -300,11 +300,14 @@ class RoomView:
         panel.show()
         return panel
 
-    def say(self, text: str, learner: str | None = None) -> list[str]:
-        """Send ``text`` to ``learner`` (their name), or to the whole room; the namespaces."""
+    def say(self, text: str, learner: str | None = None, hint: str = "") -> list[str]:
+        """Send ``text`` to ``learner`` (their name), or to the whole room; the namespaces.
+
+        ``hint``: the exercise it is a hint for (``"my_order"``); shown to the learner as a hint.
+        """
         if self.api is None:
             raise ValueError("this room view reads no cluster")
-        return messages.send(self.api, self.workshop, text, learner)
+        return messages.send(self.api, self.workshop, text, learner, hint)
 
 
 def _table_html(table: pd.DataFrame) -> str:
