@@ -150,3 +150,20 @@ def test_reset_removes_one_lab_and_leaves_the_other(
         storage.delete_storage_class("lab-02-fast")
         core.delete_namespace("lab-02")
         progress.clear_local("lab-02")
+
+
+def test_a_panel_step_left_to_the_learner_is_recorded_open(
+    isolated_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stslab.lab.answers import Answers
+
+    progress.begin("lab-01")
+    Answers("lab-01", fast=False, backend_key="simulated").clicks("delete_web_1", panel=None)  # type: ignore[arg-type]
+    assert "Your turn: use the panel above" in capsys.readouterr().out
+    [rec] = progress.load_local(lab="lab-01")
+    assert (rec.exercise, rec.result, rec.demo, rec.note) == (
+        "delete_web_1",
+        "open",
+        True,
+        "panel step",
+    )

@@ -149,3 +149,24 @@ def test_a_refresh_thread_that_dies_is_started_again_and_says_so() -> None:
         assert view.running and "had stopped: started again" in view.note  # ...and says so
     finally:
         view.stop()
+
+
+def test_a_learner_left_on_a_panel_step_is_stuck_until_a_check_judges_it() -> None:
+    from stslab.lab.progress import summary
+
+    step = [
+        Record("dan", "lab-01", "creation order", "pass", _at(12)),
+        Record("dan", "lab-01", "delete_web_1", "open", _at(8), "panel step", demo=True),
+    ]
+    t = room_table(step, NOW, stuck_after=300).set_index("learner")
+    assert (
+        bool(t.loc["dan", "stuck"]) and t.loc["dan", "last check"] == "lab-01: delete_web_1 (open)"
+    )
+    assert t.loc["dan", "lab-01"] == "1/1"  # an open step is no attempt
+    assert not bool(room_table(step, NOW, stuck_after=600).set_index("learner").loc["dan", "stuck"])
+    judged = [*step, Record("dan", "lab-01", "delete_web_1", "pass", _at(2))]
+    t = room_table(judged, NOW, stuck_after=300).set_index("learner")
+    assert not bool(t.loc["dan", "stuck"]) and t.loc["dan", "lab-01"] == "2/2"
+    s = summary(judged).set_index("exercise")
+    assert s.loc["delete_web_1", "attempts"] == 1 and s.loc["delete_web_1", "result"] == "pass"
+    assert "delete_web_1" not in set(exercise_table(step)["exercise"])  # not an exercise yet

@@ -18,7 +18,7 @@ import yaml
 
 from stslab.core.errors import UsageError
 from stslab.core.paths import WRONG_ENV, project_root
-from stslab.lab import check
+from stslab.lab import check, progress
 
 
 class Controls(Protocol):
@@ -213,6 +213,8 @@ class Answers:
         """
         steps = self.answer(name, ...)
         if unanswered(steps):
+            # The room sees the learner on this step until a check judges it (room.stuck()).
+            progress.opened(name, "panel step")
             print("Your turn: use the panel above (or kubectl), then run the next cell.")
             return
         if not self.first_time(name):  # run again: the buttons were pressed the first time

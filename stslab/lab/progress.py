@@ -57,7 +57,7 @@ class Record:
     learner: str
     lab: str
     exercise: str
-    result: str  # "pass" or "fail"
+    result: str  # "pass", "fail", or "open": a step handed to the learner, not judged yet
     time: str  # ISO 8601, UTC
     note: str = ""  # "after the run": a prediction given once the result was shown
     hints: int = 0  # rungs of the exercise's hint ladder used before this check
@@ -178,6 +178,15 @@ def not_recorded() -> Iterator[None]:
         _current = saved
 
 
+def opened(exercise: str, note: str) -> Record | None:
+    """Record that the lab handed the learner ``exercise`` (a panel step) and waits on them.
+
+    Not a check: it counts as no attempt, but a learner whose latest record is an open step
+    long enough is stuck in the room's view, as after a failed check. Never raises.
+    """
+    return record(exercise, False, note=note, demo=True, result="open")
+
+
 def record(
     exercise: str,
     ok: bool,
@@ -186,6 +195,7 @@ def record(
     hints: int = 0,
     answer: str = "",
     demo: bool = False,
+    result: str = "",
 ) -> Record | None:
     """Record a check's result for the current lab; never raises. None when no lab is current.
 
@@ -201,7 +211,7 @@ def record(
         cur.learner,
         cur.lab,
         exercise,
-        "pass" if ok else "fail",
+        result or ("pass" if ok else "fail"),
         datetime.now(timezone.utc).isoformat(timespec="seconds"),
         note,
         hints,
@@ -381,7 +391,8 @@ def summary(records: Iterable[Record]) -> pd.DataFrame:
     keys = ["learner", "lab", "exercise"]
     grouped = df.groupby(keys, sort=False)
     out = grouped.tail(1).set_index(keys)
-    out["attempts"] = grouped.size()
+    out["attempts"] = df[df["result"] != "open"].groupby(keys, sort=False).size()
+    out["attempts"] = out["attempts"].fillna(0).astype(int)
     out = out.reset_index().rename(columns={"time": "last"})
     return out[cols].sort_values(["learner", "lab", "last"], kind="stable").reset_index(drop=True)
 

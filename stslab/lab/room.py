@@ -87,9 +87,10 @@ def room_table(
 ) -> pd.DataFrame:
     """One row per learner: ``passed/tried`` per lab, their last check, and whether stuck.
 
-    A learner is stuck when their latest check failed and it was more than ``stuck_after``
-    seconds ago (a pass since would be the latest). ``labs`` adds columns for labs no one
-    has reached yet.
+    A learner is stuck when their latest check failed, or the step the lab last handed them (a
+    panel step, :func:`~stslab.lab.progress.opened`) is still open, and that was more than
+    ``stuck_after`` seconds ago (a pass since would be the latest). ``labs`` adds columns for
+    labs no one has reached yet.
     """
     s = summary(records)
     columns = ["learner", *labs, "last check", "since", "stuck"]
@@ -110,7 +111,7 @@ def room_table(
     since = (now - when).dt.total_seconds()
     cells["last check"] = latest["lab"] + ": " + latest["exercise"] + " (" + latest["result"] + ")"
     cells["since"] = since.map(_ago)
-    cells["stuck"] = (latest["result"] == "fail") & (since > stuck_after)
+    cells["stuck"] = latest["result"].isin(["fail", "open"]) & (since > stuck_after)
     return cells.reset_index().rename(columns={"index": "learner"})
 
 
