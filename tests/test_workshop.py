@@ -411,6 +411,10 @@ def test_check_runs_labs_on_a_throwaway_learner_and_deletes_it(
     made = re.search(r"learner (check-[0-9a-f]+) made", out)
     assert made, out
     learner = made.group(1)
+    # The release and what it changes, as the learner's account sees it, above the table.
+    assert re.search(r"^Kubernetes v1\.\d+\.\d+$", out, re.M), out
+    assert "lab 07: `rollingUpdate.maxUnavailable` on a StatefulSet is on" in out
+    assert "lab 06: Dynamic Resource Allocation" in out
     for lab in LABS:
         assert re.search(rf"{lab}\S*\s.*pass", out), out
     assert f"learner {learner} deleted" in out
