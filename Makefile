@@ -72,7 +72,7 @@ unit: install
 # Two lanes at once (see tests/conftest.py): the real-container tiers wait on containers
 # most of the time, so the simulated-cluster tests run beside them.
 test: install binaries release-binaries kubelet kindnode lint
-	$(BIN)/pytest -n 2 --durations=15
+	STSLAB_TEST_RELEASE=$(TEST_RELEASE) $(BIN)/pytest -n 2 --durations=15
 
 bench: install binaries
 	$(BIN)/python scripts/bench.py

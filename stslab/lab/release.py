@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -42,31 +43,60 @@ class Feature:
     probe: Callable[[client.ApiClient, str], bool | None]  # None: the server would not say
 
 
-def keeps_max_unavailable(api: client.ApiClient, namespace: str) -> bool | None:
-    """Whether the server keeps a StatefulSet's ``rollingUpdate.maxUnavailable`` (a dry run).
+def _kept(api: client.ApiClient, namespace: str, spec: dict[str, Any], read: str) -> bool | None:
+    """Whether the server keeps a StatefulSet's ``spec`` fields: a dry run, nothing is made.
 
-    Without the gate the API server drops the field from what it stores; nothing is created.
+    A field the release does not serve (or whose gate is off) is dropped from what the server
+    would store; ``read`` is its dotted path in the returned object (snake_case).
     """
+    name = "stslab-release-probe"
     body = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {"name": "stslab-release-probe"},
+        "metadata": {"name": name},
         "spec": {
-            "serviceName": "stslab-release-probe",
-            "selector": {"matchLabels": {"app": "stslab-release-probe"}},
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2}},
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": "stslab-release-probe"}},
+                "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
             },
+            **spec,
         },
     }
     try:
         made = client.AppsV1Api(api).create_namespaced_stateful_set(namespace, body, dry_run="All")
     except ApiException:
         return None
-    rolling = made.spec.update_strategy.rolling_update
-    return rolling is not None and rolling.max_unavailable is not None
+    value: Any = made.spec
+    for part in read.split("."):
+        value = getattr(value, part, None)
+    return value is not None
+
+
+def keeps_max_unavailable(api: client.ApiClient, namespace: str) -> bool | None:
+    """Whether the server keeps a StatefulSet's ``rollingUpdate.maxUnavailable``."""
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2}}
+    return _kept(
+        api,
+        namespace,
+        {"updateStrategy": strategy},
+        "update_strategy.rolling_update.max_unavailable",
+    )
+
+
+def _ordinals(api: client.ApiClient, namespace: str) -> bool | None:
+    return _kept(api, namespace, {"ordinals": {"start": 5}}, "ordinals.start")
+
+
+def _retention(api: client.ApiClient, namespace: str) -> bool | None:
+    policy = {"whenDeleted": "Retain", "whenScaled": "Delete"}
+    return _kept(
+        api,
+        namespace,
+        {"persistentVolumeClaimRetentionPolicy": policy},
+        "persistent_volume_claim_retention_policy.when_scaled",
+    )
 
 
 def _dra(api: client.ApiClient, namespace: str) -> bool | None:
@@ -82,6 +112,20 @@ FEATURES: tuple[Feature, ...] = (
         "alpha through 1.34, beta from 1.35 but off by default through 1.36, on by default "
         "from 1.37",
         keeps_max_unavailable,
+    ),
+    Feature(
+        "StatefulSetStartOrdinal",
+        "`.spec.ordinals.start`",
+        ("07",),
+        "GA and always on from 1.31",
+        _ordinals,
+    ),
+    Feature(
+        "StatefulSetAutoDeletePVC",
+        "`persistentVolumeClaimRetentionPolicy`",
+        ("01", "04"),
+        "GA and always on from 1.32",
+        _retention,
     ),
     Feature(
         "resource.k8s.io/v1",
