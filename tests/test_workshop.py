@@ -500,9 +500,11 @@ def test_a_message_reaches_one_learner_or_the_room_at_their_next_check(
     assert main(["workshop", "say", "Ten minutes left"]) == 0
     assert "sent to 2 learner(s)" in capsys.readouterr().out
     assert "Ten minutes left" in check_as(bob) and "Ten minutes left" in check_as(ann)
+    monkeypatch.setenv("STSLAB_STATE", str(ws.state))
     assert main(["workshop", "say", "Look at the ordinals", "--hint", "my_order"]) == 0
     said = check_as(bob)
     assert "💡 a hint from your instructor for my_order" in said and "Look at the ordinals" in said
+    monkeypatch.setenv("STSLAB_STATE", str(ws.state))
     assert main(["workshop", "say", "x", "--hint", "my order!"]) == 2
     assert "is not an exercise name" in capsys.readouterr().err
 
