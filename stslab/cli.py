@@ -24,9 +24,11 @@ from stslab.commands.labs import add_labs
 from stslab.commands.parsing import Commands, Handler, Parser, backend_arg
 from stslab.core.errors import StslabError, ToolMissingError, UsageError
 from stslab.core.kube import explain, kubectl_env
+from stslab.core.procs import LOOPBACK
 from stslab.core.versions import minor, pinned, release
 
 if TYPE_CHECKING:
+    from stslab.lab.roster import WorkshopRecord
     from stslab.ops.confinement import Target
 
 
@@ -127,6 +129,12 @@ def _add_workshop(sub: Commands[Parser]) -> None:
     )
     p.set_defaults(func=_workshop_check)
     p.add_argument("numbers", nargs="*", metavar="NN", help="labs to run (default: all)")
+    p = ws_sub.add_parser("serve", help="serve the room: JupyterHub, one account per learner")
+    p.set_defaults(func=_workshop_serve)
+    p.add_argument("--ip", default=LOOPBACK, help=f"where to listen (default {LOOPBACK})")
+    p.add_argument("--port", type=int, default=8000, help="the hub's port (default 8000)")
+    p.add_argument("--root", type=Path, help="the room's folder (default /srv/stslab/<workshop>)")
+    p.add_argument("--stop", action="store_true", help="stop the hub and every learner's server")
     p = ws_sub.add_parser(
         "say", help="a message to the room, or to one learner, at their next check"
     )
@@ -300,6 +308,7 @@ def _workshop_create(args: argparse.Namespace) -> int:
         {
             "learner": x.name,
             "namespace": x.namespace,
+            "login code": x.code,
             "token expires": x.expires,
             "kubeconfig": x.kubeconfig,
         }
@@ -308,8 +317,12 @@ def _workshop_create(args: argparse.Namespace) -> int:
     print(workshop.table(rows))
     first = learners[0]
     print(
-        "a learner starts with:  KUBECONFIG=<their kubeconfig> stslab up --backend existing "
-        f"--context {first.namespace} --namespace {first.namespace}"
+        "serve the room with `stslab workshop serve`: learners log in with their name and code "
+        "(shown only now; `create` again gives new ones)"
+    )
+    print(
+        "or a learner on their own machine starts with:  KUBECONFIG=<their kubeconfig> "
+        f"stslab up --backend existing --context {first.namespace} --namespace {first.namespace}"
     )
     return 0
 
@@ -372,11 +385,66 @@ def _workshop_say(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workshop_serve(args: argparse.Namespace) -> int:
+    from stslab.ops import hub
+
+    rec = workshop_record_or_fail()
+    if args.workshop and args.workshop != rec.workshop:
+        raise UsageError(
+            f"the workshop here is {rec.workshop!r}, not {args.workshop!r}",
+            "leave out --workshop, or set STSLAB_STATE to that workshop's state directory",
+        )
+    if args.stop:
+        running = hub.HubRecord.load()
+        if running is None or not running.running():
+            raise UsageError("no room is served here", "start one with `stslab workshop serve`")
+        hub.stop(running)
+        print(f"stopped the hub at {running.url} and every learner's server")
+        return 0
+    started = time.monotonic()
+    root = args.root or hub.default_root(rec.workshop)
+    served, code = hub.serve(rec, ip=args.ip, port=args.port, root=root)
+    print(f"the room is served at {served.url} ({time.monotonic() - started:.0f} s)")
+    print("learners log in with their learner name and the code `workshop create` printed")
+    print(f"you log in as {hub.INSTRUCTOR!r} with the code {code} (shown only now)")
+    print("stop it with `stslab workshop serve --stop`; `stslab workshop delete` removes it all")
+    return 0
+
+
+def workshop_record_or_fail() -> WorkshopRecord:
+    """The workshop ``create`` recorded here, or a one-line refusal."""
+    from stslab.lab.roster import WorkshopRecord, record_path
+
+    rec = WorkshopRecord.load()
+    if rec is None or not rec.learners:
+        raise UsageError(
+            f"there is no workshop here ({record_path()} is missing)",
+            "make one with `stslab workshop create`, or set STSLAB_STATE to its state directory",
+        )
+    return rec
+
+
 def _workshop_delete(args: argparse.Namespace) -> int:
-    from stslab.ops import workshop
+    from stslab.lab import messages
+    from stslab.ops import hub, workshop
 
     t, name = _recorded_workshop(args)
     workshop.confirm(t, f"delete workshop {name!r}", yes=args.yes)
+    served = hub.HubRecord.load()
+    if served is not None and served.workshop == name:
+        present = hub.logged_in(served)
+        if present:
+            print(f"telling {len(present)} learner(s) still working: {', '.join(present)}")
+            messages.send(
+                workshop.admin_client(t),
+                name,
+                "The workshop is over: your server stops now and your files on this host are "
+                "removed.",
+                None,
+                "",
+            )
+        hub.remove(served)
+        print(f"stopped the room at {served.url}; removed {len(served.accounts)} Unix account(s)")
     gone = workshop.delete(workshop.admin_client(t), name)
     print(
         f"deleted {len(gone.namespaces)} namespace(s), {len(gone.cluster_objects)} cluster "

@@ -21,12 +21,14 @@ from stslab.core.paths import state_dir
 
 @dataclass
 class Learner:
-    """One learner's namespace and kubeconfig."""
+    """One learner's namespace and kubeconfig, and the digest of their login code."""
 
     name: str
     namespace: str
     kubeconfig: str
     expires: str = ""
+    code_sha256: str = ""  # the served room's login (stslab.ops.hub); the code itself is not kept
+    code: str = field(default="", repr=False, compare=False)  # only until `create` prints it
 
 
 @dataclass
@@ -41,7 +43,10 @@ class WorkshopRecord:
 
     def save(self) -> None:
         """Write the record atomically."""
-        write_atomic(record_path(), json.dumps(asdict(self), indent=2) + "\n")
+        data = asdict(self)
+        for learner in data["learners"].values():
+            learner.pop("code")  # printed once by `create`, never written down
+        write_atomic(record_path(), json.dumps(data, indent=2) + "\n")
 
     @classmethod
     def load(cls) -> WorkshopRecord | None:

@@ -33,6 +33,7 @@ context are in :mod:`stslab.ops.confinement`; the local record in :mod:`stslab.l
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import shutil
@@ -287,7 +288,22 @@ def _make_learner(
     doc = learner_kubeconfig(workshop, ns, cluster, token.status.token)
     write_private(path, yaml.safe_dump(doc, sort_keys=False))
     expires = token.status.expiration_timestamp
-    return Learner(name, ns, str(path), expires.isoformat() if expires else "")
+    code = login_code()
+    return Learner(
+        name, ns, str(path), expires.isoformat() if expires else "", code_digest(code), code
+    )
+
+
+def login_code() -> str:
+    """A new login code for the served room: eight characters a learner can type, ``k7mp-x3qa``."""
+    letters = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
+    chars = [secrets.choice(letters) for _ in range(8)]
+    return "".join(chars[:4]) + "-" + "".join(chars[4:])
+
+
+def code_digest(code: str) -> str:
+    """What the record keeps of a login code (random codes need no slower hash)."""
+    return hashlib.sha256(code.strip().lower().encode()).hexdigest()
 
 
 def _grant(

@@ -1,0 +1,324 @@
+"""The served room: `stslab workshop serve` on the session's simulated cluster, tried as a room.
+
+The instructor (this root account) makes a workshop of two learners and serves it. A learner
+logs in to the hub with their code, gets a JupyterLab of their own run as their Unix account,
+and runs lab 00 in a kernel of that server against their namespace. Wrong, borrowed and expired
+codes are refused; a server that cannot start says why on the learner's page; `serve` twice,
+a taken port, a missing proxy and a folder learners cannot enter are refused in one line with
+nothing made; `workshop delete` with a learner logged in stops their server and leaves nothing
+of theirs on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+from kubernetes import client
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from stslab.cli import main
+from stslab.cluster.base import ClusterRecord
+from stslab.core.procs import LOOPBACK, free_port
+from stslab.lab.roster import WorkshopRecord, record_path
+from stslab.ops import hub
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(os.geteuid() != 0, reason="makes Unix accounts: needs root (as CI runs)"),
+]
+
+
+@dataclass
+class Room:
+    workshop: str
+    state: Path
+    root: Path
+    codes: dict[str, str]  # learner -> login code
+    kubeconfig: Path  # the instructor's
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def made(kwok_cluster: ClusterRecord) -> Iterator[Room]:
+    """A workshop of two learners, ann and bob (not yet served)."""
+    tag = uuid.uuid4().hex[:4]
+    shared = Path(tempfile.mkdtemp(prefix="stslab-room-"))
+    shared.chmod(0o755)  # learners' accounts may enter, as under /srv
+    instructor = Path(tempfile.mkdtemp(prefix="stslab-instructor-"))  # 0700: the instructor's
+    kubeconfig = instructor / "kubeconfig"
+    shutil.copyfile(kwok_cluster.kubeconfig, kubeconfig)
+    room = Room(f"hub{tag}", instructor / "state", shared / "room", {}, kubeconfig)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STSLAB_STATE", str(room.state))
+        names = f"ann{tag},bob{tag}"
+        code, out, err = _cli(
+            "workshop", "create", "--names", names, "--kubeconfig", str(kubeconfig),
+            "--workshop", room.workshop, "--yes",
+        )  # fmt: skip
+        assert code == 0, err
+        for learner in names.split(","):
+            m = re.search(rf"^{learner}\s+\S+\s+([a-z2-9]{{4}}-[a-z2-9]{{4}})\s", out, re.M)
+            assert m, out
+            room.codes[learner] = m.group(1)
+        yield room
+        if record_path().exists():
+            _cli("workshop", "delete", "--yes")
+    shutil.rmtree(shared, ignore_errors=True)
+    shutil.rmtree(instructor, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def served(made: Room) -> Iterator[tuple[Room, str]]:
+    """The room served on a free loopback port; its URL."""
+    port = free_port()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STSLAB_STATE", str(made.state))
+        code, out, err = _cli("workshop", "serve", "--port", str(port), "--root", str(made.root))
+        assert code == 0, err
+        assert f"the room is served at http://{LOOPBACK}:{port}/" in out
+        yield made, f"http://{LOOPBACK}:{port}"
+
+
+STATUS = "print(subprocess.run(['stslab', 'status'], capture_output=True, text=True).stdout)"
+
+
+def _runs_as(uid: int) -> bool:
+    """True while some process of the Unix account ``uid`` is alive."""
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and p.stat().st_uid == uid:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # loopback: no proxy
+    return s
+
+
+def _login(base: str, name: str, code: str) -> requests.Response:
+    s = _session()
+    s.get(f"{base}/hub/login", timeout=10)
+    return s.post(
+        f"{base}/hub/login",
+        data={"username": name, "password": code, "_xsrf": s.cookies.get("_xsrf", "")},
+        timeout=180,
+    )
+
+
+def _text(r: requests.Response) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r.text))
+
+
+def _wait_server(base: str, account: str, token: str) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        r = _session().get(
+            f"{base}/user/{account}/api/status", headers={"Authorization": f"token {token}"}
+        )
+        if r.status_code == 200:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{account}'s server did not answer")
+
+
+def _user_token(base: str, account: str) -> str:
+    """A token for ``account``'s own server, from the hub's service token."""
+    service = json.loads((hub.hub_dir() / "hub.json").read_text())["api_token"]
+    r = _session().post(
+        f"{base}/hub/api/users/{account}/tokens",
+        headers={"Authorization": f"token {service}"},
+        json={"scopes": [f"access:servers!user={account}"], "expires_in": 3600},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])
+
+
+async def _execute(base: str, account: str, token: str, code: str) -> str:
+    """Run ``code`` in a new kernel of ``account``'s JupyterLab, as its notebook would; stdout."""
+    auth = {"Authorization": f"token {token}"}
+    r = _session().post(f"{base}/user/{account}/api/kernels", headers=auth, json={}, timeout=60)
+    assert r.status_code == 201, r.text
+    kernel = r.json()["id"]
+    url = f"{base.replace('http', 'ws', 1)}/user/{account}/api/kernels/{kernel}/channels"
+    ws = await websocket_connect(HTTPRequest(url, headers=auth))
+    msg_id = uuid.uuid4().hex
+    header = {"msg_id": msg_id, "session": uuid.uuid4().hex, "username": "test"}
+    request = {
+        "header": {**header, "msg_type": "execute_request", "version": "5.3", "date": ""},
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {"code": code, "silent": False, "allow_stdin": False},
+    }
+    await ws.write_message(json.dumps(request))
+    out = []
+    while True:
+        raw = await asyncio.wait_for(ws.read_message(), timeout=300)
+        assert raw is not None, "the kernel's channel closed"
+        m = json.loads(raw)
+        if m.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if m["msg_type"] == "stream":
+            out.append(m["content"]["text"])
+        elif m["msg_type"] == "error":
+            out.append("\n".join(m["content"]["traceback"]))
+        elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            ws.close()
+            return "".join(out)
+
+
+def test_bad_input_is_refused_before_anything_is_made(
+    made: Room, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STSLAB_STATE", str(made.state))
+    serve = ("workshop", "serve", "--root", str(made.root))
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        code, _, err = _cli(*serve, "--port", str(taken.getsockname()[1]))
+    assert code == 2 and "is taken" in err and "--port" in err and err.count("\n") == 1, err
+    private = Path(tempfile.mkdtemp())  # 0700, as a home directory
+    code, _, err = _cli("workshop", "serve", "--port", str(free_port()), "--root", f"{private}/r")
+    assert code == 2 and f"learners cannot enter {private}" in err and err.count("\n") == 1, err
+    private.rmdir()
+    with monkeypatch.context() as mp:  # no proxy in the cache, and no npm to install it
+        mp.setenv("STSLAB_CACHE", str(tmp_path / "empty-cache"))
+        mp.setenv("PATH", str(tmp_path))
+        code, _, err = _cli(*serve, "--port", str(free_port()))
+    assert code == 2 and "configurable-http-proxy" in err and "npm" in err, err
+    assert err.count("\n") == 1, err
+    with monkeypatch.context() as mp:
+        mp.setenv("STSLAB_STATE", str(tmp_path / "nobody"))
+        code, _, err = _cli(*serve)
+    assert code == 2 and "there is no workshop here" in err, err
+    # Nothing was made: no folder, no accounts, no hub.
+    assert not made.root.exists() and not hub.hub_dir().exists()
+    for learner in made.codes:
+        with pytest.raises(KeyError):
+            pwd.getpwnam(hub.account_of(made.workshop, learner))
+
+
+@pytest.mark.timeout(600)
+def test_a_learner_logs_in_and_passes_lab_00_in_their_own_server(
+    served: tuple[Room, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, base = served
+    monkeypatch.setenv("STSLAB_STATE", str(room.state))
+    ann, bob = sorted(room.codes)
+    account = hub.account_of(room.workshop, ann)
+    r = _login(base, ann, room.codes[ann])
+    assert r.status_code == 200, _text(r)[-600:]
+    token = _user_token(base, account)
+    _wait_server(base, account, token)
+    # Lab 00, run headless by the learner's own kernel: their account, kubeconfig and namespace.
+    bob_home = room.root / "home" / bob
+    code = (
+        "import os, subprocess\n"
+        "print('uid', os.getuid(), os.environ['KUBECONFIG'])\n"
+        f"try:\n    os.listdir({str(bob_home)!r}); print('read bob')\n"
+        "except PermissionError:\n    print('bob refused')\n"
+        "r = subprocess.run(['stslab', 'labs', 'run', '00'], capture_output=True, text=True)\n"
+        "print('rc', r.returncode); print(r.stdout[-800:], r.stderr[-800:])\n"
+    )
+    out = asyncio.run(_execute(base, account, token, code))
+    assert f"uid {pwd.getpwnam(account).pw_uid} {room.root}/home/{ann}/kubeconfig" in out, out
+    assert "bob refused" in out, out
+    assert "rc 0" in out and re.search(r"00-index\s+pass", out), out
+    # The lab ran in their namespace: the one their state directory names.
+    out = asyncio.run(_execute(base, account, token, "import subprocess\n" + STATUS))
+    assert f"namespace learner-{ann}" in out, out
+
+
+def test_codes_are_checked(served: tuple[Room, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    room, base = served
+    monkeypatch.setenv("STSLAB_STATE", str(room.state))
+    ann, bob = sorted(room.codes)
+    r = _login(base, ann, room.codes[bob])  # another learner's code
+    assert r.status_code == 403 and "Invalid username or password" in _text(r)
+    r = _login(base, "nobody", room.codes[bob])
+    assert r.status_code == 403
+    # An expired code says so (the record is read at each login).
+    rec = WorkshopRecord.load()
+    assert rec is not None
+    kept = rec.learners[bob].expires
+    rec.learners[bob].expires = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    rec.save()
+    try:
+        r = _login(base, bob, room.codes[bob])
+        assert r.status_code == 403 and "your code expired" in _text(r), _text(r)[-600:]
+    finally:
+        rec.learners[bob].expires = kept
+        rec.save()
+
+
+def test_a_server_that_cannot_start_says_why(
+    served: tuple[Room, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, base = served
+    monkeypatch.setenv("STSLAB_STATE", str(room.state))
+    _, bob = sorted(room.codes)
+    kubeconfig = room.root / "home" / bob / "kubeconfig"
+    kept = kubeconfig.read_bytes()
+    kubeconfig.unlink()
+    try:
+        r = _login(base, bob, room.codes[bob])
+        assert r.status_code == 500, r.status_code
+        assert "has no set-up on this host" in _text(r) and "workshop serve" in _text(r)
+    finally:
+        kubeconfig.write_bytes(kept)
+    # And serving twice is refused, naming the running hub.
+    code, _, err = _cli("workshop", "serve", "--root", str(room.root))
+    assert code == 2 and f"already served at {base}/" in err and err.count("\n") == 1, err
+
+
+def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
+    served: tuple[Room, str], monkeypatch: pytest.MonkeyPatch, api: client.ApiClient
+) -> None:
+    room, base = served
+    monkeypatch.setenv("STSLAB_STATE", str(room.state))
+    ann, _ = sorted(room.codes)
+    account = hub.account_of(room.workshop, ann)
+    assert _session().get(f"{base}/hub/health", timeout=5).status_code == 200
+    uid = pwd.getpwnam(account).pw_uid
+    assert _runs_as(uid)  # their JupyterLab
+    code, out, err = _cli("workshop", "delete", "--yes")
+    assert code == 0, err
+    assert f"telling 1 learner(s) still working: {ann}" in out, out
+    for learner in room.codes:
+        with pytest.raises(KeyError):
+            pwd.getpwnam(hub.account_of(room.workshop, learner))
+    assert not _runs_as(uid), "a process of the learner's is left"
+    assert not room.root.exists() and not hub.hub_dir().exists()
+    with pytest.raises(requests.ConnectionError):
+        _session().get(f"{base}/hub/health", timeout=5)
+    names = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
+    assert not {f"learner-{n}" for n in room.codes} & names
