@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 LAB_PORT ?= 8888
 
-.PHONY: help install binaries kubelet kindnode kind-image release-binaries lab up down test unit lint bench soak matrix clean
+.PHONY: help install binaries kubelet kindnode kind-image release-binaries lab serve up down test unit lint bench soak matrix clean
 
 help:
 	@echo "make lab     start learning: installs, builds, starts the lab cluster, opens JupyterLab"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench   measure cluster start/stop time and memory (writes bench/report.md)"
 	@echo "make soak    up/down 20 times and every lab 3 times; report leaks (bench/soak.md)"
 	@echo "make matrix  every lab on each Kubernetes release (build/matrix/matrix.md)"
+	@echo "make serve   serve the workshop from this machine (JupyterHub; root; after workshop create)"
 	@echo "make down    tear the lab cluster down"
 
 $(STAMP): pyproject.toml
@@ -57,6 +58,11 @@ lab: up
 	@echo "Opening JupyterLab on http://127.0.0.1:$(LAB_PORT)/ (the URL with its token follows)"
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --no-browser \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) --ServerApp.root_dir=labs labs/00-index.ipynb
+
+# The workshop `stslab workshop create` made here, served to the room by JupyterHub (as root).
+HUB_PORT ?= 8000
+serve: install
+	$(BIN)/stslab workshop serve --port $(HUB_PORT)
 
 down: install
 	$(BIN)/stslab down

@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 
 import bench_room
 import bench_scale
+import bench_served
 import pandas as pd
 from bench_room import (
     cores_of,
@@ -710,13 +711,14 @@ def main() -> None:
             "scale",
             "workshop",
             "room",
+            "served",
             "kind",
             "wrong",
         ],
         action="append",
     )
     parser.add_argument("--kind-nodes", type=int, default=1, help="kind: worker nodes")
-    parser.add_argument("--learners", type=int, default=10, help="workshop: learners at once")
+    parser.add_argument("--learners", type=int, default=10, help="workshop, served: learners")
     parser.add_argument(
         "--room-learners",
         help="room: learners at once, one room per size on one recording (20,50)",
@@ -772,6 +774,8 @@ def main() -> None:
         sizes = [int(n) for n in str(args.room_learners or args.learners).split(",")]
         lines += bench_room.bench_room(sizes, lambda pids: rss_mib(pids)[0], labs)
         lines.append("")
+    if "served" in parts:  # not by default: root, and several minutes of load
+        lines += bench_served.bench_served(args.learners)
     if "kind" in parts:  # not by default: it needs root, Docker and ~2 GB of images
         lines += bench_kind(args.kind_nodes)
     args.out.parent.mkdir(parents=True, exist_ok=True)

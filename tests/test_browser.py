@@ -29,6 +29,7 @@ from kubernetes import client
 from stslab.cluster.base import ClusterRecord
 from stslab.core.procs import LOOPBACK, free_port
 from stslab.lab.context import Lab
+from stslab.testing.jupyterlab_page import PROGRESS, open_notebook, run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "labs" / "01-stateless-vs-stateful.ipynb"
@@ -69,19 +70,6 @@ OBSERVE_FRAMES = """() => {
     }
   }).observe(document.body,
              {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
-}"""
-
-# Where the run is: outputs' text, and whether any cell is still queued or running ([*]).
-PROGRESS = """() => {
-  const prompts = Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))
-    .map((p) => p.textContent.trim());
-  return {
-    text: Array.from(document.querySelectorAll('.jp-Notebook .jp-OutputArea-output'))
-      .map((o) => o.textContent).join('\\n'),
-    busy: prompts.filter((p) => p.includes('*')).length,
-    ran: prompts.filter((p) => /\\[\\d+\\]/.test(p)).length,
-    cells: prompts.length,
-  };
 }"""
 
 
@@ -245,23 +233,6 @@ def jupyter(
     yield from _serve(tmp_path, state_root, _notebook)
 
 
-def _run_all(page: Any) -> dict[str, Any]:
-    """Run → Run All Cells; where it progresses. Seen once on a cold machine: the click landed
-    and no cell was queued (the kernel stayed idle), so if nothing starts, click again."""
-    progress: dict[str, Any] = {}
-    for _attempt in range(3):
-        page.click(".jp-Notebook .jp-Cell >> nth=0")
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        started_run = time.monotonic()
-        while time.monotonic() - started_run < 15:
-            progress = page.evaluate(PROGRESS)
-            if progress["ran"] or progress["busy"]:
-                return progress
-            page.wait_for_timeout(500)
-    return progress
-
-
 def _cleanup(api: client.ApiClient, state_root: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Remove lab 01's namespace and volumes if the notebook's own cleanup did not (True then)."""
     core = client.CoreV1Api(api)
@@ -302,19 +273,11 @@ def test_lab01_live_timeline_in_chromium(
                     "console",
                     lambda m: console.append(m.text) if m.type == "error" else None,
                 )
-                page.goto(server.url(f"lab/tree/{notebook.name}"), timeout=90_000)
-                page.wait_for_function(
-                    "n => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= n",
-                    arg=len(nbformat.read(notebook, as_version=4).cells),
-                    timeout=90_000,
-                )
-                # The kernel must be up before Run All, or the run waits on a kernel dialog.
-                page.wait_for_selector(
-                    ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
-                )
+                cells = len(nbformat.read(notebook, as_version=4).cells)
+                open_notebook(page, server.url(f"lab/tree/{notebook.name}"), cells)
                 page.evaluate(OBSERVE_FRAMES)
 
-                progress = _run_all(page)
+                progress = run_all(page)
 
                 deadline = time.monotonic() + RUN_TIMEOUT
                 while time.monotonic() < deadline:
@@ -451,7 +414,7 @@ def test_panel_buttons_and_slider_in_chromium(
                 page.wait_for_selector(
                     ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
                 )
-                _run_all(page)
+                run_all(page)
                 try:
                     page.wait_for_selector(".widget-button:text-is('+1')", timeout=90_000)
                 except Exception:

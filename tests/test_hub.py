@@ -11,17 +11,14 @@ of theirs on the host.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
-import json
 import os
 import pwd
 import re
 import shutil
 import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,14 +28,13 @@ from pathlib import Path
 import pytest
 import requests
 from kubernetes import client
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
 
 from stslab.cli import main
 from stslab.cluster.base import ClusterRecord
 from stslab.core.procs import LOOPBACK, free_port
 from stslab.lab.roster import WorkshopRecord, record_path
 from stslab.ops import hub
+from stslab.testing import hub_client
 
 pytestmark = [
     pytest.mark.cluster,
@@ -117,85 +113,6 @@ def _runs_as(uid: int) -> bool:
     return False
 
 
-def _session() -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False  # loopback: no proxy
-    return s
-
-
-def _login(base: str, name: str, code: str) -> requests.Response:
-    s = _session()
-    s.get(f"{base}/hub/login", timeout=10)
-    return s.post(
-        f"{base}/hub/login",
-        data={"username": name, "password": code, "_xsrf": s.cookies.get("_xsrf", "")},
-        timeout=180,
-    )
-
-
-def _text(r: requests.Response) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r.text))
-
-
-def _wait_server(base: str, account: str, token: str) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        r = _session().get(
-            f"{base}/user/{account}/api/status", headers={"Authorization": f"token {token}"}
-        )
-        if r.status_code == 200:
-            return
-        time.sleep(1)
-    raise AssertionError(f"{account}'s server did not answer")
-
-
-def _user_token(base: str, account: str) -> str:
-    """A token for ``account``'s own server, from the hub's service token."""
-    service = json.loads((hub.hub_dir() / "hub.json").read_text())["api_token"]
-    r = _session().post(
-        f"{base}/hub/api/users/{account}/tokens",
-        headers={"Authorization": f"token {service}"},
-        json={"scopes": [f"access:servers!user={account}"], "expires_in": 3600},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["token"])
-
-
-async def _execute(base: str, account: str, token: str, code: str) -> str:
-    """Run ``code`` in a new kernel of ``account``'s JupyterLab, as its notebook would; stdout."""
-    auth = {"Authorization": f"token {token}"}
-    r = _session().post(f"{base}/user/{account}/api/kernels", headers=auth, json={}, timeout=60)
-    assert r.status_code == 201, r.text
-    kernel = r.json()["id"]
-    url = f"{base.replace('http', 'ws', 1)}/user/{account}/api/kernels/{kernel}/channels"
-    ws = await websocket_connect(HTTPRequest(url, headers=auth))
-    msg_id = uuid.uuid4().hex
-    header = {"msg_id": msg_id, "session": uuid.uuid4().hex, "username": "test"}
-    request = {
-        "header": {**header, "msg_type": "execute_request", "version": "5.3", "date": ""},
-        "parent_header": {},
-        "metadata": {},
-        "channel": "shell",
-        "content": {"code": code, "silent": False, "allow_stdin": False},
-    }
-    await ws.write_message(json.dumps(request))
-    out = []
-    while True:
-        raw = await asyncio.wait_for(ws.read_message(), timeout=300)
-        assert raw is not None, "the kernel's channel closed"
-        m = json.loads(raw)
-        if m.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        if m["msg_type"] == "stream":
-            out.append(m["content"]["text"])
-        elif m["msg_type"] == "error":
-            out.append("\n".join(m["content"]["traceback"]))
-        elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-            ws.close()
-            return "".join(out)
-
-
 def test_bad_input_is_refused_before_anything_is_made(
     made: Room, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -235,10 +152,12 @@ def test_a_learner_logs_in_and_passes_lab_00_in_their_own_server(
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
     ann, bob = sorted(room.codes)
     account = hub.account_of(room.workshop, ann)
-    r = _login(base, ann, room.codes[ann])
-    assert r.status_code == 200, _text(r)[-600:]
-    token = _user_token(base, account)
-    _wait_server(base, account, token)
+    r = hub_client.login(base, ann, room.codes[ann])
+    assert r.status_code == 200, hub_client.page_text(r)[-600:]
+    served_hub = hub.HubRecord.load()
+    assert served_hub is not None
+    token = hub_client.user_token(served_hub, account)
+    hub_client.wait_server(base, account, token)
     # Lab 00, run headless by the learner's own kernel: their account, kubeconfig and namespace.
     bob_home = room.root / "home" / bob
     code = (
@@ -249,12 +168,12 @@ def test_a_learner_logs_in_and_passes_lab_00_in_their_own_server(
         "r = subprocess.run(['stslab', 'labs', 'run', '00'], capture_output=True, text=True)\n"
         "print('rc', r.returncode); print(r.stdout[-800:], r.stderr[-800:])\n"
     )
-    out = asyncio.run(_execute(base, account, token, code))
+    out = hub_client.execute(base, account, token, code)
     assert f"uid {pwd.getpwnam(account).pw_uid} {room.root}/home/{ann}/kubeconfig" in out, out
     assert "bob refused" in out, out
     assert "rc 0" in out and re.search(r"00-index\s+pass", out), out
     # The lab ran in their namespace: the one their state directory names.
-    out = asyncio.run(_execute(base, account, token, "import subprocess\n" + STATUS))
+    out = hub_client.execute(base, account, token, "import subprocess\n" + STATUS)
     assert f"namespace learner-{ann}" in out, out
 
 
@@ -262,9 +181,9 @@ def test_codes_are_checked(served: tuple[Room, str], monkeypatch: pytest.MonkeyP
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
     ann, bob = sorted(room.codes)
-    r = _login(base, ann, room.codes[bob])  # another learner's code
-    assert r.status_code == 403 and "Invalid username or password" in _text(r)
-    r = _login(base, "nobody", room.codes[bob])
+    r = hub_client.login(base, ann, room.codes[bob])  # another learner's code
+    assert r.status_code == 403 and "Invalid username or password" in hub_client.page_text(r)
+    r = hub_client.login(base, "nobody", room.codes[bob])
     assert r.status_code == 403
     # An expired code says so (the record is read at each login).
     rec = WorkshopRecord.load()
@@ -273,8 +192,10 @@ def test_codes_are_checked(served: tuple[Room, str], monkeypatch: pytest.MonkeyP
     rec.learners[bob].expires = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
     rec.save()
     try:
-        r = _login(base, bob, room.codes[bob])
-        assert r.status_code == 403 and "your code expired" in _text(r), _text(r)[-600:]
+        r = hub_client.login(base, bob, room.codes[bob])
+        assert r.status_code == 403 and "your code expired" in hub_client.page_text(r), (
+            hub_client.page_text(r)[-600:]
+        )
     finally:
         rec.learners[bob].expires = kept
         rec.save()
@@ -290,9 +211,11 @@ def test_a_server_that_cannot_start_says_why(
     kept = kubeconfig.read_bytes()
     kubeconfig.unlink()
     try:
-        r = _login(base, bob, room.codes[bob])
+        r = hub_client.login(base, bob, room.codes[bob])
         assert r.status_code == 500, r.status_code
-        assert "has no set-up on this host" in _text(r) and "workshop serve" in _text(r)
+        assert "has no set-up on this host" in hub_client.page_text(
+            r
+        ) and "workshop serve" in hub_client.page_text(r)
     finally:
         kubeconfig.write_bytes(kept)
     # And serving twice is refused, naming the running hub.
@@ -307,7 +230,7 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
     ann, _ = sorted(room.codes)
     account = hub.account_of(room.workshop, ann)
-    assert _session().get(f"{base}/hub/health", timeout=5).status_code == 200
+    assert hub_client.session().get(f"{base}/hub/health", timeout=5).status_code == 200
     uid = pwd.getpwnam(account).pw_uid
     assert _runs_as(uid)  # their JupyterLab
     code, out, err = _cli("workshop", "delete", "--yes")
@@ -319,6 +242,6 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
     assert not _runs_as(uid), "a process of the learner's is left"
     assert not room.root.exists() and not hub.hub_dir().exists()
     with pytest.raises(requests.ConnectionError):
-        _session().get(f"{base}/hub/health", timeout=5)
+        hub_client.session().get(f"{base}/hub/health", timeout=5)
     names = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
     assert not {f"learner-{n}" for n in room.codes} & names
