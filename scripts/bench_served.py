@@ -77,6 +77,14 @@ def _rss_of(pids: list[int]) -> float:
 
 def _learner(served: hub.HubRecord, base: str, name: str, code: str, lab: str) -> float:
     """Log ``name`` in, wait for their server, run ``lab`` in its kernel; seconds, or -1."""
+    try:
+        return _learner_run(served, base, name, code, lab)
+    except Exception as e:  # noqa: BLE001 - a learner who failed is counted, not fatal
+        print(f"{name}: {e.__class__.__name__}: {e}", flush=True)
+        return -1.0
+
+
+def _learner_run(served: hub.HubRecord, base: str, name: str, code: str, lab: str) -> float:
     start = time.perf_counter()
     account = served.accounts[name]
     r = hub_client.login(base, name, code)

@@ -47,7 +47,7 @@ class Room:
     workshop: str
     state: Path
     root: Path
-    codes: dict[str, str]  # learner -> login code
+    codes: dict[str, str]  # learner -> login code; the instructor's under "instructor"
     kubeconfig: Path  # the instructor's
 
 
@@ -96,6 +96,9 @@ def served(made: Room) -> Iterator[tuple[Room, str]]:
         code, out, err = _cli("workshop", "serve", "--port", str(port), "--root", str(made.root))
         assert code == 0, err
         assert f"the room is served at http://{LOOPBACK}:{port}/" in out
+        m = re.search(r"you log in as 'instructor' with the code (\S+) ", out)
+        assert m, out
+        made.codes[hub.INSTRUCTOR] = m.group(1)
         yield made, f"http://{LOOPBACK}:{port}"
 
 
@@ -150,7 +153,7 @@ def test_a_learner_logs_in_and_passes_lab_00_in_their_own_server(
 ) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    ann, bob = sorted(room.codes)
+    ann, bob = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
     account = hub.account_of(room.workshop, ann)
     r = hub_client.login(base, ann, room.codes[ann])
     assert r.status_code == 200, hub_client.page_text(r)[-600:]
@@ -172,15 +175,42 @@ def test_a_learner_logs_in_and_passes_lab_00_in_their_own_server(
     assert f"uid {pwd.getpwnam(account).pw_uid} {room.root}/home/{ann}/kubeconfig" in out, out
     assert "bob refused" in out, out
     assert "rc 0" in out and re.search(r"00-index\s+pass", out), out
-    # The lab ran in their namespace: the one their state directory names.
+    # Their copies of the labs run in their namespace, as the lab ran: the one their state names.
+    params = (room.root / "home" / ann / "labs" / "01-stateless-vs-stateful.ipynb").read_text()
+    assert f'namespace = \\"learner-{ann}\\"' in params
     out = hub_client.execute(base, account, token, "import subprocess\n" + STATUS)
     assert f"namespace learner-{ann}" in out, out
+
+
+def test_the_instructor_gets_the_console_from_the_same_hub(
+    served: tuple[Room, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room, base = served
+    monkeypatch.setenv("STSLAB_STATE", str(room.state))
+    r = hub_client.login(base, hub.INSTRUCTOR, room.codes[hub.INSTRUCTOR])
+    assert r.status_code == 200, hub_client.page_text(r)[-600:]
+    served_hub = hub.HubRecord.load()
+    assert served_hub is not None
+    me = served_hub.instructor
+    token = hub_client.user_token(served_hub, me)
+    hub_client.wait_server(base, me, token)
+    contents = hub_client.session().get(
+        f"{base}/user/{me}/api/contents", headers={"Authorization": f"token {token}"}, timeout=10
+    )
+    assert "instructor.ipynb" in {f["name"] for f in contents.json()["content"]}
+    # Its kernel reads the workshop's record, as the console does.
+    code = "from stslab.lab import roster\nprint(sorted(roster.WorkshopRecord.load().learners))"
+    out = hub_client.execute(base, me, token, code)
+    assert str(sorted(n for n in room.codes if n != hub.INSTRUCTOR)) in out, out
+    # A learner's code is not the instructor's.
+    ann = min(n for n in room.codes if n != hub.INSTRUCTOR)
+    assert hub_client.login(base, hub.INSTRUCTOR, room.codes[ann]).status_code == 403
 
 
 def test_codes_are_checked(served: tuple[Room, str], monkeypatch: pytest.MonkeyPatch) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    ann, bob = sorted(room.codes)
+    ann, bob = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
     r = hub_client.login(base, ann, room.codes[bob])  # another learner's code
     assert r.status_code == 403 and "Invalid username or password" in hub_client.page_text(r)
     r = hub_client.login(base, "nobody", room.codes[bob])
@@ -206,7 +236,7 @@ def test_a_server_that_cannot_start_says_why(
 ) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    _, bob = sorted(room.codes)
+    _, bob = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
     kubeconfig = room.root / "home" / bob / "kubeconfig"
     kept = kubeconfig.read_bytes()
     kubeconfig.unlink()
@@ -228,7 +258,7 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
 ) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    ann, _ = sorted(room.codes)
+    ann, _ = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
     account = hub.account_of(room.workshop, ann)
     assert hub_client.session().get(f"{base}/hub/health", timeout=5).status_code == 200
     uid = pwd.getpwnam(account).pw_uid
@@ -236,7 +266,7 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
     code, out, err = _cli("workshop", "delete", "--yes")
     assert code == 0, err
     assert f"telling 1 learner(s) still working: {ann}" in out, out
-    for learner in room.codes:
+    for learner in set(room.codes) - {hub.INSTRUCTOR}:
         with pytest.raises(KeyError):
             pwd.getpwnam(hub.account_of(room.workshop, learner))
     assert not _runs_as(uid), "a process of the learner's is left"
@@ -244,4 +274,4 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
     with pytest.raises(requests.ConnectionError):
         hub_client.session().get(f"{base}/hub/health", timeout=5)
     names = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
-    assert not {f"learner-{n}" for n in room.codes} & names
+    assert not {f"learner-{n}" for n in room.codes if n != hub.INSTRUCTOR} & names

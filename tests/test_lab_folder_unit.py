@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from stslab.cli import main
@@ -46,3 +47,25 @@ def test_a_file_in_the_way_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["lab", str(tmp_path / "f"), "--copy-only"]) != 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "is a file, not a folder" in err and "\n" not in err
+
+
+def test_a_workshop_learners_copies_run_in_their_namespace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "labs"
+    assert main(["lab", str(dest), "--copy-only", "--namespace", "learner-ann"]) == 0
+    for nb in sorted(dest.glob("0*.ipynb")):
+        [params] = [
+            c
+            for c in nbformat.read(nb, as_version=4).cells
+            if "parameters" in c.metadata.get("tags", [])
+        ]
+        assert 'namespace = "learner-ann"' in params.source, nb.name
+    # Served again: nothing is taken for the learner's edit, and their edits stay.
+    edited = dest / "03-pv-lifecycle.ipynb"
+    edited.write_text(edited.read_text() + " ")
+    again = copy_labs(dest, "learner-ann")
+    assert again.new == again.updated == [] and again.kept == [edited.name]
+    assert main(["lab", str(dest), "--copy-only", "--namespace", "Not_A_Name"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a namespace name" in err and "\n" not in err

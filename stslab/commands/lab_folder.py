@@ -13,7 +13,7 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +46,27 @@ def kit_files() -> list[Path]:
     return sorted(labs.glob("[0-9][0-9]-*.ipynb")) + [labs / "CONCEPTS.md"]
 
 
-def copy_labs(dest: Path) -> Copied:
-    """Copy the kit's labs into ``dest``; a file the learner changed since is kept as it is."""
+# The parameters cell's namespace line, as it sits in a notebook's JSON (quotes escaped).
+_NAMESPACE_LINE = re.compile(rb'namespace = \\"lab-\d\d\\"')
+
+
+_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _content(src: Path, namespace: str | None) -> bytes:
+    """What the learner's copy of ``src`` holds: the kit's file, its namespace set if asked."""
+    data = src.read_bytes()
+    if namespace and src.suffix == ".ipynb":
+        data = _NAMESPACE_LINE.sub(f'namespace = \\"{namespace}\\"'.encode(), data, count=1)
+    return data
+
+
+def copy_labs(dest: Path, namespace: str | None = None) -> Copied:
+    """Copy the kit's labs into ``dest``; a file the learner changed since is kept as it is.
+
+    ``namespace``: the copies' parameters cell names it instead of the lab's own ``lab-NN``
+    (a workshop learner's namespace, the one their account may use).
+    """
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} is a file, not a folder", "name a folder for the labs")
     dest.mkdir(parents=True, exist_ok=True)
@@ -58,7 +77,8 @@ def copy_labs(dest: Path) -> Copied:
         record = {}
     done = Copied()
     for src in kit_files():
-        target, theirs = dest / src.name, _digest(src)
+        content = _content(src, namespace)
+        target, theirs = dest / src.name, hashlib.sha256(content).hexdigest()
         if not target.exists():
             done.new.append(src.name)
         elif (mine := _digest(target)) == theirs:
@@ -69,7 +89,7 @@ def copy_labs(dest: Path) -> Copied:
         else:
             done.kept.append(src.name)
             continue
-        shutil.copyfile(src, target)
+        target.write_bytes(content)
         record[src.name] = theirs
     write_atomic(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return done
@@ -84,11 +104,17 @@ def add_lab(sub: Commands[Parser]) -> None:
     )
     p.add_argument("--port", type=int, default=8888, help="JupyterLab's port (default 8888)")
     p.add_argument("--copy-only", action="store_true", help="copy the labs; do not open JupyterLab")
+    p.add_argument("--namespace", help="the labs run in this namespace (a workshop account's own)")
 
 
 def _lab(args: argparse.Namespace) -> int:
     dest: Path = args.dir.resolve()
-    done = copy_labs(dest)
+    if args.namespace is not None and not _NAMESPACE_NAME.fullmatch(args.namespace):
+        raise UsageError(
+            f"--namespace {args.namespace!r} is not a namespace name",
+            "use lowercase letters, digits and '-' (your workshop namespace, e.g. learner-ann)",
+        )
+    done = copy_labs(dest, args.namespace)
     if done.new or done.updated:
         print(f"copied {len(done.new)} new and {len(done.updated)} updated files into {dest}")
     if done.kept:

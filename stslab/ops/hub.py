@@ -322,7 +322,8 @@ def provision(root: Path, rec: WorkshopRecord, learner: Learner) -> str:
     env = learner_env(root, learner, home)
     stslab = str(root / "venv" / "bin" / "stslab")
     ns = learner.namespace
-    steps = [[stslab, "lab", str(home / "labs"), "--copy-only"]]  # keeps the learner's edits
+    # The labs in their namespace; an edit of theirs is kept when the room is served again.
+    steps = [[stslab, "lab", str(home / "labs"), "--copy-only", "--namespace", ns]]
     if (home / ".stslab" / "existing").exists():  # served before: take the kubeconfig anew
         steps.append([stslab, "down", "--backend", "existing"])
     steps.append([stslab, "up", "--backend", "existing", "--context", ns, "--namespace", ns])

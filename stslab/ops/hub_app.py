@@ -82,7 +82,11 @@ def _pre_spawn(spawner: Any) -> None:
     account, root = spawner.user.name, Path(settings["root"])
     if account == settings["instructor"]:
         spawner.cmd = [str(Path(settings["python"]).with_name("jupyterhub-singleuser"))]
-        spawner.environment = {"STSLAB_STATE": settings["state"]}
+        bin_dir = Path(settings["python"]).parent
+        spawner.environment = {
+            "STSLAB_STATE": settings["state"],
+            "PATH": os.pathsep.join([str(bin_dir), "/usr/local/bin", "/usr/bin", "/bin"]),
+        }
         labs = Path(__file__).resolve().parents[2] / "labs"
         spawner.notebook_dir = str(labs)
         spawner.default_url = "/lab/tree/instructor.ipynb"

@@ -73,11 +73,13 @@ def wait_server(base: str, account: str, token: str, timeout: float = 180) -> No
 
 async def _execute(base: str, account: str, token: str, code: str, timeout: float) -> str:
     auth = {"Authorization": f"token {token}"}
-    r = session().post(f"{base}/user/{account}/api/kernels", headers=auth, json={}, timeout=60)
+    r = session().post(f"{base}/user/{account}/api/kernels", headers=auth, json={}, timeout=timeout)
     r.raise_for_status()
     kernel = r.json()["id"]
     url = f"{base.replace('http', 'ws', 1)}/user/{account}/api/kernels/{kernel}/channels"
-    ws = await websocket_connect(HTTPRequest(url, headers=auth))
+    # A busy room answers slowly: wait as long as a learner would.
+    request = HTTPRequest(url, headers=auth, connect_timeout=timeout, request_timeout=timeout)
+    ws = await websocket_connect(request)
     msg_id = uuid.uuid4().hex
     header = {"msg_id": msg_id, "session": uuid.uuid4().hex, "username": account}
     await ws.write_message(
