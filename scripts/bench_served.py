@@ -90,7 +90,7 @@ def _learner_run(served: hub.HubRecord, base: str, name: str, code: str, lab: st
     r = hub_client.login(base, name, code)
     if r.status_code != 200:
         return -1.0
-    token = hub_client.user_token(served, account)
+    token = hub_client.user_token(base, served.api_token, account)
     hub_client.wait_server(base, account, token, timeout=600)
     out = hub_client.execute(base, account, token, RUN.format(lab=lab), timeout=1800)
     ok = re.search(rf"{lab}-\S*\s+pass", out) is not None

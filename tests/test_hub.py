@@ -159,7 +159,7 @@ def test_a_learner_logs_in_and_passes_lab_00_in_their_own_server(
     assert r.status_code == 200, hub_client.page_text(r)[-600:]
     served_hub = hub.HubRecord.load()
     assert served_hub is not None
-    token = hub_client.user_token(served_hub, account)
+    token = hub_client.user_token(base, served_hub.api_token, account)
     hub_client.wait_server(base, account, token)
     # Lab 00, run headless by the learner's own kernel: their account, kubeconfig and namespace.
     bob_home = room.root / "home" / bob
@@ -192,7 +192,7 @@ def test_the_instructor_gets_the_console_from_the_same_hub(
     served_hub = hub.HubRecord.load()
     assert served_hub is not None
     me = served_hub.instructor
-    token = hub_client.user_token(served_hub, me)
+    token = hub_client.user_token(base, served_hub.api_token, me)
     hub_client.wait_server(base, me, token)
     contents = hub_client.session().get(
         f"{base}/user/{me}/api/contents", headers={"Authorization": f"token {token}"}, timeout=10

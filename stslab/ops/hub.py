@@ -40,7 +40,7 @@ from pathlib import Path
 from stslab.core.errors import StslabError, UsageError
 from stslab.core.files import write_atomic
 from stslab.core.paths import binary_dir, cache_dir, checkout, is_within
-from stslab.core.procs import free_port, pid_alive, port_free, port_holder, terminate
+from stslab.core.procs import free_port, pid_alive, port_free, port_holder, run, terminate
 from stslab.core.versions import parse_env, pinned
 from stslab.lab.roster import Learner, WorkshopRecord, workshop_dir
 
@@ -187,16 +187,16 @@ def proxy_command() -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     cmd = [npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund"]
-    r = subprocess.run(
-        [*cmd, f"configurable-http-proxy@{version}"], capture_output=True, text=True, check=False
-    )
-    if r.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tail = " | ".join(r.stderr.strip().splitlines()[-2:])
-        raise UsageError(
-            f"npm could not install configurable-http-proxy@{version}: {tail}",
-            "check npm's registry access, then serve again",
+    try:
+        run(
+            [*cmd, f"configurable-http-proxy@{version}"],
+            timeout=600,
+            what=f"npm install configurable-http-proxy@{version}",
+            fix="check npm's registry access, then serve again",
         )
+    except StslabError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     tmp.rename(prefix)
     return chp
 
@@ -245,10 +245,7 @@ def build_venv(root: Path) -> Path:
         + [f"jupyterhub=={metadata.version('jupyterhub')}"],
     ]
     for cmd in steps:
-        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-2:])
-            raise StslabError(f"the learners' environment failed: {tail}", "fix it and serve again")
+        run(cmd, timeout=1200, what="the learners' environment", fix="fix it and serve again")
     stamp.write_text(digest + "\n")
     return venv
 
@@ -280,12 +277,10 @@ def learner_env(root: Path, learner: Learner, home: Path) -> dict[str, str]:
     }
 
 
-def _as(account: str, env: dict[str, str], cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    """``cmd`` run by ``account`` with exactly ``env``."""
+def _as(account: str, env: dict[str, str], cmd: list[str], what: str) -> None:
+    """``cmd`` run by ``account`` with exactly ``env``; a failure says ``what`` failed."""
     full = ["runuser", "-u", account, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items())]
-    return subprocess.run(
-        [*full, *cmd], capture_output=True, text=True, check=False, timeout=300, cwd="/"
-    )
+    run([*full, *cmd], timeout=300, cwd="/", what=what, fix="fix that, then serve again")
 
 
 def _exists(account: str) -> bool:
@@ -303,14 +298,7 @@ def provision(root: Path, rec: WorkshopRecord, learner: Learner) -> str:
     if not _exists(account):
         comment = ACCOUNT_COMMENT.format(workshop=rec.workshop, name=learner.name)
         cmd = ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash"]
-        r = subprocess.run(
-            [*cmd, "--comment", comment, "--user-group", account],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if r.returncode != 0:
-            raise StslabError(f"useradd {account} failed: {r.stderr.strip()}", "see its message")
+        run([*cmd, "--comment", comment, "--user-group", account], timeout=60)
     entry = pwd.getpwnam(account)
     home.mkdir(parents=True, exist_ok=True)
     os.chown(home, entry.pw_uid, entry.pw_gid)
@@ -328,12 +316,7 @@ def provision(root: Path, rec: WorkshopRecord, learner: Learner) -> str:
         steps.append([stslab, "down", "--backend", "existing"])
     steps.append([stslab, "up", "--backend", "existing", "--context", ns, "--namespace", ns])
     for cmd in steps:
-        r = _as(account, env, cmd)
-        if r.returncode != 0:
-            tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-2:])
-            raise StslabError(
-                f"setting up learner {learner.name} failed: {tail}", "fix that, then serve again"
-            )
+        _as(account, env, cmd, f"setting up learner {learner.name} ({cmd[1]})")
     return account
 
 
@@ -456,7 +439,7 @@ def stop(hub: HubRecord) -> None:
     if hub.running():
         terminate(hub.pid, timeout=60)
     for account in hub.accounts.values():  # whatever a learner left running
-        subprocess.run(["pkill", "-KILL", "-u", account], capture_output=True, check=False)
+        run(["pkill", "-KILL", "-u", account], timeout=30, check=False)
 
 
 def remove(hub: HubRecord, *, failed: bool = False) -> None:
@@ -472,7 +455,7 @@ def remove(hub: HubRecord, *, failed: bool = False) -> None:
         except KeyError:
             continue
         if entry.pw_gecos == ACCOUNT_COMMENT.format(workshop=hub.workshop, name=learner):
-            subprocess.run(["userdel", account], capture_output=True, check=False)
+            run(["userdel", account], timeout=60, check=False)
     root = Path(hub.root)
     if (root / MARKER).exists():
         if failed and (root / "venv" / ".stslab-kit").exists():

@@ -18,8 +18,6 @@ import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from stslab.ops.hub import HubRecord
-
 
 def session() -> requests.Session:
     """An HTTP session that never goes through a proxy (the hub is on loopback)."""
@@ -44,11 +42,11 @@ def page_text(r: requests.Response) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r.text))
 
 
-def user_token(hub: HubRecord, account: str) -> str:
+def user_token(base: str, service_token: str, account: str) -> str:
     """A token for ``account``'s own server, asked of the hub with its service token."""
     r = session().post(
-        f"{hub.url.rstrip('/')}/hub/api/users/{account}/tokens",
-        headers={"Authorization": f"token {hub.api_token}"},
+        f"{base}/hub/api/users/{account}/tokens",
+        headers={"Authorization": f"token {service_token}"},
         json={"scopes": [f"access:servers!user={account}"], "expires_in": 3600},
         timeout=10,
     )
