@@ -126,6 +126,8 @@ def test_bad_input_is_refused_before_anything_is_made(
         taken.listen()
         code, _, err = _cli(*serve, "--port", str(taken.getsockname()[1]))
     assert code == 2 and "is taken" in err and "--port" in err and err.count("\n") == 1, err
+    code, _, err = _cli(*serve, "--ip", "banana")
+    assert code == 2 and "--ip 'banana' is not an address" in err and err.count("\n") == 1, err
     private = Path(tempfile.mkdtemp())  # 0700, as a home directory
     code, _, err = _cli("workshop", "serve", "--port", str(free_port()), "--root", f"{private}/r")
     assert code == 2 and f"learners cannot enter {private}" in err and err.count("\n") == 1, err

@@ -23,6 +23,7 @@ gets the room's console (``labs/instructor.ipynb``). What runs inside the hub is
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import pwd
@@ -116,7 +117,7 @@ def check_can_serve(rec: WorkshopRecord, ip: str, port: int, root: Path) -> None
     if os.geteuid() != 0:
         raise UsageError(
             "serving a room needs root: each learner's JupyterLab runs as a Unix account of theirs",
-            "run `sudo .venv/bin/stslab workshop serve` (or `make serve`)",
+            "run `sudo .venv/bin/stslab workshop serve` (or `sudo make serve`)",
         )
     try:
         metadata.version("jupyterhub")
@@ -129,6 +130,14 @@ def check_can_serve(rec: WorkshopRecord, ip: str, port: int, root: Path) -> None
             "serve installs the kit for the learners from its source checkout, and this is a wheel",
             "run serve from a checkout of stslab",
         )
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        raise UsageError(
+            f"--ip {ip!r} is not an address", "give this machine's address, e.g. --ip 127.0.0.1"
+        ) from None
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port} is not a port", "use 1024 to 65535, e.g. --port 8000")
     if not port_free(port, ip):
         holder = port_holder(port)
         raise UsageError(
