@@ -775,7 +775,7 @@ def main() -> None:
         lines += bench_room.bench_room(sizes, lambda pids: rss_mib(pids)[0], labs)
         lines.append("")
     if "served" in parts:  # not by default: root, and several minutes of load
-        lines += bench_served.bench_served(args.learners)
+        lines += bench_served.bench_served(args.learners, lambda pids: rss_mib(pids)[0])
     if "kind" in parts:  # not by default: it needs root, Docker and ~2 GB of images
         lines += bench_kind(args.kind_nodes)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,17 +61,6 @@ def _rss_by_uid(uids: set[int]) -> float:
         except OSError:
             continue
         m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total += int(m.group(1)) if m else 0
-    return total / 1024
-
-
-def _rss_of(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            m = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
-        except OSError:
-            continue
         total += int(m.group(1)) if m else 0
     return total / 1024
 
@@ -159,7 +149,9 @@ def _in_browsers(
     return [done.get(p.name, -1.0) for p in people]
 
 
-def _served(learners: int, tmp: Path, browsers: int) -> list[str]:
+def _served(
+    learners: int, tmp: Path, browsers: int, rss_of: Callable[[list[int]], float]
+) -> list[str]:
     state = tmp / "instructor"
     kwok = KwokBackend(tmp)
     rec_k = kwok.record()
@@ -191,8 +183,9 @@ def _served(learners: int, tmp: Path, browsers: int) -> list[str]:
         def sample() -> None:
             while not done.wait(2):
                 peak["learners"] = max(peak["learners"], _rss_by_uid(uids))
-                peak["plane"] = max(peak["plane"], _rss_of(kwok.process_pids()))
-                peak["hub"] = max(peak["hub"], _rss_by_uid({0}) - _rss_of(kwok.process_pids()))
+                plane = rss_of(kwok.process_pids())
+                peak["plane"] = max(peak["plane"], plane)
+                peak["hub"] = max(peak["hub"], _rss_by_uid({0}) - plane)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -232,8 +225,13 @@ def _served(learners: int, tmp: Path, browsers: int) -> list[str]:
     ]
 
 
-def bench_served(learners: int, browsers: int = 3) -> list[str]:
-    """The served room with ``learners`` learners, ``browsers`` of them in Chromium."""
+def bench_served(
+    learners: int, rss_of: Callable[[list[int]], float], browsers: int = 3
+) -> list[str]:
+    """The served room with ``learners`` learners, ``browsers`` of them in Chromium.
+
+    ``rss_of``: the resident memory of these processes, in MiB (bench.py's measure).
+    """
     if os.geteuid() != 0:
         return ["## Served room", "", "Not measured: `serve` makes Unix accounts (needs root).", ""]
     lines = [
@@ -256,7 +254,7 @@ def bench_served(learners: int, browsers: int = 3) -> list[str]:
     nodes = max(3, math.ceil(learners / 8))  # lab 01 has up to ~12 pods per learner
     with tempfile.TemporaryDirectory(prefix="stslab-bench-") as tmp:
         with pinned_up(KwokBackend(Path(tmp)), nodes, pin=False):
-            lines += _served(learners, Path(tmp), min(browsers, learners))
+            lines += _served(learners, Path(tmp), min(browsers, learners), rss_of)
     lines += ["", f"{nodes} simulated worker nodes.", ""]
     print("\n".join(lines), flush=True)
     return lines

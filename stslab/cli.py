@@ -28,7 +28,6 @@ from stslab.core.procs import LOOPBACK
 from stslab.core.versions import minor, pinned, release
 
 if TYPE_CHECKING:
-    from stslab.lab.roster import WorkshopRecord
     from stslab.ops.confinement import Target
 
 
@@ -386,9 +385,10 @@ def _workshop_say(args: argparse.Namespace) -> int:
 
 
 def _workshop_serve(args: argparse.Namespace) -> int:
+    from stslab.lab.roster import recorded
     from stslab.ops import hub
 
-    rec = workshop_record_or_fail()
+    rec = recorded()
     if args.workshop and args.workshop != rec.workshop:
         raise UsageError(
             f"the workshop here is {rec.workshop!r}, not {args.workshop!r}",
@@ -409,19 +409,6 @@ def _workshop_serve(args: argparse.Namespace) -> int:
     print(f"you log in as {hub.INSTRUCTOR!r} with the code {code} (shown only now)")
     print("stop it with `stslab workshop serve --stop`; `stslab workshop delete` removes it all")
     return 0
-
-
-def workshop_record_or_fail() -> WorkshopRecord:
-    """The workshop ``create`` recorded here, or a one-line refusal."""
-    from stslab.lab.roster import WorkshopRecord, record_path
-
-    rec = WorkshopRecord.load()
-    if rec is None or not rec.learners:
-        raise UsageError(
-            f"there is no workshop here ({record_path()} is missing)",
-            "make one with `stslab workshop create`, or set STSLAB_STATE to its state directory",
-        )
-    return rec
 
 
 def _workshop_delete(args: argparse.Namespace) -> int:

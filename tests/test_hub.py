@@ -47,8 +47,9 @@ class Room:
     workshop: str
     state: Path
     root: Path
-    codes: dict[str, str]  # learner -> login code; the instructor's under "instructor"
+    codes: dict[str, str]  # learner -> login code
     kubeconfig: Path  # the instructor's
+    instructor_code: str = ""  # printed by `serve`
 
 
 def _cli(*args: str) -> tuple[int, str, str]:
@@ -98,7 +99,7 @@ def served(made: Room) -> Iterator[tuple[Room, str]]:
         assert f"the room is served at http://{LOOPBACK}:{port}/" in out
         m = re.search(r"you log in as 'instructor' with the code (\S+) ", out)
         assert m, out
-        made.codes[hub.INSTRUCTOR] = m.group(1)
+        made.instructor_code = m.group(1)
         yield made, f"http://{LOOPBACK}:{port}"
 
 
@@ -155,7 +156,7 @@ def test_a_learner_logs_in_and_passes_lab_00_in_their_own_server(
 ) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    ann, bob = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
+    ann, bob = sorted(room.codes)
     account = hub.account_of(room.workshop, ann)
     r = hub_client.login(base, ann, room.codes[ann])
     assert r.status_code == 200, hub_client.page_text(r)[-600:]
@@ -189,7 +190,7 @@ def test_the_instructor_gets_the_console_from_the_same_hub(
 ) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    r = hub_client.login(base, hub.INSTRUCTOR, room.codes[hub.INSTRUCTOR])
+    r = hub_client.login(base, hub.INSTRUCTOR, room.instructor_code)
     assert r.status_code == 200, hub_client.page_text(r)[-600:]
     served_hub = hub.HubRecord.load()
     assert served_hub is not None
@@ -203,16 +204,16 @@ def test_the_instructor_gets_the_console_from_the_same_hub(
     # Its kernel reads the workshop's record, as the console does.
     code = "from stslab.lab import roster\nprint(sorted(roster.WorkshopRecord.load().learners))"
     out = hub_client.execute(base, me, token, code)
-    assert str(sorted(n for n in room.codes if n != hub.INSTRUCTOR)) in out, out
+    assert str(sorted(room.codes)) in out, out
     # A learner's code is not the instructor's.
-    ann = min(n for n in room.codes if n != hub.INSTRUCTOR)
+    ann = min(room.codes)
     assert hub_client.login(base, hub.INSTRUCTOR, room.codes[ann]).status_code == 403
 
 
 def test_codes_are_checked(served: tuple[Room, str], monkeypatch: pytest.MonkeyPatch) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    ann, bob = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
+    ann, bob = sorted(room.codes)
     r = hub_client.login(base, ann, room.codes[bob])  # another learner's code
     assert r.status_code == 403 and "Invalid username or password" in hub_client.page_text(r)
     r = hub_client.login(base, "nobody", room.codes[bob])
@@ -238,7 +239,7 @@ def test_a_server_that_cannot_start_says_why(
 ) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    _, bob = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
+    _, bob = sorted(room.codes)
     kubeconfig = room.root / "home" / bob / "kubeconfig"
     kept = kubeconfig.read_bytes()
     kubeconfig.unlink()
@@ -260,7 +261,7 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
 ) -> None:
     room, base = served
     monkeypatch.setenv("STSLAB_STATE", str(room.state))
-    ann, _ = sorted(n for n in room.codes if n != hub.INSTRUCTOR)
+    ann, _ = sorted(room.codes)
     account = hub.account_of(room.workshop, ann)
     assert hub_client.session().get(f"{base}/hub/health", timeout=5).status_code == 200
     uid = pwd.getpwnam(account).pw_uid
@@ -268,7 +269,7 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
     code, out, err = _cli("workshop", "delete", "--yes")
     assert code == 0, err
     assert f"telling 1 learner(s) still working: {ann}" in out, out
-    for learner in set(room.codes) - {hub.INSTRUCTOR}:
+    for learner in room.codes:
         with pytest.raises(KeyError):
             pwd.getpwnam(hub.account_of(room.workshop, learner))
     assert not _runs_as(uid), "a process of the learner's is left"
@@ -276,4 +277,4 @@ def test_delete_with_a_learner_logged_in_leaves_nothing_of_theirs(
     with pytest.raises(requests.ConnectionError):
         hub_client.session().get(f"{base}/hub/health", timeout=5)
     names = {ns.metadata.name for ns in client.CoreV1Api(api).list_namespace().items}
-    assert not {f"learner-{n}" for n in room.codes if n != hub.INSTRUCTOR} & names
+    assert not {f"learner-{n}" for n in room.codes} & names

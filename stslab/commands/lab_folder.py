@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stslab.cluster.existing import NAME_RE
 from stslab.commands.parsing import Commands, Parser
 from stslab.core.errors import UsageError
 from stslab.core.files import write_atomic
@@ -48,9 +49,6 @@ def kit_files() -> list[Path]:
 
 # The parameters cell's namespace line, as it sits in a notebook's JSON (quotes escaped).
 _NAMESPACE_LINE = re.compile(rb'namespace = \\"lab-\d\d\\"')
-
-
-_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _content(src: Path, namespace: str | None) -> bytes:
@@ -109,7 +107,7 @@ def add_lab(sub: Commands[Parser]) -> None:
 
 def _lab(args: argparse.Namespace) -> int:
     dest: Path = args.dir.resolve()
-    if args.namespace is not None and not _NAMESPACE_NAME.fullmatch(args.namespace):
+    if args.namespace is not None and not NAME_RE.match(args.namespace):
         raise UsageError(
             f"--namespace {args.namespace!r} is not a namespace name",
             "use lowercase letters, digits and '-' (your workshop namespace, e.g. learner-ann)",

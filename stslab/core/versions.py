@@ -24,6 +24,7 @@ class Versions:
     local_path: str
     k3s_image: str
     releases: tuple[str, ...]  # what `stslab up --kubernetes` can build, the pinned one among them
+    proxy: str  # configurable-http-proxy, from npm: the served room's (stslab workshop serve)
 
     @property
     def kubernetes_minor(self) -> str:
@@ -57,6 +58,7 @@ def pinned() -> Versions:
         local_path=env["LOCAL_PATH_PROVISIONER_VERSION"],
         k3s_image=env["K3S_IMAGE"],
         releases=tuple(env["KUBERNETES_RELEASES"].strip('"').split()),
+        proxy=env["CONFIGURABLE_HTTP_PROXY_VERSION"],
     )
 
 

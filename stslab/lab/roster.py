@@ -69,14 +69,20 @@ def record_path() -> Path:
     return workshop_dir() / "workshop.json"
 
 
-def instructor_api() -> tuple[client.ApiClient, str]:
-    """The instructor's API client and the workshop's name, from the workshop record."""
+def recorded() -> WorkshopRecord:
+    """The workshop ``create`` recorded here, or a one-line refusal saying how to make one."""
     rec = WorkshopRecord.load()
     if rec is None:
         raise UsageError(
             f"there is no workshop here ({record_path()} is missing)",
             "make one with `stslab workshop create`, or set STSLAB_STATE to its state directory",
         )
+    return rec
+
+
+def instructor_api() -> tuple[client.ApiClient, str]:
+    """The instructor's API client and the workshop's name, from the workshop record."""
+    rec = recorded()
     api = config.new_client_from_config(
         config_file=rec.kubeconfig, context=rec.context, persist_config=False
     )

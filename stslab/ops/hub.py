@@ -42,7 +42,7 @@ from stslab.core.errors import StslabError, UsageError
 from stslab.core.files import write_atomic
 from stslab.core.paths import binary_dir, cache_dir, checkout, is_within
 from stslab.core.procs import free_port, pid_alive, port_free, port_holder, run, terminate
-from stslab.core.versions import parse_env, pinned
+from stslab.core.versions import pinned
 from stslab.lab.roster import Learner, WorkshopRecord, workshop_dir
 
 MARKER = ".stslab-room"  # in the room's folder: what `delete` may remove
@@ -97,12 +97,6 @@ def account_of(workshop: str, learner: str) -> str:
     return f"{workshop}-{learner}"
 
 
-def _versions() -> dict[str, str]:
-    from stslab.core.paths import project_root
-
-    return parse_env((project_root() / "clusters" / "versions.env").read_text())
-
-
 # --- checks, before anything is made -------------------------------------------------------
 
 
@@ -155,12 +149,17 @@ def check_can_serve(rec: WorkshopRecord, ip: str, port: int, root: Path) -> None
     _check_root(root)
 
 
-def _check_account_is_ours(account: str, workshop: str, name: str) -> None:
+def _is_rooms(account: str, workshop: str, name: str) -> bool | None:
+    """Whether ``account`` is this room's (its comment says so); None when there is none."""
     try:
         entry = pwd.getpwnam(account)
     except KeyError:
-        return
-    if entry.pw_gecos != ACCOUNT_COMMENT.format(workshop=workshop, name=name):
+        return None
+    return entry.pw_gecos == ACCOUNT_COMMENT.format(workshop=workshop, name=name)
+
+
+def _check_account_is_ours(account: str, workshop: str, name: str) -> None:
+    if _is_rooms(account, workshop, name) is False:
         raise UsageError(
             f"the Unix account {account!r} exists and is not this room's",
             "choose other learner names with `workshop create --names`",
@@ -181,7 +180,7 @@ def _check_root(root: Path) -> None:
 
 def proxy_command() -> Path:
     """configurable-http-proxy, installed with npm into the versioned cache if missing."""
-    version = _versions()["CONFIGURABLE_HTTP_PROXY_VERSION"]
+    version = pinned().proxy
     prefix = cache_dir() / "hub" / f"configurable-http-proxy-{version}"
     chp = prefix / "node_modules" / ".bin" / "configurable-http-proxy"
     if chp.exists():
@@ -259,22 +258,24 @@ def build_venv(root: Path) -> Path:
     return venv
 
 
-def _kubectl(root: Path) -> Path:
-    """The pinned kubectl, copied where learners may run it: ``<root>/cache`` is their cache."""
-    version = pinned().kubernetes
-    src = binary_dir("kubernetes", version) / "kubectl"
-    dest_dir = root / "cache" / "bin" / f"kubernetes-{version}"
-    dest = dest_dir / "kubectl"
+def _kubectl_dir(root: Path) -> Path:
+    """Where learners find the pinned kubectl: ``<root>/cache`` is their binary cache."""
+    return root / "cache" / "bin" / f"kubernetes-{pinned().kubernetes}"
+
+
+def _copy_kubectl(root: Path) -> None:
+    """The instructor's pinned kubectl, copied where learners may run it."""
+    src = binary_dir("kubernetes", pinned().kubernetes) / "kubectl"
+    dest = _kubectl_dir(root) / "kubectl"
     if src.is_file() and not dest.exists():
-        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest)
         dest.chmod(0o755)
-    return dest_dir
 
 
 def learner_env(root: Path, learner: Learner, home: Path) -> dict[str, str]:
     """The environment of a learner's JupyterLab, and of ``serve``'s set-up commands as them."""
-    paths = [root / "venv" / "bin", _kubectl(root), Path("/usr/local/bin"), Path("/usr/bin")]
+    paths = [root / "venv" / "bin", _kubectl_dir(root), Path("/usr/local/bin"), Path("/usr/bin")]
     return {
         "HOME": str(home),
         "PATH": os.pathsep.join([*map(str, paths), "/bin"]),
@@ -292,19 +293,11 @@ def _as(account: str, env: dict[str, str], cmd: list[str], what: str) -> None:
     run([*full, *cmd], timeout=300, cwd="/", what=what, fix="fix that, then serve again")
 
 
-def _exists(account: str) -> bool:
-    try:
-        pwd.getpwnam(account)
-    except KeyError:
-        return False
-    return True
-
-
 def provision(root: Path, rec: WorkshopRecord, learner: Learner) -> str:
     """One learner's Unix account and private home, with kubeconfig, labs and state."""
     account = account_of(rec.workshop, learner.name)
     home = root / "home" / learner.name
-    if not _exists(account):
+    if _is_rooms(account, rec.workshop, learner.name) is None:
         comment = ACCOUNT_COMMENT.format(workshop=rec.workshop, name=learner.name)
         cmd = ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash"]
         run([*cmd, "--comment", comment, "--user-group", account], timeout=60)
@@ -359,7 +352,7 @@ def serve(rec: WorkshopRecord, *, ip: str, port: int, root: Path) -> tuple[HubRe
         (root / MARKER).write_text(f"the room of workshop {rec.workshop}\n")
         (root / "home").mkdir(mode=0o755, exist_ok=True)
         build_venv(root)
-        _kubectl(root)
+        _copy_kubectl(root)
         print(f"setting up {len(rec.learners)} learner account(s)", flush=True)
         hub.accounts = {name: account_of(rec.workshop, name) for name in rec.learners}
         hub.save()  # before any account exists: what to remove if this fails
@@ -394,22 +387,22 @@ def _start(hub: HubRecord, ip: str, port: int, chp: Path) -> int:
         "# Written by `stslab workshop serve`: the settings are in settings.json beside it.\n"
         "from stslab.ops.hub_app import configure\n\nconfigure(c)  # noqa: F821\n"
     )
-    log = (hub_dir() / "hub.log").open("ab")
     hub_bin = Path(sys.executable).with_name("jupyterhub")
     env = {
         **os.environ,
         "STSLAB_HUB_SETTINGS": str(hub_dir() / "settings.json"),
         "STSLAB_STATE": str(workshop_dir().parent),  # where the hub reads the workshop record
     }
-    proc = subprocess.Popen(
-        [str(hub_bin), "-f", str(config)],
-        cwd=hub_dir(),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # the hub outlives this command
-    )
+    with (hub_dir() / "hub.log").open("ab") as log:  # the hub keeps its own descriptor
+        proc = subprocess.Popen(
+            [str(hub_bin), "-f", str(config)],
+            cwd=hub_dir(),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # the hub outlives this command
+        )
     deadline = time.monotonic() + START_TIMEOUT
     health = f"http://{ip}:{port}/hub/health"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -459,23 +452,23 @@ def remove(hub: HubRecord, *, failed: bool = False) -> None:
     """
     stop(hub)
     for learner, account in hub.accounts.items():
-        try:
-            entry = pwd.getpwnam(account)
-        except KeyError:
-            continue
-        if entry.pw_gecos == ACCOUNT_COMMENT.format(workshop=hub.workshop, name=learner):
+        if _is_rooms(account, hub.workshop, learner):
             run(["userdel", account], timeout=60, check=False)
     root = Path(hub.root)
     if (root / MARKER).exists():
         if failed and (root / "venv" / ".stslab-kit").exists():
-            for child in root.iterdir():
-                if child.name not in ("venv", MARKER):
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+            _empty(root, keep=("venv", MARKER))
         else:
             shutil.rmtree(root)
     if hub_dir().is_dir() and is_within(hub_dir(), workshop_dir()):
-        for child in hub_dir().iterdir():
-            if not (failed and child.name == "hub.log"):
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        if not failed:
-            hub_dir().rmdir()
+        if failed:
+            _empty(hub_dir(), keep=("hub.log",))
+        else:
+            shutil.rmtree(hub_dir())
+
+
+def _empty(folder: Path, keep: tuple[str, ...]) -> None:
+    """Remove what ``folder`` holds but the entries named in ``keep``."""
+    for child in folder.iterdir():
+        if child.name not in keep:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
