@@ -25,7 +25,9 @@ room      (only with --only room) workshop capacity: lab 01 (or --labs 01,03 or 
           (scripts/bench_room.py)
 kind      (only with --only kind) the offline kind node image: build time (warm: a no-op), then
           `stslab up --backend kind --node-image offline` with N workers (--kind-nodes,
-          default 1) until every node is Ready and DNS answers, labs 01 and 02 on it, ``down``.
+          default 1) until every node is Ready and DNS answers, labs 01 and 02 on it, a room of
+          two served from the cluster (serve --kubernetes: each learner's server pod's start
+          and lab 00 in it), ``down``.
           Needs root and Debian's docker.io; starts a private Docker engine when none runs.
 """
 
@@ -638,6 +640,76 @@ def bench_workshop(learners: int, *, pin: bool = False) -> list[str]:
     return lines
 
 
+def _room_on_kind(state: Path, stslab: Callable[[list[str]], None]) -> list[tuple[str, float]]:
+    """`workshop serve --kubernetes` with two learners: each one's server pod, lab 00 in it."""
+    import contextlib
+    import io
+    import re
+
+    from kubernetes import client
+
+    from stslab.cluster.images import room as room_image
+    from stslab.core.kube import api_client
+    from stslab.ops import hub
+    from stslab.testing import hub_client
+
+    kubeconfig = state / "kind" / "kubeconfig"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        stslab(
+            ["workshop", "create", "--names", "ann,bob", "--kubeconfig", str(kubeconfig), "--yes"]
+        )
+    codes = dict(
+        re.findall(r"^(ann|bob)\s+\S+\s+([a-z2-9]{4}-[a-z2-9]{4})\s", out.getvalue(), re.M)
+    )
+    rows = [
+        (
+            "room image: build (cached: the key's check only)",
+            timed(room_image.build, hub.proxy_command()),
+        )
+    ]
+    port = free_port()
+    serve = ["workshop", "serve", "--kubernetes", "--port", str(port)]
+    rows.append(
+        ("`workshop serve --kubernetes`: image loaded, hub Ready, forwarded", timed(stslab, serve))
+    )
+    base, served = f"http://127.0.0.1:{port}", hub.HubRecord.load()
+    assert served is not None
+    core = client.CoreV1Api(api_client(kubeconfig))
+    for name, code in sorted(codes.items()):
+        start = time.perf_counter()
+        hub_client.login(base, name, code).raise_for_status()
+        token = hub_client.user_token(base, served.api_token, name)
+        hub_client.wait_server(base, name, token, timeout=400)
+        rows.append((f"{name}: login to their server answering", time.perf_counter() - start))
+        pod = core.read_namespaced_pod(f"jupyter-{name}", f"learner-{name}")
+        ready = next(c for c in pod.status.conditions if c.type == "Ready")
+        created = pod.metadata.creation_timestamp
+        rows.append(
+            (
+                f"{name}: KubeSpawner pod created to Ready (container started)",
+                (ready.last_transition_time - created).total_seconds(),
+            )
+        )
+        lab = (
+            "import subprocess\n"
+            "r = subprocess.run(['stslab', 'labs', 'run', '00'], capture_output=True, text=True)\n"
+            "print(r.stdout[-400:], r.stderr[-400:]); print(r.returncode)\n"
+        )
+        start = time.perf_counter()
+        said = hub_client.execute(base, name, token, lab)
+        if said.strip().splitlines()[-1:] != ["0"]:
+            raise SystemExit(f"lab 00 failed in {name}'s server: {said[-400:]}")
+        rows.append((f"{name}: lab 00 headless in their server's pod", time.perf_counter() - start))
+    rows.append(
+        (
+            "`workshop delete` (hub, pods, namespaces)",
+            timed(stslab, ["workshop", "delete", "--yes"]),
+        )
+    )
+    return rows
+
+
 def bench_kind(workers: int) -> list[str]:
     from stslab.cli import main as cli
     from stslab.cluster.base import ClusterRecord
@@ -676,6 +748,7 @@ def bench_kind(workers: int) -> list[str]:
                             timed(stslab, ["labs", "run", lab, "--build", str(build)]),
                         )
                     )
+                rows += _room_on_kind(Path(tmp), stslab)
                 rows.append(("`stslab down`", timed(stslab, ["down", "--backend", "kind"])))
         finally:
             if daemon is not None:

@@ -134,6 +134,15 @@ def _add_workshop(sub: Commands[Parser]) -> None:
     p.add_argument("--port", type=int, default=8000, help="the hub's port (default 8000)")
     p.add_argument("--root", type=Path, help="the room's folder (default /srv/stslab/<workshop>)")
     p.add_argument("--stop", action="store_true", help="stop the hub and every learner's server")
+    p.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="the hub and each learner's server as pods on the workshop's cluster (KubeSpawner)",
+    )
+    p.add_argument(
+        "--image",
+        help="with --kubernetes: an image the cluster can pull (default: built, loaded into kind)",
+    )
     p = ws_sub.add_parser(
         "say", help="a message to the room, or to one learner, at their next check"
     )
@@ -388,6 +397,12 @@ def _workshop_serve(args: argparse.Namespace) -> int:
     from stslab.lab.roster import recorded
     from stslab.ops import hub
 
+    if args.image and not args.kubernetes:
+        raise UsageError(
+            "--image is for a room on the cluster", "add --kubernetes, or drop --image"
+        )
+    if args.root and args.kubernetes:
+        raise UsageError("--root is for a room on this machine", "drop it with --kubernetes")
     rec = recorded()
     if args.workshop and args.workshop != rec.workshop:
         raise UsageError(
@@ -396,12 +411,22 @@ def _workshop_serve(args: argparse.Namespace) -> int:
         )
     if args.stop:
         running = hub.HubRecord.load()
-        if running is None or not running.running():
+        if running is None or not (running.running() or running.namespace):
             raise UsageError("no room is served here", "start one with `stslab workshop serve`")
         hub.stop(running)
         print(f"stopped the hub at {running.url} and every learner's server")
         return 0
     started = time.monotonic()
+    if args.kubernetes:
+        from stslab.ops import hub_kube
+
+        hub.check_address(args.ip, args.port)
+        on_cluster = hub_kube.serve(rec, ip=args.ip, port=args.port, image=args.image)
+        print(f"the room is served at {on_cluster.url} ({time.monotonic() - started:.0f} s)")
+        print(f"its hub and each learner's server are pods (hub: namespace {on_cluster.namespace})")
+        print("learners log in with their learner name and the code `workshop create` printed")
+        print("stop it with `stslab workshop serve --stop`; `stslab workshop delete` removes it")
+        return 0
     root = args.root or hub.default_root(rec.workshop)
     served, code = hub.serve(rec, ip=args.ip, port=args.port, root=root)
     print(f"the room is served at {served.url} ({time.monotonic() - started:.0f} s)")
@@ -431,7 +456,13 @@ def _workshop_delete(args: argparse.Namespace) -> int:
                 "",
             )
         hub.remove(served)
-        print(f"stopped the room at {served.url}; removed {len(served.accounts)} Unix account(s)")
+        n = len(served.accounts)
+        made = (
+            f"its hub and {n} learner(s)' server pods"
+            if served.namespace
+            else f"{n} Unix account(s)"
+        )
+        print(f"stopped the room at {served.url}; removed {made}")
     gone = workshop.delete(workshop.admin_client(t), name)
     print(
         f"deleted {len(gone.namespaces)} namespace(s), {len(gone.cluster_objects)} cluster "

@@ -3,8 +3,10 @@
 Marked ``kind``. It uses a running Docker engine, or starts a private one (root and Debian's
 ``docker.io``; stopped again at the end), builds the node image offline (``make kind-image``,
 a no-op when it exists), and brings up ``stslab up --backend kind --node-image offline`` with
-three workers; then it runs every lab there. Where the engine or the image's ingredients are
-missing the tier skips and names them, unless ``STSLAB_KIND=1`` (CI) makes that a failure.
+three workers; then it runs every lab there, and serves a workshop's room from the cluster
+(``workshop serve --kubernetes``: a learner's server pod, spawned by the hub's KubeSpawner).
+Where the engine or the image's ingredients are missing the tier skips and names them, unless
+``STSLAB_KIND=1`` (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -506,6 +508,85 @@ def test_every_lab_runs_on_kind_and_cleans_up(cluster: dict[str, Any]) -> None:
         for sc in storage.list_storage_class().items
         if (sc.metadata.labels or {}).get(LAB_LABEL) in labs
     ]
+
+
+@pytest.mark.timeout(1200)
+def test_a_room_on_kind_spawns_a_learners_pod_that_passes_lab_00(
+    cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`workshop serve --kubernetes`: the hub on kind spawns a learner's server pod (KubeSpawner).
+
+    The pod runs in the learner's namespace under their ServiceAccount, from the room's image
+    built here and loaded into kind; lab 00 passes in a kernel of that server. `workshop delete`
+    leaves no hub, role, binding or pod. Writes the pod's start time to kind-timings.tsv.
+    """
+    import contextlib
+    import io
+    import re
+
+    from stslab.core.procs import LOOPBACK, free_port
+    from stslab.ops import hub, hub_kube
+    from stslab.testing import hub_client
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    kubeconfig, workshop, ada = str(cluster["kubeconfig"]), "kindroom", "ada"
+    code, out, err = cli(
+        "workshop", "create", "--names", ada, "--kubeconfig", kubeconfig,
+        "--workshop", workshop, "--yes",
+    )  # fmt: skip
+    assert code == 0, err
+    m = re.search(rf"^{ada}\s+\S+\s+([a-z2-9]{{4}}-[a-z2-9]{{4}})\s", out, re.M)
+    assert m, out
+    core, rbac = client.CoreV1Api(cluster["api"]), client.RbacAuthorizationV1Api(cluster["api"])
+    try:
+        port = free_port()
+        start = time.monotonic()
+        code, out, err = cli("workshop", "serve", "--kubernetes", "--port", str(port))
+        assert code == 0, err
+        TIMINGS["room: serve --kubernetes (image built or reused, loaded)"] = (
+            time.monotonic() - start
+        )
+        base = f"http://{LOOPBACK}:{port}"
+        assert f"the room is served at {base}/" in out, out
+        served = hub.HubRecord.load()
+        assert served is not None and served.namespace == hub_kube.namespace_of(workshop)
+        start = time.monotonic()
+        r = hub_client.login(base, ada, m.group(1))
+        assert r.status_code == 200, hub_client.page_text(r)[-600:]
+        token = hub_client.user_token(base, served.api_token, ada)
+        hub_client.wait_server(base, ada, token, timeout=400)
+        TIMINGS["room: login to the learner's server answering"] = time.monotonic() - start
+        pod = core.read_namespaced_pod(f"jupyter-{ada}", f"learner-{ada}")
+        assert pod.spec.service_account_name == "learner"
+        ready = next(c for c in pod.status.conditions if c.type == "Ready")
+        pod_start = (ready.last_transition_time - pod.metadata.creation_timestamp).total_seconds()
+        TIMINGS["room: KubeSpawner pod created to Ready (container started)"] = pod_start
+        # Lab 00, headless, from a kernel of the learner's own server pod, in their namespace.
+        run00 = (
+            "import os, subprocess\n"
+            "print('uid', os.getuid())\n"
+            "r = subprocess.run(['stslab', 'labs', 'run', '00'], capture_output=True, text=True)\n"
+            "print('rc', r.returncode); print(r.stdout[-800:], r.stderr[-800:])\n"
+            "s = subprocess.run(['stslab', 'status'], capture_output=True, text=True)\n"
+            "print(s.stdout)\n"
+        )
+        out = hub_client.execute(base, ada, token, run00)
+        assert "uid 1000" in out and "rc 0" in out, out
+        assert re.search(r"00-index\s+pass", out), out
+        assert f"namespace learner-{ada}" in out, out
+    finally:
+        code, out, err = cli("workshop", "delete", "--yes")
+    assert code == 0, err
+    assert hub.HubRecord.load() is None
+    names = {n.metadata.name for n in core.list_namespace().items}
+    assert hub_kube.namespace_of(workshop) not in names and f"learner-{ada}" not in names
+    roles = {r.metadata.name for r in rbac.list_cluster_role().items}
+    assert hub_kube.hub_role_name(workshop) not in roles
 
 
 def test_a_member_that_cannot_start_or_join_is_named_with_why(

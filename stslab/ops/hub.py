@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from stslab.cluster.images.room import kit_digest
 from stslab.core.errors import StslabError, UsageError
 from stslab.core.files import write_atomic
 from stslab.core.paths import binary_dir, cache_dir, checkout, is_within
@@ -63,6 +64,7 @@ class HubRecord:
     instructor_code_sha256: str = ""
     api_token: str = ""  # the hub's service token for `stslab` itself (stop, who is logged in)
     accounts: dict[str, str] = field(default_factory=dict)  # learner -> Unix account
+    namespace: str = ""  # served on the cluster (`serve --kubernetes`): the hub's namespace
 
     def save(self) -> None:
         """Write the record atomically, readable by the instructor alone."""
@@ -102,12 +104,7 @@ def account_of(workshop: str, learner: str) -> str:
 
 def check_can_serve(rec: WorkshopRecord, ip: str, port: int, root: Path) -> None:
     """Refuse, in one line each, what would make ``serve`` fail half-way."""
-    old = HubRecord.load()
-    if old is not None and old.running():
-        raise UsageError(
-            f"the room is already served at {old.url} (hub pid {old.pid})",
-            "stop it first with `stslab workshop serve --stop`",
-        )
+    check_address(ip, port)
     if os.geteuid() != 0:
         raise UsageError(
             "serving a room needs root: each learner's JupyterLab runs as a Unix account of theirs",
@@ -124,6 +121,25 @@ def check_can_serve(rec: WorkshopRecord, ip: str, port: int, root: Path) -> None
             "serve installs the kit for the learners from its source checkout, and this is a wheel",
             "run serve from a checkout of stslab",
         )
+    for name in rec.learners:
+        account = account_of(rec.workshop, name)
+        if len(account) > 32:
+            raise UsageError(
+                f"the Unix account {account!r} would be longer than 32 characters",
+                "use shorter learner names (workshop create --names) or workshop name",
+            )
+        _check_account_is_ours(account, rec.workshop, name)
+    _check_root(root)
+
+
+def check_address(ip: str, port: int) -> None:
+    """Refuse a room served already, an ``--ip`` that is no address, a port bad or taken."""
+    old = HubRecord.load()
+    if old is not None and old.running():
+        raise UsageError(
+            f"the room is already served at {old.url} (pid {old.pid})",
+            "stop it first with `stslab workshop serve --stop`",
+        )
     try:
         ipaddress.ip_address(ip)
     except ValueError:
@@ -138,15 +154,6 @@ def check_can_serve(rec: WorkshopRecord, ip: str, port: int, root: Path) -> None
             f"port {port} on {ip} is taken{' by ' + holder if holder else ''}",
             "pass a free one with --port",
         )
-    for name in rec.learners:
-        account = account_of(rec.workshop, name)
-        if len(account) > 32:
-            raise UsageError(
-                f"the Unix account {account!r} would be longer than 32 characters",
-                "use shorter learner names (workshop create --names) or workshop name",
-            )
-        _check_account_is_ours(account, rec.workshop, name)
-    _check_root(root)
 
 
 def _is_rooms(account: str, workshop: str, name: str) -> bool | None:
@@ -213,17 +220,8 @@ def proxy_command() -> Path:
 
 
 def _kit_digest(src: Path) -> str:
-    """What the learners' environment was built from: the kit's files' names, sizes, times."""
-    import hashlib
-
-    h = hashlib.sha256(metadata.version("jupyterhub").encode())
-    for top in ("pyproject.toml", "stslab", "clusters", "labs", "data", "scripts"):
-        paths = [src / top] if (src / top).is_file() else sorted((src / top).rglob("*"))
-        for p in paths:
-            if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts:
-                st = p.stat()
-                h.update(f"{p.relative_to(src)} {st.st_size} {st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
+    """The learners' environment's key: the kit's files and JupyterHub's version."""
+    return f"{kit_digest(src)}-{metadata.version('jupyterhub')}"
 
 
 def _python() -> str:
@@ -438,6 +436,11 @@ def logged_in(hub: HubRecord) -> list[str]:
 
 def stop(hub: HubRecord) -> None:
     """Stop the hub; it stops every learner's JupyterLab and its proxy as it goes."""
+    if hub.namespace:  # on the cluster: nothing of the room runs here but the forward
+        from stslab.ops import hub_kube
+
+        hub_kube.remove(hub)
+        return
     if hub.running():
         terminate(hub.pid, timeout=60)
     for account in hub.accounts.values():  # whatever a learner left running
@@ -455,7 +458,7 @@ def remove(hub: HubRecord, *, failed: bool = False) -> None:
         if _is_rooms(account, hub.workshop, learner):
             run(["userdel", account], timeout=60, check=False)
     root = Path(hub.root)
-    if (root / MARKER).exists():
+    if hub.root and (root / MARKER).exists():
         if failed and (root / "venv" / ".stslab-kit").exists():
             _empty(root, keep=("venv", MARKER))
         else:

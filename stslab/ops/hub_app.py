@@ -29,6 +29,8 @@ from tornado import web
 from stslab.ops.hub import INSTRUCTOR, account_of, learner_env
 
 SETTINGS_ENV = "STSLAB_HUB_SETTINGS"
+ROOM_ENV = "STSLAB_ROOM"  # on the cluster: the room's settings, from its Secret
+HOME = "/home/learner"  # a learner's home in their server's pod (a volume of its own)
 
 
 def _settings() -> dict[str, Any]:
@@ -45,6 +47,11 @@ def _record() -> Any:
     return rec
 
 
+def _room() -> dict[str, Any]:
+    """The room on the cluster: ``room.json`` of its Secret (``serve --kubernetes`` wrote it)."""
+    return dict(json.loads(Path(os.environ[ROOM_ENV]).read_text()))
+
+
 def _hub() -> Any:
     from stslab.ops.hub import HubRecord
 
@@ -55,7 +62,7 @@ class CodeAuthenticator(Authenticator):  # type: ignore[misc]
     """A learner's name and code; the instructor as ``instructor`` with the code from ``serve``."""
 
     async def authenticate(self, handler: Any, data: dict[str, str]) -> str | None:
-        """The Unix account of whoever the name and code are, or None."""
+        """The hub's user name of whoever the name and code are, or None."""
         from stslab.ops.workshop import code_digest
 
         name = data.get("username", "").strip().lower()
@@ -63,17 +70,41 @@ class CodeAuthenticator(Authenticator):  # type: ignore[misc]
         if name == INSTRUCTOR:
             hub = _hub()
             return str(hub.instructor) if hub and digest == hub.instructor_code_sha256 else None
-        rec = _record()
-        learner = rec.learners.get(name)
-        if learner is None or not learner.code_sha256 or digest != learner.code_sha256:
+        learner = self.learner(name)
+        if learner is None or not learner["code_sha256"] or digest != learner["code_sha256"]:
             return None
-        if learner.expires and datetime.fromisoformat(learner.expires) < datetime.now(timezone.utc):
+        expires = learner["expires"]
+        if expires and datetime.fromisoformat(expires) < datetime.now(timezone.utc):
             raise web.HTTPError(
                 403,
-                f"your code expired at {learner.expires}: ask your instructor for a new one "
+                f"your code expired at {expires}: ask your instructor for a new one "
                 "(`stslab workshop create` again gives one)",
             )
-        return account_of(rec.workshop, name)
+        return str(learner["user"])
+
+    def learner(self, name: str) -> dict[str, str] | None:
+        """The learner ``name``'s code digest, expiry and user name at the hub, if any."""
+        rec = _record()
+        x = rec.learners.get(name)
+        if x is None:
+            return None
+        user = account_of(rec.workshop, name)
+        return {"code_sha256": x.code_sha256, "expires": x.expires, "user": user}
+
+
+class RoomCodeAuthenticator(CodeAuthenticator):
+    """The same codes, read from the room's Secret, for a hub on the cluster (no instructor)."""
+
+    async def authenticate(self, handler: Any, data: dict[str, str]) -> str | None:
+        """As :class:`CodeAuthenticator`, for learners only."""
+        if data.get("username", "").strip().lower() == INSTRUCTOR:
+            return None
+        return await super().authenticate(handler, data)
+
+    def learner(self, name: str) -> dict[str, str] | None:
+        """The learner's entry in ``room.json`` (re-read: the Secret follows `create` again)."""
+        x = _room()["learners"].get(name)
+        return None if x is None else {**x, "user": name}
 
 
 def _pre_spawn(spawner: Any) -> None:
@@ -135,7 +166,64 @@ def configure(c: Any) -> None:
     c.Spawner.pre_spawn_hook = _pre_spawn
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 120
-    c.JupyterHub.services = [{"name": "stslab", "api_token": s["api_token"]}]
+    _service(c, s["api_token"])
+
+
+def _pre_spawn_pod(spawner: Any) -> None:
+    """A learner's server pod: in their namespace, as their ServiceAccount."""
+    name = spawner.user.name
+    learner = _room()["learners"].get(name)
+    if learner is None:
+        why = f"{name} is not a learner of this room: ask your instructor"
+        refused = web.HTTPError(500, why)
+        refused.jupyterhub_message = why  # type: ignore[attr-defined]
+        raise refused
+    spawner.namespace = learner["namespace"]
+    spawner.environment = {
+        "STSLAB_NAMESPACE": learner["namespace"],
+        "STSLAB_LEARNER": name,
+        "STSLAB_STATE": f"{HOME}/.stslab",
+        "STSLAB_CACHE": f"{HOME}/.cache/stslab",
+        "KUBECONFIG": f"{HOME}/kubeconfig",
+        "HOME": HOME,
+    }
+
+
+def configure_kubernetes(c: Any) -> None:
+    """The hub on the cluster (``serve --kubernetes``): KubeSpawner, one pod per learner."""
+    room = _room()
+    c.JupyterHub.ip, c.JupyterHub.port = "0.0.0.0", 8000  # in its pod; the Service fronts it
+    c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+    c.JupyterHub.hub_connect_url = f"http://hub.{room['namespace']}.svc:8081"
+    c.ConfigurableHTTPProxy.command = ["configurable-http-proxy"]
+    c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"  # the pod's working directory
+    c.JupyterHub.cleanup_servers = False  # a restarted hub finds the learners' pods again
+    c.JupyterHub.authenticator_class = RoomCodeAuthenticator
+    c.Authenticator.allow_all = True
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    c.KubeSpawner.image = room["image"]
+    c.KubeSpawner.image_pull_policy = "IfNotPresent"
+    if room["node"]:
+        c.KubeSpawner.node_selector = {"kubernetes.io/hostname": room["node"]}
+    c.KubeSpawner.service_account = room["account"]
+    c.KubeSpawner.automount_service_account_token = True
+    c.KubeSpawner.uid = c.KubeSpawner.gid = c.KubeSpawner.fs_gid = 1000
+    c.KubeSpawner.cmd = ["stslab-learner-server"]
+    c.KubeSpawner.volumes = [{"name": "home", "emptyDir": {}}]
+    c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": HOME}]
+    c.KubeSpawner.working_dir = HOME
+    c.KubeSpawner.notebook_dir = f"{HOME}/labs"
+    c.KubeSpawner.default_url = "/lab/tree/00-index.ipynb"
+    c.KubeSpawner.pod_name_template = "jupyter-{username}"
+    c.KubeSpawner.start_timeout = 300
+    c.KubeSpawner.http_timeout = 180
+    c.Spawner.pre_spawn_hook = _pre_spawn_pod
+    _service(c, room["api_token"])
+
+
+def _service(c: Any, token: str) -> None:
+    """A service token for ``stslab`` itself: who is logged in, their tokens, stopping servers."""
+    c.JupyterHub.services = [{"name": "stslab", "api_token": token}]
     c.JupyterHub.load_roles = [
         {
             "name": "stslab",
