@@ -664,7 +664,7 @@ def _room_on_kind(state: Path, stslab: Callable[[list[str]], None]) -> list[tupl
     )
     rows = [
         (
-            "room image: build (cached: the key's check only)",
+            "room image: build (a new kit; a no-op when cached)",
             timed(room_image.build, hub.proxy_command()),
         )
     ]

@@ -574,11 +574,15 @@ def test_a_room_on_kind_spawns_a_learners_pod_that_passes_lab_00(
             "print('rc', r.returncode); print(r.stdout[-800:], r.stderr[-800:])\n"
             "s = subprocess.run(['stslab', 'status'], capture_output=True, text=True)\n"
             "print(s.stdout)\n"
+            f"k = ['kubectl', '-n', {hub_kube.namespace_of(workshop)!r}, 'get', 'secret', 'room']\n"
+            "print('hub secret:', subprocess.run(k, capture_output=True, text=True).stderr)\n"
         )
         out = hub_client.execute(base, ada, token, run00)
         assert "uid 1000" in out and "rc 0" in out, out
         assert re.search(r"00-index\s+pass", out), out
         assert f"namespace learner-{ada}" in out, out
+        # The room's Secret (code digests, the hub's token) is not the learner's to read.
+        assert re.search(r"hub secret:.*Forbidden", out), out
     finally:
         code, out, err = cli("workshop", "delete", "--yes")
     assert code == 0, err

@@ -268,6 +268,7 @@ def serve(rec: WorkshopRecord, *, ip: str, port: int, image: str | None) -> HubR
         hub.save()
     except BaseException:
         remove(hub, api)
+        (hub_dir() / "hub.json").unlink(missing_ok=True)  # the forward's log stays: errors name it
         raise
     return hub
 
