@@ -102,7 +102,7 @@ class RoomCodeAuthenticator(CodeAuthenticator):
         return await super().authenticate(handler, data)
 
     def learner(self, name: str) -> dict[str, str] | None:
-        """The learner's entry in ``room.json`` (re-read: the Secret follows `create` again)."""
+        """The learner's entry in ``room.json`` (``serve --kubernetes`` again after ``create``)."""
         x = _room()["learners"].get(name)
         return None if x is None else {**x, "user": name}
 
