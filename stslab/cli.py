@@ -414,6 +414,10 @@ def _workshop_serve(args: argparse.Namespace) -> int:
         if running is None or not (running.running() or running.namespace):
             raise UsageError("no room is served here", "start one with `stslab workshop serve`")
         hub.stop(running)
+        if running.namespace:
+            from stslab.ops import hub_kube
+
+            hub_kube.remove(running)
         print(f"stopped the hub at {running.url} and every learner's server")
         return 0
     started = time.monotonic()
@@ -455,6 +459,10 @@ def _workshop_delete(args: argparse.Namespace) -> int:
                 None,
                 "",
             )
+        if served.namespace:
+            from stslab.ops import hub_kube
+
+            hub_kube.remove(served)
         hub.remove(served)
         n = len(served.accounts)
         made = (

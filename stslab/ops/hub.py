@@ -436,13 +436,10 @@ def logged_in(hub: HubRecord) -> list[str]:
 
 def stop(hub: HubRecord) -> None:
     """Stop the hub; it stops every learner's JupyterLab and its proxy as it goes."""
-    if hub.namespace:  # on the cluster: nothing of the room runs here but the forward
-        from stslab.ops import hub_kube
-
-        hub_kube.remove(hub)
-        return
-    if hub.running():
+    if hub.running():  # on the cluster (`--kubernetes`) this is the forward
         terminate(hub.pid, timeout=60)
+    if hub.namespace:  # its learners are no Unix accounts: stslab.ops.hub_kube.remove
+        return
     for account in hub.accounts.values():  # whatever a learner left running
         run(["pkill", "-KILL", "-u", account], timeout=30, check=False)
 

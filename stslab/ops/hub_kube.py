@@ -335,9 +335,7 @@ def _forward(kubeconfig: Path, context: str, ns: str, ip: str, port: int) -> int
 
 
 def remove(hub: HubRecord, api: client.ApiClient | None = None) -> None:
-    """Stop the forward; remove the learners' server pods, the hub's namespace, role, bindings."""
-    if hub.running():
-        terminate(hub.pid)
+    """Remove the learners' server pods, the hub's namespace, role and bindings from the cluster."""
     if api is None:
         from stslab.lab.roster import WorkshopRecord
 
